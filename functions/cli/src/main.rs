@@ -1,0 +1,270 @@
+//! `landfall`: the pipeline on a laptop — a landing folder, an embedded DuckDB warehouse and an
+//! alert file stand in for S3, Snowflake and SNS; the handlers are the ones the Lambdas run.
+//!
+//! Exit codes: 0 the batch was published (or the command did its job), 1 the pipeline failed
+//! (an alert was sent), 2 usage or configuration errors.
+
+mod progress;
+
+use clap::{Parser, Subcommand};
+use landfall_core::alerts::{AlertFile, Alerts, FanOut, SlackWebhook};
+use landfall_core::handlers::Deps;
+use landfall_core::pipeline::{self, RunSettings};
+use landfall_core::project::Project;
+use landfall_core::storage::LocalFolder;
+use landfall_core::{PipelineError, generate, publish};
+use landfall_duckdb::{DuckOptions, DuckWarehouse};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "landfall",
+    version,
+    about = "Event-driven ELT: CSV landing files → warehouse → tested, published marts"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct WarehouseArgs {
+    /// The DuckDB warehouse file.
+    #[arg(long, default_value = "landfall.duckdb", env = "LANDFALL_WAREHOUSE")]
+    warehouse: PathBuf,
+    /// DuckDB memory limit, e.g. 1GB (spills to disk beyond it).
+    #[arg(long, env = "LANDFALL_MEMORY_LIMIT")]
+    memory_limit: Option<String>,
+    /// DuckDB worker threads (default: all cores).
+    #[arg(long, env = "LANDFALL_THREADS")]
+    threads: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline for one batch: load, transform, test, publish.
+    Run {
+        /// Landing folder; the batch's files are DIR/BATCH/titles.csv and DIR/BATCH/credits.csv.
+        #[arg(long)]
+        landing: PathBuf,
+        /// Batch id (e.g. 2026-11-26).
+        #[arg(long)]
+        batch: String,
+        #[command(flatten)]
+        wh: WarehouseArgs,
+        /// Append one JSON object per alert to this file (the local stand-in for SNS).
+        #[arg(long, env = "LANDFALL_ALERTS")]
+        alerts: Option<PathBuf>,
+        /// Print exactly one JSON document (the run summary) on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Rebuild incremental models from scratch.
+        #[arg(long)]
+        full_refresh: bool,
+        /// The SQL project (dbt-compatible folder).
+        #[arg(long, env = "LANDFALL_PROJECT")]
+        project: Option<PathBuf>,
+        /// Environment name shown in alerts.
+        #[arg(long, env = "LANDFALL_ENV", default_value = "local")]
+        env: String,
+        /// Also send an alert when the run succeeds.
+        #[arg(long)]
+        notify_success: bool,
+    },
+    /// Write deterministic synthetic titles.csv and credits.csv shaped like the real export.
+    Generate {
+        /// Landing folder; files go to OUT/BATCH/.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        batch: String,
+        /// Number of titles (the real export has 6,137); about 13 credits each.
+        #[arg(long, default_value_t = generate::REAL_TITLES)]
+        titles: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Republish the marts of the previously published batch.
+    Rollback {
+        #[command(flatten)]
+        wh: WarehouseArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("landfall: {msg}");
+    ExitCode::from(2)
+}
+
+/// The project folder: --project, else ./transform, else the one this binary was built from.
+fn find_project(arg: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(p) = arg {
+        return Ok(p);
+    }
+    let candidates = [
+        PathBuf::from("transform"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../transform"),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.join("dbt_project.yml").is_file())
+        .ok_or_else(|| {
+            "no SQL project found: pass --project DIR (the transform/ folder)".to_string()
+        })
+}
+
+fn open_warehouse(a: &WarehouseArgs) -> Result<DuckWarehouse, PipelineError> {
+    let opts = DuckOptions {
+        memory_limit: a.memory_limit.clone(),
+        threads: a.threads,
+        temp_directory: None,
+    };
+    DuckWarehouse::open(&a.warehouse, &opts)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
+    match cli.command {
+        Command::Generate {
+            out,
+            batch,
+            titles,
+            seed,
+        } => {
+            if let Err(e) = landfall_core::handlers::validate_batch(&batch) {
+                return usage_error(e.message);
+            }
+            let dir = out.join(&batch);
+            match generate::generate(&dir, titles, seed) {
+                Ok(g) => {
+                    eprintln!(
+                        "wrote {} titles and {} credits to {}",
+                        g.titles,
+                        g.credits,
+                        dir.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage_error(format!("cannot write to {}: {e}", dir.display())),
+            }
+        }
+        Command::Rollback { wh, json } => {
+            let warehouse = match open_warehouse(&wh) {
+                Ok(w) => w,
+                Err(e) => return usage_error(e.message),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            match rt.block_on(publish::rollback(&warehouse)) {
+                Ok(p) => {
+                    if json {
+                        println!("{}", serde_json::to_string(&p).expect("serializes"));
+                    } else {
+                        println!(
+                            "republished batch {} (publish #{}, run {}): {}",
+                            p.batch,
+                            p.publish_seq,
+                            p.run_id,
+                            p.relations.join(", ")
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("landfall rollback: {}", e.message);
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Run {
+            landing,
+            batch,
+            wh,
+            alerts,
+            json,
+            full_refresh,
+            project,
+            env,
+            notify_success,
+        } => {
+            let project_dir = match find_project(project) {
+                Ok(p) => p,
+                Err(e) => return usage_error(e),
+            };
+            let project = match Project::load(&project_dir) {
+                Ok(p) => p,
+                Err(e) => return usage_error(e.message),
+            };
+            if !landing.is_dir() {
+                return usage_error(format!(
+                    "landing folder {} does not exist",
+                    landing.display()
+                ));
+            }
+            let warehouse = match open_warehouse(&wh) {
+                Ok(w) => w,
+                Err(e) => return usage_error(e.message),
+            };
+            let mut channels: Vec<Box<dyn Alerts>> = Vec::new();
+            let mut secrets = Vec::new();
+            if let Some(path) = alerts {
+                channels.push(Box::new(AlertFile::new(path)));
+            }
+            if let Ok(url) = std::env::var("LANDFALL_SLACK_WEBHOOK_URL") {
+                if !url.is_empty() {
+                    secrets.push(url.clone());
+                    channels.push(Box::new(SlackWebhook::new(url)));
+                }
+            }
+            let fan = FanOut(channels);
+            let storage = LocalFolder::new(&landing);
+            let settings = RunSettings {
+                pipeline: "landfall",
+                environment: &env,
+                alerts: &fan,
+                secrets,
+                notify_success,
+            };
+            let deps = Deps {
+                warehouse: &warehouse,
+                storage: &storage,
+                project: &project,
+            };
+            let input = serde_json::json!({"bucket": landing.to_string_lossy(), "batch": batch, "full_refresh": full_refresh});
+            let observer = progress::Progress::new();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            let summary = rt.block_on(pipeline::run(deps, &settings, &input, &observer));
+            observer.finish();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&summary).expect("summary serializes")
+                );
+            } else {
+                progress::print_summary(&summary);
+            }
+            if summary.status == "succeeded" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! Alerts: what a failure (or, optionally, a success) tells people, and the channels it goes to.
+//!
+//! The content is DESIGN.md §7's list, built once here so every channel says the same thing;
+//! channels only format and deliver. Causes pass through [`redact`] and are truncated before
+//! they leave the process, so a secret that slipped into an error message stops here.
+
+use crate::error::{PipelineError, Result};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Longest cause an alert carries, in characters.
+pub const MAX_CAUSE_CHARS: usize = 1500;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailingTest {
+    pub name: String,
+    pub failures: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// `failed` or `succeeded`.
+    pub status: String,
+    pub pipeline: String,
+    pub environment: String,
+    pub batch: String,
+    pub execution: String,
+    pub failed_state: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub failing_tests: Vec<FailingTest>,
+    pub link: Option<String>,
+    pub at: String,
+}
+
+impl Alert {
+    /// A subject line of at most 100 characters (SNS's limit).
+    pub fn subject(&self) -> String {
+        let s = match (&self.status[..], &self.error) {
+            ("failed", Some(e)) => format!(
+                "[{}] {} failed: {} in {}",
+                self.environment,
+                self.pipeline,
+                e,
+                self.failed_state.as_deref().unwrap_or("?")
+            ),
+            _ => format!(
+                "[{}] {} {} for batch {}",
+                self.environment, self.pipeline, self.status, self.batch
+            ),
+        };
+        truncate(&s, 100)
+    }
+
+    /// Plain-text body for e-mail-like channels.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "{}\npipeline: {}\nenvironment: {}\nbatch: {}\nexecution: {}\n",
+            self.subject(),
+            self.pipeline,
+            self.environment,
+            self.batch,
+            self.execution
+        );
+        if let Some(s) = &self.failed_state {
+            out += &format!("failed state: {s}\n");
+        }
+        if let Some(e) = &self.error {
+            out += &format!("error: {e}\n");
+        }
+        if let Some(c) = &self.cause {
+            out += &format!("cause: {c}\n");
+        }
+        if !self.failing_tests.is_empty() {
+            out += "failing tests:\n";
+            for t in &self.failing_tests {
+                out += &format!("  - {} ({} failing rows)\n", t.name, t.failures);
+            }
+        }
+        if let Some(l) = &self.link {
+            out += &format!("execution: {l}\n");
+        }
+        out
+    }
+
+    /// Slack Block Kit payload (with a plain `text` fallback for notifications).
+    pub fn slack_payload(&self) -> serde_json::Value {
+        let mut fields = vec![
+            format!("*Batch*\n{}", self.batch),
+            format!("*Environment*\n{}", self.environment),
+            format!("*Execution*\n{}", self.execution),
+        ];
+        if let Some(s) = &self.failed_state {
+            fields.push(format!("*Failed state*\n{s}"));
+        }
+        if let Some(e) = &self.error {
+            fields.push(format!("*Error*\n{e}"));
+        }
+        let mut blocks = vec![
+            serde_json::json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&self.subject(), 150)}}),
+            serde_json::json!({"type": "section", "fields": fields.iter().map(|f| serde_json::json!({"type": "mrkdwn", "text": f})).collect::<Vec<_>>()}),
+        ];
+        if let Some(c) = &self.cause {
+            blocks.push(serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Cause*\n```{}```", truncate(c, 2900))}}));
+        }
+        if !self.failing_tests.is_empty() {
+            let list = self
+                .failing_tests
+                .iter()
+                .map(|t| format!("• `{}`: {} failing rows", t.name, t.failures))
+                .collect::<Vec<_>>()
+                .join("\n");
+            blocks.push(serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Failing tests*\n{}", truncate(&list, 2900))}}));
+        }
+        if let Some(l) = &self.link {
+            blocks.push(serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{l}|Open the execution>")}]}));
+        }
+        serde_json::json!({"text": self.subject(), "blocks": blocks})
+    }
+}
+
+/// Cut a string to at most `max` characters, marking the cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Remove things that look like secrets: `password=…`, `token: …`, private keys, URLs' userinfo,
+/// Slack webhook paths, AWS secret keys, and any literal value passed in `known`.
+pub fn redact(text: &str, known: &[String]) -> String {
+    let mut out = text.to_string();
+    for k in known.iter().filter(|k| k.len() >= 4) {
+        out = out.replace(k.as_str(), "[REDACTED]");
+    }
+    // key=value / key: value for secret-ish keys
+    let keys = [
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "private_key",
+        "privatekey",
+        "api_key",
+        "apikey",
+        "authorization",
+    ];
+    let lower = out.to_lowercase();
+    let mut result = String::with_capacity(out.len());
+    let bytes = out.as_bytes();
+    let mut i = 0;
+    while i < out.len() {
+        let mut matched = false;
+        for k in keys {
+            if lower[i..].starts_with(k) {
+                let mut j = i + k.len();
+                while j < out.len() && matches!(bytes[j], b' ' | b'"' | b'\'') {
+                    j += 1;
+                }
+                if j < out.len() && matches!(bytes[j], b'=' | b':') {
+                    j += 1;
+                    while j < out.len() && matches!(bytes[j], b' ' | b'"' | b'\'') {
+                        j += 1;
+                    }
+                    let start = j;
+                    while j < out.len()
+                        && !matches!(
+                            bytes[j],
+                            b' ' | b'"' | b'\'' | b',' | b';' | b'&' | b'\n' | b'}'
+                        )
+                    {
+                        j += 1;
+                    }
+                    if j > start {
+                        result.push_str(&out[i..start]);
+                        result.push_str("[REDACTED]");
+                        i = j;
+                        matched = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if !matched {
+            let ch = out[i..].chars().next().unwrap();
+            result.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    let mut out = result;
+    // PEM blocks
+    while let Some(start) = out.find("-----BEGIN") {
+        let end = out[start..].find("-----END").and_then(|e| {
+            out[start + e + 8..]
+                .find("-----")
+                .map(|f| start + e + 8 + f + 5)
+        });
+        let end = end.unwrap_or(out.len());
+        out.replace_range(start..end, "[REDACTED KEY]");
+    }
+    // userinfo in URLs: scheme://user:pass@host
+    let mut from = 0;
+    while let Some(p) = out[from..].find("://") {
+        let s = from + p + 3;
+        let rest = &out[s..];
+        let stop = rest
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..stop].find('@') {
+            out.replace_range(s..s + at, "[REDACTED]");
+        }
+        from = s;
+    }
+    // Slack webhook secrets
+    if let Some(p) = out.find("hooks.slack.com/services/") {
+        let s = p + "hooks.slack.com/services/".len();
+        let e = out[s..]
+            .find(|c: char| c.is_whitespace() || c == '"')
+            .map(|e| s + e)
+            .unwrap_or(out.len());
+        out.replace_range(s..e, "[REDACTED]");
+    }
+    out
+}
+
+/// A channel that delivers alerts.
+#[async_trait]
+pub trait Alerts: Send + Sync {
+    /// Channel name for logs and errors.
+    fn name(&self) -> &str;
+    async fn send(&self, alert: &Alert) -> Result<()>;
+}
+
+/// Sends to every channel; one failing channel does not stop the others.
+pub struct FanOut(pub Vec<Box<dyn Alerts>>);
+
+#[async_trait]
+impl Alerts for FanOut {
+    fn name(&self) -> &str {
+        "fan-out"
+    }
+    async fn send(&self, alert: &Alert) -> Result<()> {
+        let mut errors = Vec::new();
+        for ch in &self.0 {
+            if let Err(e) = ch.send(alert).await {
+                tracing::error!(channel = ch.name(), error = %e, "alert channel failed");
+                errors.push(format!("{}: {}", ch.name(), e.message));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(PipelineError::transient(format!(
+                "alert delivery failed on {}",
+                errors.join("; ")
+            )))
+        }
+    }
+}
+
+/// The local stand-in for SNS: one JSON object per line, appended.
+pub struct AlertFile {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl AlertFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            lock: Mutex::new(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Alerts for AlertFile {
+    fn name(&self) -> &str {
+        "alert-file"
+    }
+    async fn send(&self, alert: &Alert) -> Result<()> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let line = serde_json::to_string(alert).expect("alert serializes");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| {
+                PipelineError::config(format!("alert file {}: {e}", self.path.display()))
+            })?;
+        writeln!(f, "{line}").map_err(|e| {
+            PipelineError::transient(format!("alert file {}: {e}", self.path.display()))
+        })
+    }
+}
+
+/// A Slack incoming webhook: Block Kit over HTTPS, with a timeout and retries on 429 and 5xx
+/// that honour `Retry-After`. The URL is a secret and never appears in errors.
+pub struct SlackWebhook {
+    url: String,
+    client: reqwest::Client,
+    max_attempts: u32,
+}
+
+impl SlackWebhook {
+    pub fn new(url: impl Into<String>) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client builds");
+        Self {
+            url: url.into(),
+            client,
+            max_attempts: 4,
+        }
+    }
+}
+
+#[async_trait]
+impl Alerts for SlackWebhook {
+    fn name(&self) -> &str {
+        "slack"
+    }
+    async fn send(&self, alert: &Alert) -> Result<()> {
+        let payload = alert.slack_payload();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let res = self.client.post(&self.url).json(&payload).send().await;
+            let retry_after = match res {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
+                    let wait = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .unwrap_or(1 << (attempt - 1));
+                    if attempt >= self.max_attempts {
+                        return Err(PipelineError::transient(format!(
+                            "Slack webhook answered {} after {attempt} attempts",
+                            r.status()
+                        )));
+                    }
+                    wait.min(30)
+                }
+                Ok(r) => {
+                    return Err(PipelineError::config(format!(
+                        "Slack webhook refused the alert: HTTP {}",
+                        r.status()
+                    )));
+                }
+                Err(e) => {
+                    if attempt >= self.max_attempts {
+                        // reqwest's error text includes the URL: leave it out.
+                        let kind = if e.is_timeout() {
+                            "timed out"
+                        } else if e.is_connect() {
+                            "could not connect"
+                        } else {
+                            "request failed"
+                        };
+                        return Err(PipelineError::transient(format!(
+                            "Slack webhook {kind} after {attempt} attempts"
+                        )));
+                    }
+                    1 << (attempt - 1)
+                }
+            };
+            tokio::time::sleep(Duration::from_secs(retry_after)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_secret_shapes() {
+        let s = "login failed: password=hunter22 token: abc.def user https://bob:pw@host/x key -----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY----- https://hooks.slack.com/services/T0/B0/XYZ";
+        let r = redact(s, &["s3cr3t-value".into()]);
+        for secret in ["hunter22", "abc.def", "bob:pw", "MIIB", "T0/B0/XYZ"] {
+            assert!(!r.contains(secret), "{secret} leaked: {r}");
+        }
+        assert!(r.contains("login failed"));
+        assert_eq!(
+            redact("the s3cr3t-value is here", &["s3cr3t-value".into()]),
+            "the [REDACTED] is here"
+        );
+    }
+
+    #[test]
+    fn subject_is_at_most_100_chars() {
+        let a = Alert {
+            status: "failed".into(),
+            pipeline: "landfall".into(),
+            environment: "dev".into(),
+            batch: "b".repeat(200),
+            execution: "x".into(),
+            failed_state: Some("S".repeat(200)),
+            error: Some("Landfall.BadInput".into()),
+            cause: None,
+            failing_tests: vec![],
+            link: None,
+            at: "now".into(),
+        };
+        assert!(a.subject().chars().count() <= 100);
+    }
+}

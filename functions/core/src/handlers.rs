@@ -1,0 +1,400 @@
+//! The step handlers: one async function per state of the pipeline, shared by the local
+//! runner and the Lambda binaries. Each takes the run's inputs and the adapters, and returns a
+//! serde output or a [`PipelineError`] whose name the state machine matches.
+
+use crate::audit;
+use crate::build::{self, ModelRun, RunVars};
+use crate::csvcheck;
+use crate::error::{PipelineError, Result};
+use crate::project::Project;
+use crate::publish::{self, Published};
+use crate::quality::{self, TestCounts, TestResult};
+use crate::storage::{ObjectInfo, SOURCE_FILES, Storage, batch_key};
+use crate::warehouse::{LoadSpec, Warehouse, sql_str};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The columns each landing file must have (the real export's header).
+pub fn expected_columns(file: &str) -> &'static [&'static str] {
+    match file {
+        "titles" => &[
+            "id",
+            "title",
+            "type",
+            "description",
+            "release_year",
+            "age_certification",
+            "runtime",
+            "genres",
+            "production_countries",
+            "seasons",
+            "imdb_id",
+            "imdb_score",
+            "imdb_votes",
+            "tmdb_popularity",
+            "tmdb_score",
+        ],
+        "credits" => &["person_id", "id", "name", "character", "role"],
+        _ => &[],
+    }
+}
+
+/// Models tagged with this are built after the tests ran (they report on the run itself).
+pub const AFTER_TESTS_TAG: &str = "after_tests";
+
+/// The adapters a handler works with.
+#[derive(Clone, Copy)]
+pub struct Deps<'a> {
+    pub warehouse: &'a dyn Warehouse,
+    pub storage: &'a dyn Storage,
+    pub project: &'a Project,
+}
+
+/// An execution's input (DESIGN.md §1), as the trigger, a backfill or a person sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionInput {
+    pub bucket: String,
+    pub batch: String,
+    #[serde(default)]
+    pub full_refresh: bool,
+}
+
+/// Batch ids become S3 key parts, execution names and SQL literals: keep them plain.
+pub fn validate_batch(batch: &str) -> Result<()> {
+    let ok = !batch.is_empty()
+        && batch.len() <= 64
+        && batch
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && batch
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(PipelineError::bad_input(format!(
+            "batch '{batch}' is not a valid batch id: use 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit (e.g. 2026-11-26)"
+        )))
+    }
+}
+
+/// `ValidateInput`: the execution input, strictly.
+pub fn validate_input(v: &Value) -> Result<ExecutionInput> {
+    let obj = v.as_object().ok_or_else(|| PipelineError::bad_input(format!("execution input must be a JSON object like {{\"bucket\": \"…\", \"batch\": \"2026-11-26\", \"full_refresh\": false}}, found {v}")))?;
+    for k in obj.keys() {
+        if !matches!(k.as_str(), "bucket" | "batch" | "full_refresh") {
+            return Err(PipelineError::bad_input(format!(
+                "execution input has an unknown field '{k}': expected only bucket, batch and full_refresh"
+            )));
+        }
+    }
+    let bucket = match obj.get("bucket") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(other) => {
+            return Err(PipelineError::bad_input(format!(
+                "execution input field 'bucket' must be a non-empty string, found {other}"
+            )));
+        }
+        None => {
+            return Err(PipelineError::bad_input(
+                "execution input lacks 'bucket' (the landing bucket name)",
+            ));
+        }
+    };
+    let batch = match obj.get("batch") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(PipelineError::bad_input(format!(
+                "execution input field 'batch' must be a string, found {other}"
+            )));
+        }
+        None => {
+            return Err(PipelineError::bad_input(
+                "execution input lacks 'batch' (e.g. \"2026-11-26\")",
+            ));
+        }
+    };
+    let full_refresh = match obj.get("full_refresh") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(PipelineError::bad_input(format!(
+                "execution input field 'full_refresh' must be true or false, found {other}"
+            )));
+        }
+    };
+    validate_batch(&batch)?;
+    Ok(ExecutionInput {
+        bucket,
+        batch,
+        full_refresh,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckedFiles {
+    pub files: BTreeMap<String, ObjectInfo>,
+    pub warnings: Vec<String>,
+}
+
+/// `CheckFiles`: both files exist and their headers keep the contract, before anything loads.
+pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<CheckedFiles> {
+    let mut files = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for f in SOURCE_FILES {
+        let key = batch_key(&input.batch, f);
+        let info = deps.storage.head(&key).await?.ok_or_else(|| {
+            PipelineError::bad_input(format!(
+                "{}: missing; batch '{}' needs both titles.csv and credits.csv",
+                deps.storage.url(&key),
+                input.batch
+            ))
+        })?;
+        let prefix = deps.storage.read_prefix(&key, 64 * 1024).await?;
+        let header = csvcheck::parse_header(&info.url, &prefix)?;
+        let extra = csvcheck::check_header(&info.url, &header, expected_columns(f))?;
+        if !extra.is_empty() {
+            warnings.push(format!(
+                "{}: extra column{} {} loaded as text and ignored downstream",
+                info.url,
+                if extra.len() > 1 { "s" } else { "" },
+                extra
+                    .iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        files.insert(f.to_string(), info);
+    }
+    Ok(CheckedFiles { files, warnings })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadedFile {
+    pub file: String,
+    pub rows: u64,
+    pub extra_columns: Vec<String>,
+}
+
+/// `LoadTitles` / `LoadCredits`: one file into `raw.<file>`, pending until the batch commits.
+pub async fn load_file(
+    deps: Deps<'_>,
+    run: &RunVars,
+    file: &str,
+    info: &ObjectInfo,
+) -> Result<LoadedFile> {
+    let expected = expected_columns(file);
+    if expected.is_empty() {
+        return Err(PipelineError::bad_input(format!(
+            "unknown landing file '{file}': expected titles or credits"
+        )));
+    }
+    audit::ensure(deps.warehouse).await?;
+    let keep = audit::committed_load(deps.warehouse, &run.batch).await?;
+    let spec = LoadSpec {
+        table: format!("raw.{file}"),
+        location: deps.storage.load_location(&info.key),
+        display_name: info.url.clone(),
+        batch: run.batch.clone(),
+        etag: info.etag.clone(),
+        expected_columns: expected.iter().map(|s| s.to_string()).collect(),
+        load_id: run.run_id.clone(),
+        keep_load_id: keep.filter(|k| k != &run.run_id),
+    };
+    let out = deps.warehouse.load_csv(&spec).await?;
+    deps.warehouse
+        .execute(&format!(
+            "insert into audit.loads (run_id, batch, file, source, etag, rows, loaded_at) values ({}, {}, {}, {}, {}, {}, now()::timestamp)",
+            sql_str(&run.run_id),
+            sql_str(&run.batch),
+            sql_str(file),
+            sql_str(&info.url),
+            sql_str(&info.etag),
+            out.rows
+        ))
+        .await?;
+    Ok(LoadedFile {
+        file: file.to_string(),
+        rows: out.rows,
+        extra_columns: out.extra_columns,
+    })
+}
+
+/// Make this run's loads the batch's raw rows, dropping the batch's previous load, atomically
+/// for both files: raw never holds half of a batch.
+pub async fn commit_raw(deps: Deps<'_>, run: &RunVars) -> Result<()> {
+    let mut stmts = Vec::new();
+    for f in SOURCE_FILES {
+        stmts.push(format!(
+            "delete from raw.{f} where _batch = {} and _load_id <> {}",
+            sql_str(&run.batch),
+            sql_str(&run.run_id)
+        ));
+    }
+    stmts.push(format!(
+        "delete from audit.raw_commits where batch = {}",
+        sql_str(&run.batch)
+    ));
+    stmts.push(format!(
+        "insert into audit.raw_commits (batch, load_id, committed_at) values ({}, {}, now()::timestamp)",
+        sql_str(&run.batch),
+        sql_str(&run.run_id)
+    ));
+    deps.warehouse.transaction(&stmts).await
+}
+
+/// `BuildStaging` / `BuildIntermediate` / `BuildMarts`: build one layer's models.
+/// The first layer commits the batch's raw load first.
+pub async fn build_layer(
+    deps: Deps<'_>,
+    run: &RunVars,
+    layer: &str,
+    commit: bool,
+) -> Result<Vec<ModelRun>> {
+    if commit {
+        commit_raw(deps, run).await?;
+        build::on_run_start(deps.project, deps.warehouse, run).await?;
+    }
+    let models: Vec<_> = deps
+        .project
+        .layer(layer)
+        .into_iter()
+        .filter(|m| !m.config.tags.iter().any(|t| t == AFTER_TESTS_TAG))
+        .collect();
+    if models.is_empty() && deps.project.layer(layer).is_empty() {
+        return Err(PipelineError::config(format!(
+            "the SQL project has no models in layer '{layer}' (models/{layer}/)"
+        )));
+    }
+    build::build_models(deps.project, deps.warehouse, run, &models).await
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QualityOutcome {
+    pub tests: TestCounts,
+    pub results: Vec<TestResult>,
+    pub rejected: BTreeMap<String, i64>,
+    pub loaded: BTreeMap<String, i64>,
+    pub column_test_coverage: f64,
+}
+
+/// Rows per source file in the quarantine model.
+pub async fn rejected_counts(deps: Deps<'_>) -> Result<BTreeMap<String, i64>> {
+    let qname = deps
+        .project
+        .vars
+        .get("quarantine_model")
+        .and_then(Value::as_str)
+        .unwrap_or("quarantine");
+    let mut out: BTreeMap<String, i64> = SOURCE_FILES.iter().map(|f| (f.to_string(), 0)).collect();
+    if let Some(m) = deps.project.model(qname) {
+        let t = deps
+            .warehouse
+            .query(&format!(
+                "select source, count(*) from {} group by source",
+                build::build_relation(m)
+            ))
+            .await?;
+        for r in t.rows {
+            if let (Some(s), Some(n)) = (r[0].as_str(), crate::warehouse::as_i64(&r[1])) {
+                out.insert(s.to_string(), n);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `RunQualityChecks`: run and record every test, then build the run-report models; fails with
+/// `Landfall.QualityGate` when an error-severity test failed.
+pub async fn run_quality(deps: Deps<'_>, run: &RunVars) -> Result<QualityOutcome> {
+    let results = quality::run_tests(deps.project, deps.warehouse, run).await?;
+    quality::record(deps.warehouse, &run.run_id, &results).await?;
+    let rejected = rejected_counts(deps).await?;
+    let loaded_t = deps
+        .warehouse
+        .query(&format!(
+            "select file, sum(rows) from audit.loads where run_id = {} group by file",
+            sql_str(&run.run_id)
+        ))
+        .await?;
+    let mut loaded = BTreeMap::new();
+    for r in loaded_t.rows {
+        if let (Some(f), Some(n)) = (r[0].as_str(), crate::warehouse::as_i64(&r[1])) {
+            loaded.insert(f.to_string(), n);
+        }
+    }
+    let coverage = quality::column_coverage(deps.project, deps.warehouse).await?;
+    deps.warehouse
+        .execute(&format!(
+            "update audit.runs set rows_loaded = {}, rows_rejected = {}, column_test_coverage = {coverage}, finished_at = now()::timestamp where run_id = {}",
+            loaded.values().sum::<i64>(),
+            rejected.values().sum::<i64>(),
+            sql_str(&run.run_id)
+        ))
+        .await?;
+    let outcome = QualityOutcome {
+        tests: TestCounts::of(&results),
+        results,
+        rejected,
+        loaded,
+        column_test_coverage: coverage,
+    };
+    quality::gate(&outcome.results).map_err(|e| e.with_details(&outcome))?;
+    let after: Vec<_> = deps
+        .project
+        .models
+        .iter()
+        .filter(|m| m.config.tags.iter().any(|t| t == AFTER_TESTS_TAG))
+        .collect();
+    build::build_models(deps.project, deps.warehouse, run, &after).await?;
+    Ok(outcome)
+}
+
+/// `Publish`: the audited marts become what people see.
+pub async fn publish(deps: Deps<'_>, run: &RunVars) -> Result<Published> {
+    publish::publish(deps.project, deps.warehouse, &run.run_id, &run.batch).await
+}
+
+/// The failure path: drop this run's uncommitted raw rows and mark the run failed. Best
+/// effort: the next load of the batch removes leftovers anyway.
+pub async fn on_failure(
+    wh: &dyn Warehouse,
+    run: &RunVars,
+    state: &str,
+    err: &PipelineError,
+) -> Result<()> {
+    audit::ensure(wh).await?;
+    let committed = audit::committed_load(wh, &run.batch).await?;
+    let mut stmts = Vec::new();
+    if committed.as_deref() != Some(run.run_id.as_str()) {
+        for f in SOURCE_FILES {
+            if wh.relation_exists("raw", f).await? {
+                stmts.push(format!(
+                    "delete from raw.{f} where _load_id = {}",
+                    sql_str(&run.run_id)
+                ));
+            }
+        }
+    }
+    stmts.push(format!(
+        "update audit.runs set status = 'failed', failed_state = {}, error_name = {}, error_cause = {}, finished_at = now()::timestamp where run_id = {}",
+        sql_str(state),
+        sql_str(err.name.as_str()),
+        sql_str(&crate::alerts::truncate(&err.message, 4000)),
+        sql_str(&run.run_id)
+    ));
+    wh.transaction(&stmts).await
+}
+
+/// Mark a run succeeded.
+pub async fn on_success(wh: &dyn Warehouse, run: &RunVars) -> Result<()> {
+    wh.execute(&format!(
+        "update audit.runs set status = 'succeeded', finished_at = coalesce(finished_at, now()::timestamp) where run_id = {}",
+        sql_str(&run.run_id)
+    ))
+    .await
+}

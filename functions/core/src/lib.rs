@@ -1,0 +1,25 @@
+//! # landfall-core
+//!
+//! The pipeline itself, with no I/O choices: the event contracts and error names, the
+//! `Warehouse`, `Storage` and `Alerts` traits, the dbt-compatible SQL project (loading,
+//! Jinja rendering, the DAG), model builds, the quality gate, write-audit-publish, alert
+//! content, and the step handlers that a state machine (local or AWS) calls.
+//!
+//! It depends on no engine or cloud adapter: `landfall-duckdb` and the AWS and Snowflake crates
+//! implement its traits, and the Lambda binaries and the `landfall` CLI wire them in.
+
+pub mod alerts;
+pub mod csvcheck;
+pub mod error;
+pub mod project;
+pub mod storage;
+pub mod warehouse;
+
+pub use error::{ErrorName, PipelineError, Result};
+pub mod audit;
+pub mod build;
+pub mod generate;
+pub mod handlers;
+pub mod pipeline;
+pub mod publish;
+pub mod quality;

@@ -1,0 +1,819 @@
+//! Reading a dbt project folder into [`Project`].
+
+use super::render::{self, Captured, RenderScope, Target};
+use crate::error::{PipelineError, Result};
+use serde_json::{Map, Value};
+use serde_yaml::Value as Yaml;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Model configuration after folder defaults and the model's own `config()` call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelConfig {
+    /// `table`, `view` or `incremental`.
+    pub materialized: String,
+    /// Custom schema (dbt's `schema` config); `None` means the target schema.
+    pub schema: Option<String>,
+    pub tags: Vec<String>,
+    pub unique_key: Vec<String>,
+    pub enabled: bool,
+    pub alias: Option<String>,
+    pub meta: Map<String, Value>,
+}
+
+impl ModelConfig {
+    fn apply(&mut self, key: &str, v: &Value) -> Result<()> {
+        let key = key.trim_start_matches('+');
+        match key {
+            "materialized" => self.materialized = v.as_str().unwrap_or_default().to_string(),
+            "schema" => self.schema = v.as_str().map(str::to_string),
+            "alias" => self.alias = v.as_str().map(str::to_string),
+            "enabled" => self.enabled = v.as_bool().unwrap_or(true),
+            "tags" | "tag" => {
+                let more: Vec<String> = match v {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect(),
+                    _ => vec![],
+                };
+                for t in more {
+                    if !self.tags.contains(&t) {
+                        self.tags.push(t);
+                    }
+                }
+            }
+            "unique_key" => {
+                self.unique_key = match v {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect(),
+                    _ => vec![],
+                }
+            }
+            "meta" => {
+                if let Value::Object(m) = v {
+                    for (k, x) in m {
+                        self.meta.insert(k.clone(), x.clone());
+                    }
+                }
+            }
+            _ => {} // other dbt configs (docs, persist_docs, …) mean nothing here
+        }
+        Ok(())
+    }
+
+    /// Published models carry `meta: {publish: true}` (set per folder in dbt_project.yml).
+    pub fn publish(&self) -> bool {
+        self.meta
+            .get("publish")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub tests: Vec<TestSpec>,
+}
+
+/// What a test is attached to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestTarget {
+    Model(String),
+    Source(String, String),
+}
+
+/// A test as declared: generic (from a schema file) or singular (a file in `tests/`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSpec {
+    /// Unique, dbt-style name, e.g. `not_null_stg_titles_title_id`.
+    pub name: String,
+    /// `not_null`, `unique`, … or `singular`.
+    pub kind: String,
+    pub target: Option<TestTarget>,
+    pub column: Option<String>,
+    pub args: Map<String, Value>,
+    /// `error` or `warn`.
+    pub severity: String,
+    pub where_: Option<String>,
+    pub warn_if: String,
+    pub error_if: String,
+    /// For singular tests: the file and its SQL.
+    pub path: Option<PathBuf>,
+    pub sql: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceTable {
+    pub source: String,
+    pub name: String,
+    pub schema: String,
+    pub identifier: String,
+    pub columns: Vec<ColumnSpec>,
+}
+
+impl SourceTable {
+    pub fn relation(&self) -> String {
+        format!("{}.{}", self.schema, self.identifier)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    /// Path relative to the project root, e.g. `models/staging/stg_titles.sql`.
+    pub path: PathBuf,
+    /// First folder under the model path: `staging`, `intermediate`, `marts`.
+    pub layer: String,
+    pub raw_sql: String,
+    pub config: ModelConfig,
+    pub refs: Vec<String>,
+    pub sources: Vec<(String, String)>,
+    pub columns: Vec<ColumnSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub name: String,
+    pub vars: Map<String, Value>,
+    pub on_run_start: Vec<String>,
+    /// Models in DAG order (every model after the models it refers to).
+    pub models: Vec<Model>,
+    pub sources: Vec<SourceTable>,
+    pub tests: Vec<TestSpec>,
+    /// All macro files, converted for minijinja, prepended to each rendered template.
+    pub macros: String,
+}
+
+fn yaml_to_json(y: &Yaml) -> Value {
+    serde_json::to_value(y).unwrap_or(Value::Null)
+}
+
+fn cfg_err(path: &Path, msg: impl std::fmt::Display) -> PipelineError {
+    PipelineError::config(format!("{}: {msg}", path.display()))
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| cfg_err(path, e))
+}
+
+fn read_yaml(path: &Path) -> Result<Yaml> {
+    let text = read(path)?;
+    serde_yaml::from_str(&text).map_err(|e| cfg_err(path, format!("invalid YAML: {e}")))
+}
+
+fn files_with_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files_with_ext(&p, exts, out);
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| exts.contains(&e))
+        {
+            out.push(p);
+        }
+    }
+}
+
+fn string_list(v: Option<&Yaml>, default: &str) -> Vec<String> {
+    match v {
+        Some(Yaml::Sequence(s)) => s
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        Some(Yaml::String(s)) => vec![s.clone()],
+        _ => vec![default.to_string()],
+    }
+}
+
+const CONFIG_KEYS: &[&str] = &[
+    "materialized",
+    "schema",
+    "tags",
+    "tag",
+    "unique_key",
+    "enabled",
+    "alias",
+    "meta",
+    "docs",
+    "persist_docs",
+    "database",
+    "incremental_strategy",
+    "on_schema_change",
+    "full_refresh",
+    "grants",
+    "contract",
+    "pre-hook",
+    "post-hook",
+    "quoting",
+    "column_types",
+    "sql_header",
+    "group",
+    "access",
+];
+
+/// Folder configs from `models:` in dbt_project.yml, keyed by folder path below the project.
+fn folder_configs(
+    node: &Yaml,
+    path: Vec<String>,
+    out: &mut Vec<(Vec<String>, Vec<(String, Value)>)>,
+) {
+    let Yaml::Mapping(m) = node else { return };
+    let mut here = Vec::new();
+    for (k, v) in m {
+        let Some(k) = k.as_str() else { continue };
+        if k.starts_with('+')
+            || (CONFIG_KEYS.contains(&k) && !matches!(v, Yaml::Mapping(_)) || k == "meta")
+        {
+            here.push((k.trim_start_matches('+').to_string(), yaml_to_json(v)));
+        } else if matches!(v, Yaml::Mapping(_)) {
+            let mut p = path.clone();
+            p.push(k.to_string());
+            folder_configs(v, p, out);
+        }
+    }
+    out.push((path, here));
+}
+
+/// Parse one schema-file test entry into a spec (name filled in later).
+fn parse_test(entry: &Yaml, file: &Path) -> Result<TestSpec> {
+    let (kind, body) = match entry {
+        Yaml::String(s) => (s.clone(), Map::new()),
+        Yaml::Mapping(m) if m.len() == 1 => {
+            let (k, v) = m.iter().next().unwrap();
+            let k = k
+                .as_str()
+                .ok_or_else(|| cfg_err(file, "a test name must be a string"))?
+                .to_string();
+            let body = match yaml_to_json(v) {
+                Value::Object(o) => o,
+                Value::Null => Map::new(),
+                other => {
+                    return Err(cfg_err(
+                        file,
+                        format!("test '{k}': expected a mapping of arguments, found {other}"),
+                    ));
+                }
+            };
+            (k, body)
+        }
+        other => return Err(cfg_err(file, format!("cannot read test entry {other:?}"))),
+    };
+    let mut spec = TestSpec {
+        name: String::new(),
+        kind: kind.clone(),
+        target: None,
+        column: None,
+        args: Map::new(),
+        severity: "error".into(),
+        where_: None,
+        warn_if: "!= 0".into(),
+        error_if: "!= 0".into(),
+        path: None,
+        sql: None,
+    };
+    let apply_config = |k: &str, v: &Value, spec: &mut TestSpec| -> bool {
+        match k {
+            "severity" => spec.severity = v.as_str().unwrap_or("error").to_lowercase(),
+            "where" => spec.where_ = v.as_str().map(str::to_string),
+            "warn_if" => spec.warn_if = v.as_str().unwrap_or("!= 0").to_string(),
+            "error_if" => spec.error_if = v.as_str().unwrap_or("!= 0").to_string(),
+            "enabled" | "tags" | "limit" | "store_failures" | "meta" | "fail_calc" | "alias"
+            | "description" => {}
+            _ => return false,
+        }
+        true
+    };
+    for (k, v) in &body {
+        match k.as_str() {
+            "config" => {
+                if let Value::Object(c) = v {
+                    for (ck, cv) in c {
+                        apply_config(ck, cv, &mut spec);
+                    }
+                }
+            }
+            "arguments" => {
+                if let Value::Object(a) = v {
+                    spec.args.extend(a.clone());
+                }
+            }
+            "name" | "test_name" => {}
+            _ => {
+                if !apply_config(k, v, &mut spec) {
+                    spec.args.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    if !matches!(spec.severity.as_str(), "error" | "warn") {
+        return Err(cfg_err(
+            file,
+            format!(
+                "test '{kind}': severity must be 'error' or 'warn', found '{}'",
+                spec.severity
+            ),
+        ));
+    }
+    Ok(spec)
+}
+
+fn parse_columns(
+    cols: Option<&Yaml>,
+    target: &TestTarget,
+    file: &Path,
+    tests: &mut Vec<TestSpec>,
+) -> Result<Vec<ColumnSpec>> {
+    let mut out = Vec::new();
+    let Some(Yaml::Sequence(cols)) = cols else {
+        return Ok(out);
+    };
+    for c in cols {
+        let name = c
+            .get("name")
+            .and_then(Yaml::as_str)
+            .ok_or_else(|| cfg_err(file, "a column needs a name"))?
+            .to_string();
+        let mut specs = Vec::new();
+        for key in ["tests", "data_tests"] {
+            if let Some(Yaml::Sequence(ts)) = c.get(key) {
+                for t in ts {
+                    let mut spec = parse_test(t, file)?;
+                    spec.target = Some(target.clone());
+                    spec.column = Some(name.clone());
+                    specs.push(spec);
+                }
+            }
+        }
+        tests.extend(specs.iter().cloned());
+        out.push(ColumnSpec { name, tests: specs });
+    }
+    Ok(out)
+}
+
+fn model_level_tests(
+    node: &Yaml,
+    target: &TestTarget,
+    file: &Path,
+    tests: &mut Vec<TestSpec>,
+) -> Result<()> {
+    for key in ["tests", "data_tests"] {
+        if let Some(Yaml::Sequence(ts)) = node.get(key) {
+            for t in ts {
+                let mut spec = parse_test(t, file)?;
+                spec.target = Some(target.clone());
+                spec.column = spec
+                    .args
+                    .get("column_name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                tests.push(spec);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// dbt's generic-test naming, made unique with a numeric suffix when needed.
+fn name_tests(tests: &mut [TestSpec]) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for t in tests.iter_mut() {
+        if !t.name.is_empty() {
+            continue;
+        }
+        let on = match &t.target {
+            Some(TestTarget::Model(m)) => m.clone(),
+            Some(TestTarget::Source(s, n)) => format!("source_{s}_{n}"),
+            None => String::new(),
+        };
+        let mut name = format!("{}_{}", t.kind, on);
+        if let Some(c) = &t.column {
+            name += &format!("_{c}");
+        }
+        if let Some(Value::Array(vals)) = t.args.get("values") {
+            let v: Vec<String> = vals
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect();
+            name += &format!("__{}", v.join("__"));
+        }
+        if let Some(to) = t.args.get("to").and_then(Value::as_str) {
+            let to: String = to
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            name += &format!("_{to}");
+        }
+        let name = render::truncate_ident(&name);
+        let n = seen.entry(name.clone()).or_default();
+        *n += 1;
+        t.name = if *n == 1 { name } else { format!("{name}_{n}") };
+    }
+}
+
+/// Turn dbt's `{% test x(...) %}` blocks into minijinja macros named `test_x`.
+fn convert_macros(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(p) = rest.find("{%") {
+        out.push_str(&rest[..p]);
+        let Some(e) = rest[p..].find("%}") else {
+            out.push_str(&rest[p..]);
+            rest = "";
+            break;
+        };
+        let tag = &rest[p..p + e + 2];
+        let inner = tag[2..tag.len() - 2].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        if let Some(decl) = inner.strip_prefix("test ") {
+            let lead = if tag.starts_with("{%-") { "{%-" } else { "{%" };
+            let trail = if tag.ends_with("-%}") { "-%}" } else { "%}" };
+            out.push_str(&format!("{lead} macro test_{} {trail}", decl.trim()));
+        } else if inner == "endtest" {
+            out.push_str(&tag.replace("endtest", "endmacro"));
+        } else {
+            out.push_str(tag);
+        }
+        rest = &rest[p + e + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Project {
+    /// Load and parse the project at `root`.
+    pub fn load(root: impl AsRef<Path>) -> Result<Project> {
+        let root = root.as_ref().to_path_buf();
+        let pf = root.join("dbt_project.yml");
+        if !pf.is_file() {
+            return Err(PipelineError::config(format!(
+                "{}: no dbt_project.yml (is --project pointing at the transform/ folder?)",
+                root.display()
+            )));
+        }
+        let y = read_yaml(&pf)?;
+        let name = y
+            .get("name")
+            .and_then(Yaml::as_str)
+            .ok_or_else(|| cfg_err(&pf, "missing 'name'"))?
+            .to_string();
+        let model_paths = string_list(y.get("model-paths"), "models");
+        let test_paths = string_list(y.get("test-paths"), "tests");
+        let macro_paths = string_list(y.get("macro-paths"), "macros");
+        let vars = match y.get("vars").map(yaml_to_json) {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let on_run_start = string_list(y.get("on-run-start"), "")
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+
+        let mut folder_cfg = Vec::new();
+        if let Some(models) = y.get("models").and_then(|m| m.get(name.as_str())) {
+            folder_configs(models, vec![], &mut folder_cfg);
+        }
+        // Shallow folders first so deeper ones override.
+        folder_cfg.sort_by_key(|(p, _)| p.len());
+
+        let mut macros = String::new();
+        for mp in &macro_paths {
+            let mut files = Vec::new();
+            files_with_ext(&root.join(mp), &["sql"], &mut files);
+            for f in files {
+                macros.push_str(&convert_macros(&read(&f)?));
+                macros.push('\n');
+            }
+        }
+
+        let mut models = Vec::new();
+        let mut yml_models: BTreeMap<String, (Yaml, PathBuf)> = BTreeMap::new();
+        let mut sources = Vec::new();
+        let mut tests = Vec::new();
+        for mp in &model_paths {
+            let base = root.join(mp);
+            let mut files = Vec::new();
+            files_with_ext(&base, &["sql"], &mut files);
+            for f in files {
+                let rel_in = f.strip_prefix(&base).unwrap_or(&f).to_path_buf();
+                let dirs: Vec<String> = rel_in
+                    .parent()
+                    .map(|p| {
+                        p.components()
+                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut config = ModelConfig {
+                    materialized: "view".into(),
+                    enabled: true,
+                    ..Default::default()
+                };
+                for (p, kvs) in &folder_cfg {
+                    if dirs.starts_with(p) {
+                        for (k, v) in kvs {
+                            config.apply(k, v)?;
+                        }
+                    }
+                }
+                let mname = f.file_stem().unwrap().to_string_lossy().into_owned();
+                if models.iter().any(|m: &Model| m.name == mname) {
+                    return Err(cfg_err(
+                        &f,
+                        format!("a second model named '{mname}'; model names must be unique"),
+                    ));
+                }
+                models.push(Model {
+                    name: mname,
+                    path: f.strip_prefix(&root).unwrap_or(&f).to_path_buf(),
+                    layer: dirs.first().cloned().unwrap_or_default(),
+                    raw_sql: read(&f)?,
+                    config,
+                    refs: vec![],
+                    sources: vec![],
+                    columns: vec![],
+                });
+            }
+            let mut ymls = Vec::new();
+            files_with_ext(&base, &["yml", "yaml"], &mut ymls);
+            for f in ymls {
+                let y = read_yaml(&f)?;
+                if let Some(Yaml::Sequence(ms)) = y.get("models") {
+                    for m in ms {
+                        let n = m
+                            .get("name")
+                            .and_then(Yaml::as_str)
+                            .ok_or_else(|| cfg_err(&f, "a model entry needs a name"))?;
+                        yml_models.insert(n.to_string(), (m.clone(), f.clone()));
+                    }
+                }
+                if let Some(Yaml::Sequence(ss)) = y.get("sources") {
+                    for s in ss {
+                        let sname = s
+                            .get("name")
+                            .and_then(Yaml::as_str)
+                            .ok_or_else(|| cfg_err(&f, "a source needs a name"))?;
+                        let schema = s.get("schema").and_then(Yaml::as_str).unwrap_or(sname);
+                        if let Some(Yaml::Sequence(ts)) = s.get("tables") {
+                            for t in ts {
+                                let tname = t
+                                    .get("name")
+                                    .and_then(Yaml::as_str)
+                                    .ok_or_else(|| cfg_err(&f, "a source table needs a name"))?;
+                                let target =
+                                    TestTarget::Source(sname.to_string(), tname.to_string());
+                                let columns =
+                                    parse_columns(t.get("columns"), &target, &f, &mut tests)?;
+                                model_level_tests(t, &target, &f, &mut tests)?;
+                                sources.push(SourceTable {
+                                    source: sname.to_string(),
+                                    name: tname.to_string(),
+                                    schema: schema.to_string(),
+                                    identifier: t
+                                        .get("identifier")
+                                        .and_then(Yaml::as_str)
+                                        .unwrap_or(tname)
+                                        .to_string(),
+                                    columns,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (n, (y, f)) in &yml_models {
+            let Some(m) = models.iter_mut().find(|m| &m.name == n) else {
+                return Err(cfg_err(
+                    f,
+                    format!("describes model '{n}', but there is no {n}.sql"),
+                ));
+            };
+            let target = TestTarget::Model(n.clone());
+            m.columns = parse_columns(y.get("columns"), &target, f, &mut tests)?;
+            model_level_tests(y, &target, f, &mut tests)?;
+            if let Some(c) = y
+                .get("config")
+                .map(yaml_to_json)
+                .and_then(|v| v.as_object().cloned())
+            {
+                for (k, v) in c {
+                    m.config.apply(&k, &v)?;
+                }
+            }
+        }
+        for tp in &test_paths {
+            let mut files = Vec::new();
+            files_with_ext(&root.join(tp), &["sql"], &mut files);
+            for f in files {
+                let sql = read(&f)?;
+                tests.push(TestSpec {
+                    name: f.file_stem().unwrap().to_string_lossy().into_owned(),
+                    kind: "singular".into(),
+                    target: None,
+                    column: None,
+                    args: Map::new(),
+                    severity: "error".into(),
+                    where_: None,
+                    warn_if: "!= 0".into(),
+                    error_if: "!= 0".into(),
+                    path: Some(f.strip_prefix(&root).unwrap_or(&f).to_path_buf()),
+                    sql: Some(sql),
+                });
+            }
+        }
+        name_tests(&mut tests);
+        let mut project = Project {
+            root,
+            name,
+            vars,
+            on_run_start,
+            models,
+            sources,
+            tests,
+            macros,
+        };
+        project.parse()?;
+        Ok(project)
+    }
+
+    /// Render every model once (as dbt's parser does) to collect `config()`, `ref()` and
+    /// `source()`, then order the models so each comes after what it refers to.
+    fn parse(&mut self) -> Result<()> {
+        let names: Vec<String> = self.models.iter().map(|m| m.name.clone()).collect();
+        for i in 0..self.models.len() {
+            let scope = RenderScope::parsing(self);
+            let (_, cap) =
+                render::render(self, &self.models[i].raw_sql, &self.models[i].path, &scope)?;
+            let m = &mut self.models[i];
+            apply_captured(m, &cap)?;
+            for r in &m.refs {
+                if !names.contains(r) {
+                    return Err(PipelineError::config(format!(
+                        "{}: ref('{r}') names no model of this project (models: {})",
+                        m.path.display(),
+                        names.join(", ")
+                    )));
+                }
+            }
+            for (s, t) in &m.sources {
+                if !self.sources.iter().any(|x| &x.source == s && &x.name == t) {
+                    return Err(PipelineError::config(format!(
+                        "{}: source('{s}', '{t}') is not declared in any schema file",
+                        m.path.display()
+                    )));
+                }
+            }
+        }
+        self.models.retain(|m| m.config.enabled);
+        self.models = topo_sort(std::mem::take(&mut self.models))?;
+        // Singular tests must reference known models too.
+        for t in &self.tests {
+            if let (Some(sql), Some(path)) = (&t.sql, &t.path) {
+                let scope = RenderScope::parsing(self);
+                let (_, cap) = render::render(self, sql, path, &scope)?;
+                for r in &cap.refs {
+                    if !names.contains(r) {
+                        return Err(PipelineError::config(format!(
+                            "{}: ref('{r}') names no model of this project",
+                            path.display()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    pub fn source(&self, source: &str, name: &str) -> Option<&SourceTable> {
+        self.sources
+            .iter()
+            .find(|s| s.source == source && s.name == name)
+    }
+
+    /// Models of one layer (folder), in DAG order.
+    pub fn layer(&self, layer: &str) -> Vec<&Model> {
+        self.models.iter().filter(|m| m.layer == layer).collect()
+    }
+
+    /// The project's layers in build order (the order their first model appears in the DAG).
+    pub fn layers(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in &self.models {
+            if !out.contains(&m.layer) {
+                out.push(m.layer.clone());
+            }
+        }
+        out
+    }
+
+    /// Default values for the target, with project vars.
+    pub fn target(&self, target_type: &str, database: &str) -> Target {
+        Target {
+            type_: target_type.to_string(),
+            name: "landfall".into(),
+            schema: "main".into(),
+            database: database.to_string(),
+        }
+    }
+}
+
+fn apply_captured(m: &mut Model, cap: &Captured) -> Result<()> {
+    for (k, v) in &cap.config {
+        m.config.apply(k, v)?;
+    }
+    m.refs = cap.refs.clone();
+    m.sources = cap.sources.clone();
+    if !matches!(
+        m.config.materialized.as_str(),
+        "table" | "view" | "incremental" | "ephemeral"
+    ) {
+        return Err(PipelineError::config(format!(
+            "{}: materialized='{}' is not supported (table, view, incremental or ephemeral)",
+            m.path.display(),
+            m.config.materialized
+        )));
+    }
+    if m.config.materialized == "ephemeral" {
+        return Err(PipelineError::config(format!(
+            "{}: ephemeral models are not supported yet; use a view",
+            m.path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Kahn's algorithm, taking ready models in their load order so the result is stable.
+fn topo_sort(models: Vec<Model>) -> Result<Vec<Model>> {
+    let mut remaining = models;
+    let mut done: Vec<Model> = Vec::with_capacity(remaining.len());
+    while !remaining.is_empty() {
+        let pos = remaining.iter().position(|m| {
+            m.refs
+                .iter()
+                .all(|r| done.iter().any(|d| &d.name == r) || r == &m.name && false)
+        });
+        match pos {
+            Some(p) => done.push(remaining.remove(p)),
+            None => {
+                let names: Vec<String> = remaining.iter().map(|m| m.name.clone()).collect();
+                return Err(PipelineError::config(format!(
+                    "the models {} refer to each other in a cycle",
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_test_blocks() {
+        let s = convert_macros("{% test is_even(model, column_name) %}select 1{% endtest %}");
+        assert_eq!(
+            s,
+            "{% macro test_is_even(model, column_name) %}select 1{% endmacro %}"
+        );
+    }
+
+    #[test]
+    fn parses_both_test_styles() {
+        let y: Yaml = serde_yaml::from_str(
+            "- accepted_values:\n    arguments:\n      values: [a, b]\n    config:\n      severity: warn\n      where: \"x > 1\"\n- relationships:\n    to: ref('m')\n    field: id\n    error_if: '>10'\n",
+        )
+        .unwrap();
+        let Yaml::Sequence(s) = y else { panic!() };
+        let a = parse_test(&s[0], Path::new("f.yml")).unwrap();
+        assert_eq!(a.kind, "accepted_values");
+        assert_eq!(a.severity, "warn");
+        assert_eq!(a.where_.as_deref(), Some("x > 1"));
+        assert_eq!(a.args["values"], serde_json::json!(["a", "b"]));
+        let r = parse_test(&s[1], Path::new("f.yml")).unwrap();
+        assert_eq!(r.args["to"], "ref('m')");
+        assert_eq!(r.error_if, ">10");
+        assert_eq!(r.severity, "error");
+    }
+}

@@ -1,0 +1,294 @@
+//! Rendering dbt-flavoured Jinja with minijinja.
+//!
+//! One fresh minijinja environment per render: the project's macros are prepended to the
+//! template text (so a macro sees `target`, `var` and friends exactly as dbt's do), and the
+//! dbt context functions are closures over the [`RenderScope`] of this one render. What the
+//! template called (`ref`, `source`, `config`) is captured for the parser.
+
+use super::load::Project;
+use crate::error::{PipelineError, Result};
+use minijinja::value::{Kwargs, Object, Value as JValue};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// `target` in templates.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Target {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub name: String,
+    pub schema: String,
+    pub database: String,
+}
+
+/// A relation as templates see it: renders as `schema.name`, with `.schema`, `.name`,
+/// `.identifier` and `.database` attributes like dbt's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Relation {
+    pub database: Option<String>,
+    pub schema: String,
+    pub name: String,
+}
+
+impl Relation {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            database: None,
+            schema: schema.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for Relation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+impl Object for Relation {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        match key.as_str()? {
+            "schema" => Some(JValue::from(self.schema.clone())),
+            "name" | "identifier" | "table" => Some(JValue::from(self.name.clone())),
+            "database" => Some(
+                self.database
+                    .clone()
+                    .map(JValue::from)
+                    .unwrap_or(JValue::from(())),
+            ),
+            _ => None,
+        }
+    }
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self)
+    }
+}
+
+/// Everything one render may look up.
+#[derive(Debug, Clone)]
+pub struct RenderScope {
+    pub target: Target,
+    pub vars: Map<String, Value>,
+    /// Model name → where it is (or will be) built.
+    pub models: HashMap<String, Relation>,
+    /// (source, table) → relation.
+    pub sources: HashMap<(String, String), Relation>,
+    pub this: Option<Relation>,
+    pub is_incremental: bool,
+    pub invocation_id: String,
+    /// While parsing, an unknown `var()` renders as empty instead of failing.
+    pub parsing: bool,
+}
+
+impl RenderScope {
+    /// The scope the parser renders with: placeholder relations, no incremental branch.
+    pub fn parsing(project: &Project) -> Self {
+        let models = project
+            .models
+            .iter()
+            .map(|m| (m.name.clone(), Relation::new("__parse__", m.name.clone())))
+            .collect();
+        let sources = project
+            .sources
+            .iter()
+            .map(|s| {
+                (
+                    (s.source.clone(), s.name.clone()),
+                    Relation::new(s.schema.clone(), s.identifier.clone()),
+                )
+            })
+            .collect();
+        Self {
+            target: project.target("duckdb", "landfall"),
+            vars: project.vars.clone(),
+            models,
+            sources,
+            this: None,
+            is_incremental: false,
+            invocation_id: "parse".into(),
+            parsing: true,
+        }
+    }
+}
+
+/// What a render called.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    pub refs: Vec<String>,
+    pub sources: Vec<(String, String)>,
+    pub config: Vec<(String, Value)>,
+}
+
+/// Shorten an identifier to 63 characters (a safe limit for both engines), keeping it unique-ish.
+pub fn truncate_ident(s: &str) -> String {
+    if s.len() <= 63 {
+        return s.to_string();
+    }
+    let h = s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    format!("{}_{:08x}", &s[..54], h as u32)
+}
+
+fn jerr(kind: ErrorKind, msg: impl Into<String>) -> minijinja::Error {
+    minijinja::Error::new(kind, msg.into())
+}
+
+/// Render `source` (from `path`, for messages) with the project's macros and the scope's context.
+pub fn render(
+    project: &Project,
+    source: &str,
+    path: &Path,
+    scope: &RenderScope,
+) -> Result<(String, Captured)> {
+    let cap = Arc::new(Mutex::new(Captured::default()));
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Lenient);
+    env.set_keep_trailing_newline(true);
+    env.set_trim_blocks(false);
+
+    let scope = Arc::new(scope.clone());
+    {
+        let (s, c) = (scope.clone(), cap.clone());
+        env.add_function("ref", move |args: minijinja::value::Rest<String>| -> std::result::Result<JValue, minijinja::Error> {
+            // ref('model') or ref('package', 'model')
+            let name = args.last().cloned().ok_or_else(|| jerr(ErrorKind::MissingArgument, "ref() needs a model name"))?;
+            let rel = s.models.get(&name).cloned().ok_or_else(|| jerr(ErrorKind::InvalidOperation, format!("ref('{name}') names no model of this project")))?;
+            let mut c = c.lock().unwrap();
+            if !c.refs.contains(&name) {
+                c.refs.push(name);
+            }
+            Ok(JValue::from_object(rel))
+        });
+    }
+    {
+        let (s, c) = (scope.clone(), cap.clone());
+        env.add_function(
+            "source",
+            move |src: String, table: String| -> std::result::Result<JValue, minijinja::Error> {
+                let rel = s
+                    .sources
+                    .get(&(src.clone(), table.clone()))
+                    .cloned()
+                    .ok_or_else(|| {
+                        jerr(
+                            ErrorKind::InvalidOperation,
+                            format!(
+                                "source('{src}', '{table}') is not declared in any schema file"
+                            ),
+                        )
+                    })?;
+                let mut c = c.lock().unwrap();
+                let key = (src, table);
+                if !c.sources.contains(&key) {
+                    c.sources.push(key);
+                }
+                Ok(JValue::from_object(rel))
+            },
+        );
+    }
+    {
+        let c = cap.clone();
+        env.add_function(
+            "config",
+            move |kwargs: Kwargs| -> std::result::Result<String, minijinja::Error> {
+                let keys: Vec<String> = kwargs.args().map(str::to_string).collect();
+                let mut c = c.lock().unwrap();
+                for k in keys {
+                    let v: JValue = kwargs.get(&k)?;
+                    let v = serde_json::to_value(&v)
+                        .map_err(|e| jerr(ErrorKind::InvalidOperation, e.to_string()))?;
+                    c.config.push((k, v));
+                }
+                Ok(String::new())
+            },
+        );
+    }
+    {
+        let s = scope.clone();
+        env.add_function(
+            "var",
+            move |name: String,
+                  default: Option<JValue>|
+                  -> std::result::Result<JValue, minijinja::Error> {
+                match s.vars.get(&name) {
+                    Some(v) => Ok(JValue::from_serialize(v)),
+                    None => match default {
+                        Some(d) => Ok(d),
+                        None if s.parsing => Ok(JValue::from("")),
+                        None => Err(jerr(
+                            ErrorKind::UndefinedError,
+                            format!("required var '{name}' is not set (pass it in vars)"),
+                        )),
+                    },
+                }
+            },
+        );
+    }
+    env.add_function(
+        "env_var",
+        |name: String, default: Option<String>| -> std::result::Result<String, minijinja::Error> {
+            match std::env::var(&name) {
+                Ok(v) => Ok(v),
+                Err(_) => default.ok_or_else(|| {
+                    jerr(
+                        ErrorKind::UndefinedError,
+                        format!("env_var('{name}') is not set and has no default"),
+                    )
+                }),
+            }
+        },
+    );
+    {
+        let s = scope.clone();
+        env.add_function("is_incremental", move || s.is_incremental);
+    }
+    env.add_function("log", |_msg: JValue, _info: Option<bool>| String::new());
+    env.add_function("print", |_msg: JValue| String::new());
+    env.add_global("target", JValue::from_serialize(&scope.target));
+    env.add_global("invocation_id", JValue::from(scope.invocation_id.clone()));
+    if let Some(this) = &scope.this {
+        env.add_global("this", JValue::from_object(this.clone()));
+    }
+    env.add_global("project_name", JValue::from(project.name.clone()));
+
+    let prelude_lines = project.macros.matches('\n').count();
+    let text = format!("{}{}", project.macros, source);
+    let map_err = |e: minijinja::Error| {
+        let line = e.line().map(|l| l.saturating_sub(prelude_lines));
+        let what = e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.kind().to_string());
+        let loc = match line {
+            Some(l) if l > 0 => format!("{} line {l}", path.display()),
+            _ => format!("{} (in a macro)", path.display()),
+        };
+        PipelineError::config(format!("{loc}: cannot render the template: {what}"))
+    };
+    env.add_template_owned("__model__", text).map_err(map_err)?;
+    let tmpl = env.get_template("__model__").map_err(map_err)?;
+    let out = tmpl.render(minijinja::context! {}).map_err(map_err)?;
+    drop(tmpl);
+    drop(env);
+    let cap = Arc::try_unwrap(cap)
+        .map(|m| m.into_inner().unwrap())
+        .unwrap_or_else(|a| a.lock().unwrap().clone());
+    Ok((out.trim().to_string(), cap))
+}
+
+/// Render a macro call (e.g. a custom generic test `test_x(model=…, column_name=…)`).
+pub fn render_call(project: &Project, call: &str, scope: &RenderScope) -> Result<String> {
+    render(
+        project,
+        &format!("{{{{ {call} }}}}"),
+        Path::new("<generic test>"),
+        scope,
+    )
+    .map(|(s, _)| s)
+}

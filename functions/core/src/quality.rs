@@ -1,0 +1,397 @@
+//! The quality gate: compile every test to SQL, count failing rows, apply severities.
+//!
+//! Generic tests (`not_null`, `unique`, `accepted_values`, `relationships`, and project
+//! `{% test %}` macros) and singular tests run against the *build* relations, before anything
+//! is published. A test's result follows dbt: the number of rows its query returns, compared
+//! with `error_if` / `warn_if`, and `severity: warn` never fails the gate.
+
+use crate::build::{RunVars, run_scope};
+use crate::error::{PipelineError, Result};
+use crate::project::{Project, RenderScope, TestSpec, TestTarget, render};
+use crate::warehouse::{Warehouse, sql_str};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestStatus {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    pub name: String,
+    pub kind: String,
+    pub model: Option<String>,
+    pub column: Option<String>,
+    pub severity: String,
+    pub status: TestStatus,
+    pub failures: i64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestCounts {
+    pub passed: u64,
+    pub failed: u64,
+    pub warned: u64,
+}
+
+impl TestCounts {
+    pub fn of(results: &[TestResult]) -> Self {
+        let mut c = TestCounts::default();
+        for r in results {
+            match r.status {
+                TestStatus::Pass => c.passed += 1,
+                TestStatus::Warn => c.warned += 1,
+                TestStatus::Fail => c.failed += 1,
+            }
+        }
+        c
+    }
+}
+
+/// `!= 0`, `>10`, `>= 5`, … applied to a failure count.
+pub fn threshold_hit(expr: &str, failures: i64) -> Result<bool> {
+    let e = expr.trim();
+    let ops = ["!=", "<>", ">=", "<=", "==", "=", ">", "<"];
+    let op = ops.iter().find(|o| e.starts_with(**o)).ok_or_else(|| {
+        PipelineError::config(format!(
+            "cannot read the threshold '{expr}' (expected e.g. '!= 0' or '>10')"
+        ))
+    })?;
+    let n: f64 = e[op.len()..].trim().parse().map_err(|_| {
+        PipelineError::config(format!(
+            "cannot read the threshold '{expr}': not a number after '{op}'"
+        ))
+    })?;
+    let f = failures as f64;
+    Ok(match *op {
+        "!=" | "<>" => f != n,
+        ">=" => f >= n,
+        "<=" => f <= n,
+        "==" | "=" => f == n,
+        ">" => f > n,
+        _ => f < n,
+    })
+}
+
+fn jinja_literal(v: &Value) -> String {
+    match v {
+        Value::Null => "none".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(jinja_literal).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, v)| format!("'{k}': {}", jinja_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn value_sql(v: &Value, quote: bool) -> String {
+    match v {
+        Value::String(s) if quote => sql_str(s),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The SQL whose rows are the test's failures.
+pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Result<String> {
+    if let (Some(sql), Some(path)) = (&t.sql, &t.path) {
+        return Ok(render::render(project, sql, path, scope)?.0);
+    }
+    let rel = match &t.target {
+        Some(TestTarget::Model(m)) => scope.models.get(m).map(|r| r.to_string()),
+        Some(TestTarget::Source(s, n)) => scope
+            .sources
+            .get(&(s.clone(), n.clone()))
+            .map(|r| r.to_string()),
+        None => None,
+    }
+    .ok_or_else(|| {
+        PipelineError::config(format!(
+            "test {}: its model is not part of this project",
+            t.name
+        ))
+    })?;
+    let rel = match &t.where_ {
+        Some(w) => format!("(select * from {rel} where {w}) dbt_subquery"),
+        None => rel,
+    };
+    let col = t.column.clone().unwrap_or_default();
+    let need_col = || {
+        if col.is_empty() {
+            Err(PipelineError::config(format!(
+                "test {} ({}) needs a column",
+                t.name, t.kind
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    Ok(match t.kind.as_str() {
+        "not_null" => {
+            need_col()?;
+            format!("select {col} from {rel} where {col} is null")
+        }
+        "unique" => {
+            need_col()?;
+            format!(
+                "select {col} as unique_field, count(*) as n_records from {rel} where {col} is not null group by {col} having count(*) > 1"
+            )
+        }
+        "accepted_values" => {
+            need_col()?;
+            let quote = t.args.get("quote").and_then(Value::as_bool).unwrap_or(true);
+            let vals = t
+                .args
+                .get("values")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    PipelineError::config(format!(
+                        "test {}: accepted_values needs 'values'",
+                        t.name
+                    ))
+                })?;
+            let list = vals
+                .iter()
+                .map(|v| value_sql(v, quote))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "with all_values as (select {col} as value_field, count(*) as n_records from {rel} group by {col}) \
+                 select * from all_values where value_field not in ({list})"
+            )
+        }
+        "relationships" => {
+            need_col()?;
+            let to = t.args.get("to").and_then(Value::as_str).ok_or_else(|| {
+                PipelineError::config(format!("test {}: relationships needs 'to'", t.name))
+            })?;
+            let field = t.args.get("field").and_then(Value::as_str).ok_or_else(|| {
+                PipelineError::config(format!("test {}: relationships needs 'field'", t.name))
+            })?;
+            let (to_rel, _) = render::render(
+                project,
+                &format!("{{{{ {to} }}}}"),
+                std::path::Path::new(&t.name),
+                scope,
+            )?;
+            format!(
+                "with child as (select {col} as from_field from {rel} where {col} is not null), \
+                 parent as (select {field} as to_field from {to_rel}) \
+                 select from_field from child left join parent on child.from_field = parent.to_field where parent.to_field is null"
+            )
+        }
+        custom => {
+            let mut args = vec![format!(
+                "model={}",
+                jinja_literal(&Value::String(rel.clone()))
+            )];
+            if !col.is_empty() {
+                args.push(format!(
+                    "column_name={}",
+                    jinja_literal(&Value::String(col.clone()))
+                ));
+            }
+            for (k, v) in &t.args {
+                if k != "column_name" {
+                    args.push(format!("{k}={}", jinja_literal(v)));
+                }
+            }
+            if !project.macros.contains(&format!("macro test_{custom}("))
+                && !project.macros.contains(&format!("macro test_{custom} ("))
+            {
+                return Err(PipelineError::config(format!(
+                    "test {}: there is no generic test '{custom}' (built in: not_null, unique, accepted_values, relationships; or define {{% test {custom}(model, column_name) %}} in macros/)",
+                    t.name
+                )));
+            }
+            render::render_call(
+                project,
+                &format!("test_{custom}({})", args.join(", ")),
+                scope,
+            )?
+        }
+    })
+}
+
+/// Run every test of the project against the run's build relations.
+pub async fn run_tests(
+    project: &Project,
+    wh: &dyn Warehouse,
+    run: &RunVars,
+) -> Result<Vec<TestResult>> {
+    let scope = run_scope(project, wh, run);
+    let mut out = Vec::with_capacity(project.tests.len());
+    for t in &project.tests {
+        let sql = compile_test(project, t, &scope)?;
+        let failures = wh
+            .query(&format!(
+                "select count(*) from (\n{sql}\n) dbt_internal_test"
+            ))
+            .await
+            .map_err(|e| e.context(format!("test {}", t.name)))?
+            .scalar_i64();
+        let status = if t.severity == "error" && threshold_hit(&t.error_if, failures)? {
+            TestStatus::Fail
+        } else if threshold_hit(&t.warn_if, failures)? {
+            TestStatus::Warn
+        } else {
+            TestStatus::Pass
+        };
+        let model = match &t.target {
+            Some(TestTarget::Model(m)) => Some(m.clone()),
+            Some(TestTarget::Source(s, n)) => Some(format!("source:{s}.{n}")),
+            None => None,
+        };
+        let message = match status {
+            TestStatus::Pass => String::new(),
+            _ => format!(
+                "{} failing row{}",
+                failures,
+                if failures == 1 { "" } else { "s" }
+            ),
+        };
+        out.push(TestResult {
+            name: t.name.clone(),
+            kind: t.kind.clone(),
+            model,
+            column: t.column.clone(),
+            severity: t.severity.clone(),
+            status,
+            failures,
+            message,
+        });
+    }
+    Ok(out)
+}
+
+/// Store results in `audit.test_results`.
+pub async fn record(wh: &dyn Warehouse, run_id: &str, results: &[TestResult]) -> Result<()> {
+    let mut stmts = vec![format!(
+        "delete from audit.test_results where run_id = {}",
+        sql_str(run_id)
+    )];
+    for chunk in results.chunks(200) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|r| {
+                format!(
+                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, now()::timestamp)",
+                    sql_str(run_id),
+                    sql_str(&r.name),
+                    sql_str(&r.kind),
+                    crate::audit::opt(r.model.as_deref()),
+                    crate::audit::opt(r.column.as_deref()),
+                    sql_str(&r.severity),
+                    sql_str(match r.status {
+                        TestStatus::Pass => "pass",
+                        TestStatus::Warn => "warn",
+                        TestStatus::Fail => "fail",
+                    }),
+                    r.failures,
+                    sql_str(&r.message)
+                )
+            })
+            .collect();
+        stmts.push(format!(
+            "insert into audit.test_results (run_id, test_name, test_kind, model, column_name, severity, status, failures, message, executed_at) values {}",
+            values.join(", ")
+        ));
+    }
+    wh.transaction(&stmts).await
+}
+
+/// The gate: an error naming every failing test, or `Ok`.
+pub fn gate(results: &[TestResult]) -> Result<()> {
+    let failed: Vec<&TestResult> = results
+        .iter()
+        .filter(|r| r.status == TestStatus::Fail)
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let list = failed
+        .iter()
+        .map(|r| format!("{} ({} failing rows)", r.name, r.failures))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(PipelineError::quality_gate(format!(
+        "{} of {} tests failed, nothing was published: {list}",
+        failed.len(),
+        results.len()
+    )))
+}
+
+/// Share of model columns (of the built relations) that at least one test covers.
+pub async fn column_coverage(project: &Project, wh: &dyn Warehouse) -> Result<f64> {
+    let mut total = 0usize;
+    let mut covered = 0usize;
+    for m in &project.models {
+        let rel = crate::build::build_relation(m);
+        let cols = wh.columns(&rel.schema, &rel.name).await?;
+        for c in cols {
+            total += 1;
+            let tested = project.tests.iter().any(|t| {
+                t.target == Some(TestTarget::Model(m.name.clone()))
+                    && t.column
+                        .as_deref()
+                        .is_some_and(|tc| tc.eq_ignore_ascii_case(&c))
+            });
+            if tested {
+                covered += 1;
+            }
+        }
+    }
+    Ok(if total == 0 {
+        0.0
+    } else {
+        covered as f64 / total as f64
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds() {
+        assert!(threshold_hit("!= 0", 1).unwrap());
+        assert!(!threshold_hit("!= 0", 0).unwrap());
+        assert!(threshold_hit(">10", 11).unwrap());
+        assert!(!threshold_hit("> 10", 10).unwrap());
+        assert!(threshold_hit(">=10", 10).unwrap());
+        assert!(threshold_hit("<> 0", 3).unwrap());
+        assert!(threshold_hit("bogus", 1).is_err());
+    }
+
+    #[test]
+    fn gate_names_failing_tests() {
+        let r = |name: &str, status| TestResult {
+            name: name.into(),
+            kind: "unique".into(),
+            model: None,
+            column: None,
+            severity: "error".into(),
+            status,
+            failures: 3,
+            message: String::new(),
+        };
+        assert!(gate(&[r("a", TestStatus::Pass), r("b", TestStatus::Warn)]).is_ok());
+        let e = gate(&[r("a", TestStatus::Pass), r("b", TestStatus::Fail)]).unwrap_err();
+        assert_eq!(e.name, crate::ErrorName::QualityGate);
+        assert!(e.message.contains("b (3 failing rows)"), "{}", e.message);
+    }
+}

@@ -1,0 +1,100 @@
+//! The `Warehouse` trait: the one seam between the pipeline and a SQL engine.
+//!
+//! Like ripgrep's `Matcher`, the trait lives here and engines implement it elsewhere
+//! (`landfall-duckdb`, the Snowflake adapter); handlers never know which engine runs.
+//! Everything the pipeline needs from an engine is SQL text plus three operations an engine
+//! does its own way: loading a CSV object into raw, running statements atomically, and the
+//! atomic publish of audited marts.
+
+use crate::error::Result;
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+/// A query result: column names and rows of JSON values (numbers, strings, booleans, nulls).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Table {
+    /// The first column of the first row, if any.
+    pub fn scalar(&self) -> Option<&Value> {
+        self.rows.first().and_then(|r| r.first())
+    }
+    pub fn scalar_i64(&self) -> i64 {
+        self.scalar().and_then(as_i64).unwrap_or(0)
+    }
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Read an integer out of a JSON value that may be a number or a numeric string.
+pub fn as_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// One CSV object to load into a raw table, replacing the batch's previous rows.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// Fully qualified raw table, e.g. `raw.titles`.
+    pub table: String,
+    /// Where the engine reads the file: a local path for DuckDB, a stage path for Snowflake.
+    pub location: String,
+    /// What errors call the file (its URL or path).
+    pub display_name: String,
+    pub batch: String,
+    pub etag: String,
+    /// Columns the contract expects; extra columns in the file are loaded too.
+    pub expected_columns: Vec<String>,
+    /// This load's id, kept in `_load_id` on every row until the batch is committed.
+    pub load_id: String,
+    /// The batch's committed load, which stays; any other rows of the batch (leftovers of a
+    /// failed run) are removed. `None`: nothing of this batch is committed yet.
+    pub keep_load_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LoadOutcome {
+    pub rows: u64,
+    /// Columns found in the file beyond the contract.
+    pub extra_columns: Vec<String>,
+}
+
+#[async_trait]
+pub trait Warehouse: Send + Sync {
+    /// `target.type` for the SQL project: `duckdb` or `snowflake`.
+    fn target_type(&self) -> &'static str;
+    /// The database name for `target.database`.
+    fn database(&self) -> String;
+    /// Run one or more statements that return nothing of interest.
+    async fn execute(&self, sql: &str) -> Result<()>;
+    /// Run a query and fetch its rows.
+    async fn query(&self, sql: &str) -> Result<Table>;
+    /// Run statements in one transaction: all take effect or none.
+    async fn transaction(&self, statements: &[String]) -> Result<()>;
+    /// Load one CSV object into a raw table as text, replacing the batch's rows atomically.
+    async fn load_csv(&self, spec: &LoadSpec) -> Result<LoadOutcome>;
+    /// Does a table or view exist?
+    async fn relation_exists(&self, schema: &str, name: &str) -> Result<bool>;
+    /// Column names of a relation, in order.
+    async fn columns(&self, schema: &str, name: &str) -> Result<Vec<String>>;
+    /// Create a schema if it does not exist.
+    async fn ensure_schema(&self, schema: &str) -> Result<()> {
+        self.execute(&format!("create schema if not exists {schema}"))
+            .await
+    }
+}
+
+/// Quote a string as a SQL literal (both engines double single quotes).
+pub fn sql_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}

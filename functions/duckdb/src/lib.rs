@@ -1,0 +1,359 @@
+//! # landfall-duckdb
+//!
+//! The `Warehouse` on embedded DuckDB: a database file in the working directory, `read_csv`
+//! for loads, and a prelude of macros that makes Snowflake SQL run unchanged (DESIGN.md §4).
+//!
+//! It links the official prebuilt `libduckdb.so` (see docs/decisions.md); the `bundled`
+//! feature compiles DuckDB from source instead. No Lambda binary depends on this crate.
+
+use async_trait::async_trait;
+use duckdb::Connection;
+use duckdb::types::ValueRef;
+use landfall_core::csvcheck;
+use landfall_core::warehouse::{LoadOutcome, LoadSpec, Table, Warehouse, sql_str};
+use landfall_core::{PipelineError, Result};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The Snowflake-compat macros, created in the warehouse file at open.
+pub const PRELUDE: &str = include_str!("prelude.sql");
+
+/// Settings for the embedded engine.
+#[derive(Debug, Clone, Default)]
+pub struct DuckOptions {
+    /// DuckDB's `memory_limit` (e.g. `"1GB"`); `None` leaves DuckDB's default.
+    pub memory_limit: Option<String>,
+    /// Worker threads; `None` leaves DuckDB's default (all cores).
+    pub threads: Option<usize>,
+    /// Where DuckDB spills when memory is short.
+    pub temp_directory: Option<PathBuf>,
+}
+
+pub struct DuckWarehouse {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+/// DuckDB errors are either our SQL being wrong for the data (not retryable) or I/O trouble.
+fn db_err(context: &str, e: duckdb::Error) -> PipelineError {
+    let msg = e.to_string();
+    let lower = msg.to_lowercase();
+    if lower.contains("could not set lock")
+        || lower.contains("io error")
+        || lower.contains("out of memory")
+    {
+        PipelineError::transient(format!("{context}: {msg}"))
+    } else {
+        PipelineError::config(format!("{context}: {msg}"))
+    }
+}
+
+fn first_line(sql: &str) -> String {
+    let s: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    landfall_core::alerts::truncate(&s, 160)
+}
+
+impl DuckWarehouse {
+    /// Open (or create) the warehouse file and install the prelude.
+    pub fn open(path: impl AsRef<Path>, opts: &DuckOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(|e| {
+            let m = e.to_string();
+            if m.contains("lock") {
+                PipelineError::config(format!(
+                    "warehouse {}: in use by another process ({m})",
+                    path.display()
+                ))
+            } else {
+                PipelineError::config(format!("warehouse {}: cannot open: {m}", path.display()))
+            }
+        })?;
+        let mut settings = String::new();
+        if let Some(m) = &opts.memory_limit {
+            settings += &format!("set memory_limit = {};\n", sql_str(m));
+        }
+        if let Some(t) = opts.threads {
+            settings += &format!("set threads = {t};\n");
+        }
+        if let Some(d) = &opts.temp_directory {
+            settings += &format!("set temp_directory = {};\n", sql_str(&d.to_string_lossy()));
+        }
+        settings += "set preserve_insertion_order = true;\n";
+        conn.execute_batch(&settings)
+            .map_err(|e| db_err("warehouse settings", e))?;
+        conn.execute_batch(PRELUDE)
+            .map_err(|e| db_err("installing the Snowflake-compat prelude", e))?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&c)
+    }
+
+    fn query_sync(conn: &Connection, sql: &str) -> Result<Table> {
+        let mut stmt = conn.prepare(sql).map_err(|e| db_err(&first_line(sql), e))?;
+        let mut rows = stmt.query([]).map_err(|e| db_err(&first_line(sql), e))?;
+        let mut out = Vec::new();
+        let mut ncols = None;
+        while let Some(row) = rows.next().map_err(|e| db_err(&first_line(sql), e))? {
+            let n = *ncols.get_or_insert_with(|| row.as_ref().column_count());
+            let mut r = Vec::with_capacity(n);
+            for i in 0..n {
+                r.push(to_json(
+                    row.get_ref(i).map_err(|e| db_err("reading a result", e))?,
+                ));
+            }
+            out.push(r);
+        }
+        drop(rows);
+        let columns = stmt.column_names();
+        Ok(Table { columns, rows: out })
+    }
+
+    fn transaction_sync(conn: &Connection, statements: &[String]) -> Result<()> {
+        conn.execute_batch("begin transaction")
+            .map_err(|e| db_err("begin", e))?;
+        for s in statements {
+            if let Err(e) = conn.execute_batch(s) {
+                let _ = conn.execute_batch("rollback");
+                return Err(db_err(&first_line(s), e));
+            }
+        }
+        conn.execute_batch("commit").map_err(|e| {
+            let _ = conn.execute_batch("rollback");
+            db_err("commit", e)
+        })
+    }
+}
+
+fn to_json(v: ValueRef<'_>) -> Value {
+    use ValueRef::*;
+    match v {
+        Null => Value::Null,
+        Boolean(b) => Value::Bool(b),
+        TinyInt(i) => i.into(),
+        SmallInt(i) => i.into(),
+        Int(i) => i.into(),
+        BigInt(i) => i.into(),
+        HugeInt(i) => i64::try_from(i)
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(i.to_string())),
+        UTinyInt(i) => i.into(),
+        USmallInt(i) => i.into(),
+        UInt(i) => i.into(),
+        UBigInt(i) => i.into(),
+        Float(f) => serde_json::Number::from_f64(f as f64)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        Double(f) => serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+        Decimal(d) => {
+            let s = d.to_string();
+            s.parse::<i64>()
+                .map(Value::from)
+                .ok()
+                .or_else(|| {
+                    s.parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(Value::Number)
+                })
+                .unwrap_or(Value::String(s))
+        }
+        other => {
+            // Dates, timestamps, decimals, nested types: DuckDB's own text form.
+            let owned: duckdb::types::Value = other.to_owned();
+            Value::String(format!("{owned:?}"))
+        }
+    }
+}
+
+fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+#[async_trait]
+impl Warehouse for DuckWarehouse {
+    fn target_type(&self) -> &'static str {
+        "duckdb"
+    }
+
+    fn database(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "landfall".into())
+    }
+
+    async fn execute(&self, sql: &str) -> Result<()> {
+        self.with_conn(|c| {
+            c.execute_batch(sql)
+                .map_err(|e| db_err(&first_line(sql), e))
+        })
+    }
+
+    async fn query(&self, sql: &str) -> Result<Table> {
+        self.with_conn(|c| Self::query_sync(c, sql))
+    }
+
+    async fn transaction(&self, statements: &[String]) -> Result<()> {
+        self.with_conn(|c| Self::transaction_sync(c, statements))
+    }
+
+    async fn load_csv(&self, spec: &LoadSpec) -> Result<LoadOutcome> {
+        // 1. The structural check: nothing is written unless the whole file is sound.
+        let file = std::fs::File::open(&spec.location).map_err(|e| {
+            PipelineError::bad_input(format!("{}: cannot be opened: {e}", spec.display_name))
+        })?;
+        let shape = csvcheck::check_csv(
+            &spec.display_name,
+            std::io::BufReader::with_capacity(1 << 20, file),
+        )?;
+        let expected: Vec<&str> = spec.expected_columns.iter().map(String::as_str).collect();
+        let extra = csvcheck::check_header(&spec.display_name, &shape.header, &expected)?;
+
+        // 2. Replace the batch's rows in one transaction, on a connection of its own so the
+        //    two files of a batch can load side by side.
+        let (schema, _) = spec.table.split_once('.').unwrap_or(("raw", &spec.table));
+        let mut cols_def: Vec<String> = spec
+            .expected_columns
+            .iter()
+            .map(|c| format!("{} varchar", ident(c)))
+            .collect();
+        cols_def.extend(
+            [
+                "_batch varchar",
+                "_source_file varchar",
+                "_source_etag varchar",
+                "_row_number bigint",
+                "_loaded_at timestamp",
+                "_load_id varchar",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+        let header_cols = shape
+            .header
+            .iter()
+            .map(|h| ident(h))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let columns_struct = shape
+            .header
+            .iter()
+            .map(|h| format!("{}: 'VARCHAR'", sql_str(h)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmts = vec![
+            format!("create schema if not exists {schema}"),
+            format!(
+                "create table if not exists {} ({})",
+                spec.table,
+                cols_def.join(", ")
+            ),
+        ];
+        for x in &extra {
+            stmts.push(format!(
+                "alter table {} add column if not exists {} varchar",
+                spec.table,
+                ident(x)
+            ));
+        }
+        stmts.push(format!(
+            "delete from {} where _batch = {} and _load_id is distinct from {}",
+            spec.table,
+            sql_str(&spec.batch),
+            spec.keep_load_id
+                .as_deref()
+                .map(sql_str)
+                .unwrap_or_else(|| "null".into())
+        ));
+        stmts.push(format!(
+            "insert into {table} ({header_cols}, _batch, _source_file, _source_etag, _row_number, _loaded_at, _load_id)
+             select {header_cols}, {batch}, {file}, {etag}, row_number() over (), now()::timestamp, {load_id}
+             from read_csv({loc}, header = true, delim = ',', quote = '\"', escape = '\"', all_varchar = true,
+                           auto_detect = false, columns = {{{columns_struct}}}, strict_mode = true, max_line_size = 16777216)",
+            table = spec.table,
+            batch = sql_str(&spec.batch),
+            file = sql_str(&spec.display_name),
+            etag = sql_str(&spec.etag),
+            loc = sql_str(&spec.location),
+            load_id = sql_str(&spec.load_id),
+        ));
+        let conn = self.with_conn(|c| {
+            c.try_clone()
+                .map_err(|e| db_err("opening a load connection", e))
+        })?;
+        let table = spec.table.clone();
+        let load_id = spec.load_id.clone();
+        let display = spec.display_name.clone();
+        let expected_rows = shape.rows;
+        tokio::task::spawn_blocking(move || -> Result<u64> {
+            conn.execute_batch("begin transaction").map_err(|e| db_err("begin", e))?;
+            let run = || -> Result<u64> {
+                for s in &stmts {
+                    conn.execute_batch(s).map_err(|e| {
+                        PipelineError::bad_input(format!("{display}: the warehouse could not read the file: {e}"))
+                    })?;
+                }
+                let n = Self::query_sync(&conn, &format!("select count(*) from {table} where _load_id = {}", sql_str(&load_id)))?.scalar_i64();
+                if n as u64 != expected_rows {
+                    return Err(PipelineError::bad_input(format!(
+                        "{display}: the check counted {expected_rows} records but DuckDB read {n}; the file's quoting is ambiguous"
+                    )));
+                }
+                Ok(n as u64)
+            };
+            match run() {
+                Ok(n) => {
+                    conn.execute_batch("commit").map_err(|e| db_err("commit", e))?;
+                    Ok(n)
+                }
+                Err(e) => {
+                    let _ = conn.execute_batch("rollback");
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|e| PipelineError::transient(format!("load task failed: {e}")))?
+        .map(|rows| LoadOutcome { rows, extra_columns: extra })
+    }
+
+    async fn relation_exists(&self, schema: &str, name: &str) -> Result<bool> {
+        let t = self
+            .query(&format!(
+                "select count(*) from information_schema.tables where table_catalog = current_database() and table_schema = {} and table_name = {}",
+                sql_str(schema),
+                sql_str(name)
+            ))
+            .await?;
+        Ok(t.scalar_i64() > 0)
+    }
+
+    async fn columns(&self, schema: &str, name: &str) -> Result<Vec<String>> {
+        let t = self
+            .query(&format!(
+                "select column_name from information_schema.columns where table_catalog = current_database() and table_schema = {} and table_name = {} order by ordinal_position",
+                sql_str(schema),
+                sql_str(name)
+            ))
+            .await?;
+        Ok(t.rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect())
+    }
+}

@@ -1,0 +1,5 @@
+{# Generic test: values outside [min_value, max_value] (nulls pass). #}
+{% test in_range(model, column_name, min_value, max_value) %}
+select {{ column_name }} from {{ model }}
+where {{ column_name }} < {{ min_value }} or {{ column_name }} > {{ max_value }}
+{% endtest %}

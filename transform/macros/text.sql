@@ -1,0 +1,14 @@
+{# Text cleaning shared by the staging models: trimmed, empty becomes null. #}
+{% macro clean_text(column) -%}
+    nullif(trim({{ column }}), '')
+{%- endmacro %}
+
+{# A number stored as text ('1.0', '588100.0', '') as a double; garbage becomes null. #}
+{% macro text_to_double(column) -%}
+    try_cast(nullif(trim({{ column }}), '') as double)
+{%- endmacro %}
+
+{# The same as a whole number. #}
+{% macro text_to_int(column) -%}
+    cast(try_cast(nullif(trim({{ column }}), '') as double) as bigint)
+{%- endmacro %}

@@ -1,0 +1,15 @@
+-- One row per credit of the batch whose title is in the batch; rejected rows are in `quarantine`.
+with src as (
+    select * from {{ source('raw', 'credits') }}
+    where _batch = '{{ var("batch") }}'
+)
+select
+    md5(concat_ws('|', trim(person_id), trim(id), upper(trim(role)), coalesce(character, ''))) as credit_key,
+    cast({{ text_to_int('person_id') }} as bigint)  as person_id,
+    trim(id)                                        as title_id,
+    trim(name)                                      as person_name,
+    {{ clean_text('character') }}                   as character_name,
+    upper(trim(role))                               as role,
+    _row_number                                     as source_row
+from src
+where {{ credit_reject_reason('src', ref('stg_titles')) }} is null
