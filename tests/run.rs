@@ -1,1 +1,403 @@
+//! `landfall run` end to end: the JSON contract, exit codes, bad input of every kind, the
+//! quality gate, reloads, a second batch, rollback and alerts (file and Slack over HTTP).
 
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use support::*;
+
+fn lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_generated_batch_publishes_and_the_json_summary_keeps_its_contract() {
+    let f = Fixture::new();
+    f.generate("b1", 300, 1);
+    let o = f.run("b1");
+    assert_ok(&o);
+    let s = &o.summary;
+    // stdout is exactly one JSON document
+    assert_eq!(o.stdout.trim().lines().count(), 1, "{}", o.stdout);
+    assert_eq!(s["batch"], "b1");
+    assert_eq!(s["error"], Value::Null);
+    assert_eq!(s["loaded"]["titles"], 300);
+    let credits_rows = lines(&f.batch_dir("b1").join("credits.csv")).len() as i64 - 1;
+    assert_eq!(s["loaded"]["credits"], credits_rows);
+    // the generator writes the export's two junk credits
+    assert_eq!(s["rejected"]["credits"], 2);
+    assert_eq!(s["rejected"]["titles"], 0);
+    assert_eq!(s["tests"]["failed"], 0);
+    assert!(s["tests"]["passed"].as_u64().unwrap() >= 30);
+    assert!(s["warnings"].as_array().unwrap().is_empty(), "{}", s["warnings"]);
+    let steps: Vec<&str> = s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "ValidateInput",
+        "CheckFiles",
+        "LoadTitles",
+        "LoadCredits",
+        "BuildStaging",
+        "BuildIntermediate",
+        "BuildMarts",
+        "RunQualityChecks",
+        "Publish",
+    ] {
+        assert!(steps.contains(&want), "{want} missing from {steps:?}");
+    }
+    for st in s["steps"].as_array().unwrap() {
+        assert_eq!(st["status"], "succeeded");
+        assert!(st["duration_ms"].is_u64());
+    }
+    // progress went to stderr
+    assert!(o.stderr.contains("Publish"), "{}", o.stderr);
+    // published marts answer the business questions
+    assert_eq!(f.query("select count(*) from marts.title_popularity").scalar_i64(), 300);
+    let top = f.query("select max(rank), count(distinct genre) from marts.top_actors_by_genre");
+    assert_eq!(top.rows[0][0], 10);
+    let health = f.query("select tests_failed, rows_loaded, rows_rejected, pass_rate from marts.data_health");
+    assert_eq!(health.rows.len(), 1);
+    assert_eq!(health.rows[0][0], 0);
+    assert_eq!(health.rows[0][1], 300 + credits_rows);
+    assert_eq!(health.rows[0][2], 2);
+    assert_eq!(health.rows[0][3], 100.0);
+    // quarantine says why
+    let q = f.query("select reason, count(*) from build_staging.quarantine group by reason order by 1");
+    assert_eq!(
+        q.rows,
+        vec![
+            vec![Value::from("no title id"), Value::from(1)],
+            vec![Value::from("unknown role"), Value::from(1)]
+        ]
+    );
+    // no alert on success by default
+    assert!(f.alerts_sent().is_empty());
+}
+
+/// Bad input of every kind: BadInput naming the file (and line or column), exit 1, an alert,
+/// and neither the published marts nor the raw tables change.
+#[test]
+fn bad_input_is_refused_with_file_and_line_and_changes_nothing() {
+    let f = Fixture::new();
+    f.generate("good", 200, 2);
+    assert_ok(&f.run("good"));
+    let marts = f.marts_snapshot();
+    let raw = f.raw_snapshot();
+
+    type Breaker = Box<dyn Fn(&std::path::Path)>;
+    let rewrite = |file: &'static str, edit: fn(Vec<String>) -> Vec<String>| -> Breaker {
+        Box::new(move |dir: &std::path::Path| {
+            let p = dir.join(file);
+            let l = edit(lines(&p));
+            std::fs::write(&p, l.join("\n") + "\n").unwrap();
+        })
+    };
+    let cases: Vec<(&str, Breaker, Vec<&str>)> = vec![
+        (
+            "missing",
+            Box::new(|d: &std::path::Path| std::fs::remove_file(d.join("credits.csv")).unwrap()),
+            vec!["credits.csv", "missing"],
+        ),
+        (
+            "empty",
+            Box::new(|d: &std::path::Path| std::fs::write(d.join("titles.csv"), "").unwrap()),
+            vec!["titles.csv", "empty"],
+        ),
+        (
+            "header-only",
+            rewrite("credits.csv", |l| l[..1].to_vec()),
+            vec!["credits.csv", "header but no data rows"],
+        ),
+        (
+            "renamed-column",
+            rewrite("titles.csv", |mut l| {
+                l[0] = l[0].replacen(",title,", ",titel,", 1);
+                l
+            }),
+            vec!["titles.csv", "line 1", "'title'", "'titel'"],
+        ),
+        (
+            "unterminated-quote",
+            rewrite("credits.csv", |mut l| {
+                l.insert(11, "7,tm10000,\"Open Quote,Somebody,ACTOR".into());
+                l
+            }),
+            vec!["credits.csv", "line 12, column 11", "unterminated"],
+        ),
+        (
+            "unterminated-quote-at-end",
+            rewrite("credits.csv", |mut l| {
+                l.push("7,tm10000,\"Open Quote,Somebody,ACTOR".into());
+                l
+            }),
+            vec!["credits.csv", "never closed", "column 11"],
+        ),
+        (
+            "field-count",
+            rewrite("credits.csv", |mut l| {
+                l.insert(20, "7,tm10000,Somebody,ACTOR".into());
+                l
+            }),
+            vec!["credits.csv", "line 21", "expected 5 fields", "found 4"],
+        ),
+        (
+            "bad-utf8",
+            Box::new(|d: &std::path::Path| {
+                let p = d.join("credits.csv");
+                let mut bytes = std::fs::read(&p).unwrap();
+                let line5 = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(3).unwrap().0 + 1;
+                bytes.splice(line5..line5, b"8,tm10000,Caf\xe9 Noir,x,ACTOR\n".iter().copied());
+                std::fs::write(&p, bytes).unwrap();
+            }),
+            vec!["credits.csv", "line 5", "column 14", "UTF-8"],
+        ),
+    ];
+    for (i, (name, breaker, expect)) in cases.iter().enumerate() {
+        let batch = format!("bad-{name}");
+        f.generate(&batch, 200, 2);
+        breaker(&f.batch_dir(&batch));
+        let o = f.run(&batch);
+        let cause = assert_failed(&o, "Landfall.BadInput");
+        for e in expect {
+            assert!(cause.contains(e), "{name}: cause should mention {e:?}: {cause}");
+        }
+        let alerts = f.alerts_sent();
+        assert_eq!(alerts.len(), i + 1, "{name}: one alert per failed run");
+        let a = alerts.last().unwrap();
+        assert_eq!(a["error"], "Landfall.BadInput");
+        assert_eq!(a["batch"], batch.as_str());
+        assert!(
+            a["failed_state"].as_str().unwrap().starts_with("Check")
+                || a["failed_state"].as_str().unwrap().starts_with("Load"),
+            "{a}"
+        );
+        assert_eq!(f.marts_snapshot(), marts, "{name}: published marts changed");
+        assert_eq!(f.raw_snapshot(), raw, "{name}: raw tables changed");
+    }
+}
+
+#[test]
+fn extra_columns_load_as_text_and_are_reported() {
+    let f = Fixture::new();
+    f.generate("x1", 150, 3);
+    let p = f.batch_dir("x1").join("credits.csv");
+    let l: Vec<String> = lines(&p)
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| if i == 0 { l + ",source_system" } else { l + ",crm" })
+        .collect();
+    std::fs::write(&p, l.join("\n") + "\n").unwrap();
+    let o = f.run("x1");
+    assert_ok(&o);
+    let w = o.summary["warnings"].as_array().unwrap();
+    assert!(
+        w.iter().any(|x| x.as_str().unwrap().contains("'source_system'")),
+        "{w:?}"
+    );
+    assert_eq!(
+        f.query("select count(*) from raw.credits where source_system = 'crm'")
+            .scalar_i64(),
+        lines(&p).len() as i64 - 1
+    );
+}
+
+#[test]
+fn a_duplicated_title_id_fails_the_gate_and_publishes_nothing() {
+    let f = Fixture::new();
+    f.generate("ok", 200, 4);
+    assert_ok(&f.run("ok"));
+    let marts = f.marts_snapshot();
+    f.generate("dup", 200, 5);
+    let p = f.batch_dir("dup").join("titles.csv");
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    // the first data record again, at the end (it has no embedded newline in this seed's first row)
+    let first = text.lines().nth(1).unwrap().to_string();
+    text.push_str(&first);
+    text.push('\n');
+    std::fs::write(&p, text).unwrap();
+    let o = f.run("dup");
+    let cause = assert_failed(&o, "Landfall.QualityGate");
+    assert!(cause.contains("unique_stg_titles_title_id"), "{cause}");
+    assert_eq!(o.summary["tests"]["failed"].as_u64().unwrap() >= 1, true);
+    let failing = o.summary["failing_tests"].as_array().unwrap();
+    assert!(
+        failing
+            .iter()
+            .any(|t| t["name"] == "unique_stg_titles_title_id" && t["failures"] == 1),
+        "{failing:?}"
+    );
+    assert_eq!(
+        f.marts_snapshot(),
+        marts,
+        "a failed gate must leave the published marts as they were"
+    );
+    let a = f.alerts_sent();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0]["error"], "Landfall.QualityGate");
+    assert_eq!(a[0]["failed_state"], "RunQualityChecks");
+    assert!(
+        a[0]["failing_tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "unique_stg_titles_title_id")
+    );
+}
+
+#[test]
+fn reload_replaces_a_second_batch_follows_and_rollback_restores() {
+    let f = Fixture::new();
+    f.generate("b1", 250, 6);
+    assert_ok(&f.run("b1"));
+    let b1 = f.marts_snapshot();
+    let raw_b1 = f
+        .query("select count(*) from raw.credits where _batch = 'b1'")
+        .scalar_i64();
+    // reload of the same batch: no duplicates anywhere
+    assert_ok(&f.run("b1"));
+    assert_eq!(
+        f.query("select count(*) from raw.credits where _batch = 'b1'")
+            .scalar_i64(),
+        raw_b1
+    );
+    assert_eq!(f.query("select count(*) from raw.titles").scalar_i64(), 250);
+    let after_reload = f.marts_snapshot();
+    assert_eq!(after_reload[..4], b1[..4], "business marts are the same after a reload");
+    // a second batch: the marts follow it, raw keeps both
+    f.generate("b2", 180, 7);
+    assert_ok(&f.run("b2"));
+    assert_eq!(f.query("select count(*) from marts.title_popularity").scalar_i64(), 180);
+    assert_eq!(f.query("select count(distinct _batch) from raw.titles").scalar_i64(), 2);
+    assert_eq!(f.query("select count(*) from marts.data_health").scalar_i64(), 3);
+    // rollback: the previous publish (b1's reload) is back
+    let out = f
+        .cmd()
+        .args(["rollback", "--json", "--warehouse"])
+        .arg(f.warehouse())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["batch"], "b1");
+    assert_eq!(f.marts_snapshot(), after_reload);
+}
+
+#[test]
+fn exit_code_2_for_usage_and_configuration_errors() {
+    let f = Fixture::new();
+    let o = f.cmd().args(["run", "--landing", "x"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "missing --batch");
+    let o = f
+        .cmd()
+        .args(["run", "--landing", "nowhere", "--batch", "b", "--project"])
+        .arg(project_dir())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nowhere"));
+    let o = f
+        .cmd()
+        .args(["run", "--landing", ".", "--batch", "b", "--project", "no-such-project"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("dbt_project.yml"));
+}
+
+#[test]
+fn an_invalid_batch_id_is_bad_input() {
+    let f = Fixture::new();
+    let o = f.run("../etc");
+    let cause = assert_failed(&o, "Landfall.BadInput");
+    assert!(cause.contains("not a valid batch id"), "{cause}");
+}
+
+/// A one-shot HTTP server on 127.0.0.1 that answers `status` and hands back the request body.
+fn webhook_server(statuses: Vec<u16>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/services/T000/B000/SECRETWEBHOOKTOKEN",
+        listener.local_addr().unwrap()
+    );
+    let h = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        for status in statuses {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            let body = loop {
+                let n = s.read(&mut chunk).unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(p) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= p + 4 + len {
+                        break text[p + 4..].to_string();
+                    }
+                }
+                if n == 0 {
+                    break String::new();
+                }
+            };
+            bodies.push(body);
+            let extra = if status == 429 { "Retry-After: 0\r\n" } else { "" };
+            write!(
+                s,
+                "HTTP/1.1 {status} X\r\n{extra}Content-Length: 2\r\nConnection: close\r\n\r\nok"
+            )
+            .unwrap();
+        }
+        bodies
+    });
+    (url, h)
+}
+
+#[test]
+fn failure_alerts_reach_slack_over_http_with_retry_and_without_the_secret() {
+    let f = Fixture::new();
+    f.generate("s1", 100, 8);
+    std::fs::remove_file(f.batch_dir("s1").join("titles.csv")).unwrap();
+    // first answer 429 (retried after Retry-After), then 200
+    let (url, server) = webhook_server(vec![429, 200]);
+    let o = f.run_with("s1", &[], &[("LANDFALL_SLACK_WEBHOOK_URL", url.as_str())]);
+    assert_failed(&o, "Landfall.BadInput");
+    let bodies = server.join().unwrap();
+    assert_eq!(bodies.len(), 2, "one retry after 429");
+    let payload: Value = serde_json::from_str(&bodies[1]).unwrap();
+    let text = payload.to_string();
+    assert!(
+        text.contains("Landfall.BadInput") && text.contains("s1") && text.contains("titles.csv"),
+        "{text}"
+    );
+    assert!(payload["blocks"].as_array().unwrap().len() >= 2);
+    assert!(payload["text"].as_str().unwrap().chars().count() <= 100);
+    for place in [
+        o.stdout.as_str(),
+        o.stderr.as_str(),
+        &std::fs::read_to_string(f.alerts()).unwrap(),
+    ] {
+        assert!(
+            !place.contains("SECRETWEBHOOKTOKEN"),
+            "the webhook secret leaked: {place}"
+        );
+    }
+    assert_eq!(f.alerts_sent().len(), 1);
+}

@@ -111,9 +111,7 @@ fn find_project(arg: Option<PathBuf>) -> Result<PathBuf, String> {
     candidates
         .into_iter()
         .find(|p| p.join("dbt_project.yml").is_file())
-        .ok_or_else(|| {
-            "no SQL project found: pass --project DIR (the transform/ folder)".to_string()
-        })
+        .ok_or_else(|| "no SQL project found: pass --project DIR (the transform/ folder)".to_string())
 }
 
 fn open_warehouse(a: &WarehouseArgs) -> Result<DuckWarehouse, PipelineError> {
@@ -209,10 +207,7 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(e.message),
             };
             if !landing.is_dir() {
-                return usage_error(format!(
-                    "landing folder {} does not exist",
-                    landing.display()
-                ));
+                return usage_error(format!("landing folder {} does not exist", landing.display()));
             }
             let warehouse = match open_warehouse(&wh) {
                 Ok(w) => w,
@@ -243,7 +238,8 @@ fn main() -> ExitCode {
                 storage: &storage,
                 project: &project,
             };
-            let input = serde_json::json!({"bucket": landing.to_string_lossy(), "batch": batch, "full_refresh": full_refresh});
+            let input =
+                serde_json::json!({"bucket": landing.to_string_lossy(), "batch": batch, "full_refresh": full_refresh});
             let observer = progress::Progress::new();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -253,10 +249,7 @@ fn main() -> ExitCode {
             let summary = rt.block_on(pipeline::run(deps, &settings, &input, &observer));
             observer.finish();
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&summary).expect("summary serializes")
-                );
+                println!("{}", serde_json::to_string(&summary).expect("summary serializes"));
             } else {
                 progress::print_summary(&summary);
             }

@@ -39,11 +39,7 @@ impl Observer for Progress {
         }
     }
     fn step_finished(&self, s: &StepRecord) {
-        let mark = if s.status == "succeeded" {
-            "ok"
-        } else {
-            "FAILED"
-        };
+        let mark = if s.status == "succeeded" { "ok" } else { "FAILED" };
         let line = format!("[landfall] {:<18} {:>6} ms  {mark}", s.name, s.duration_ms);
         match &*self.bar.lock().unwrap() {
             Some(b) => b.println(line),

@@ -171,11 +171,7 @@ pub fn redact(text: &str, known: &[String]) -> String {
                         j += 1;
                     }
                     let start = j;
-                    while j < out.len()
-                        && !matches!(
-                            bytes[j],
-                            b' ' | b'"' | b'\'' | b',' | b';' | b'&' | b'\n' | b'}'
-                        )
+                    while j < out.len() && !matches!(bytes[j], b' ' | b'"' | b'\'' | b',' | b';' | b'&' | b'\n' | b'}')
                     {
                         j += 1;
                     }
@@ -198,11 +194,9 @@ pub fn redact(text: &str, known: &[String]) -> String {
     let mut out = result;
     // PEM blocks
     while let Some(start) = out.find("-----BEGIN") {
-        let end = out[start..].find("-----END").and_then(|e| {
-            out[start + e + 8..]
-                .find("-----")
-                .map(|f| start + e + 8 + f + 5)
-        });
+        let end = out[start..]
+            .find("-----END")
+            .and_then(|e| out[start + e + 8..].find("-----").map(|f| start + e + 8 + f + 5));
         let end = end.unwrap_or(out.len());
         out.replace_range(start..end, "[REDACTED KEY]");
     }
@@ -211,9 +205,7 @@ pub fn redact(text: &str, known: &[String]) -> String {
     while let Some(p) = out[from..].find("://") {
         let s = from + p + 3;
         let rest = &out[s..];
-        let stop = rest
-            .find(|c: char| c == '/' || c.is_whitespace())
-            .unwrap_or(rest.len());
+        let stop = rest.find(|c: char| c == '/' || c.is_whitespace()).unwrap_or(rest.len());
         if let Some(at) = rest[..stop].find('@') {
             out.replace_range(s..s + at, "[REDACTED]");
         }
@@ -293,12 +285,8 @@ impl Alerts for AlertFile {
             .create(true)
             .append(true)
             .open(&self.path)
-            .map_err(|e| {
-                PipelineError::config(format!("alert file {}: {e}", self.path.display()))
-            })?;
-        writeln!(f, "{line}").map_err(|e| {
-            PipelineError::transient(format!("alert file {}: {e}", self.path.display()))
-        })
+            .map_err(|e| PipelineError::config(format!("alert file {}: {e}", self.path.display())))?;
+        writeln!(f, "{line}").map_err(|e| PipelineError::transient(format!("alert file {}: {e}", self.path.display())))
     }
 }
 

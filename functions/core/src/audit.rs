@@ -10,6 +10,7 @@ use crate::warehouse::{Warehouse, sql_str};
 
 pub const DDL: &[&str] = &[
     "create schema if not exists audit",
+    "create schema if not exists raw",
     "create table if not exists audit.runs (
         run_id varchar, batch varchar, started_at timestamp, finished_at timestamp, status varchar,
         failed_state varchar, error_name varchar, error_cause varchar, rows_loaded bigint,

@@ -36,10 +36,7 @@ impl RunVars {
 /// Where a model is built.
 pub fn build_relation(m: &Model) -> Relation {
     Relation::new(
-        format!(
-            "{BUILD_PREFIX}{}",
-            m.config.schema.as_deref().unwrap_or("main")
-        ),
+        format!("{BUILD_PREFIX}{}", m.config.schema.as_deref().unwrap_or("main")),
         m.config.alias.clone().unwrap_or_else(|| m.name.clone()),
     )
 }
@@ -120,8 +117,7 @@ pub async fn build_models(
             wh.ensure_schema(&rel.schema).await?;
             schemas.push(rel.schema.clone());
         }
-        let exists = m.config.materialized == "incremental"
-            && wh.relation_exists(&rel.schema, &rel.name).await?;
+        let exists = m.config.materialized == "incremental" && wh.relation_exists(&rel.schema, &rel.name).await?;
         let mut scope = run_scope(project, wh, run);
         scope.this = Some(rel.clone());
         scope.is_incremental = exists && !run.full_refresh;
@@ -147,9 +143,7 @@ pub async fn build_models(
                         "delete from {rel} where ({keys}) in (select {keys} from {tmp})"
                     ));
                 }
-                stmts.push(format!(
-                    "insert into {rel} ({col_list}) select {col_list} from {tmp}"
-                ));
+                stmts.push(format!("insert into {rel} ({col_list}) select {col_list} from {tmp}"));
                 stmts.push(format!("drop table {tmp}"));
                 wh.transaction(&stmts).await.map_err(ctx)?
             }

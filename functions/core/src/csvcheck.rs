@@ -86,8 +86,16 @@ impl<'a> Checker<'a> {
         if self.records == 0 {
             self.expected_fields = fields;
         } else if fields != self.expected_fields {
+            let span = if self.record_line != self.line {
+                format!(
+                    " (the record runs to line {} inside a quoted field that began at line {}, column {}: an unterminated quote?)",
+                    self.line, self.quote_line, self.quote_col
+                )
+            } else {
+                String::new()
+            };
             return Err(PipelineError::bad_input(format!(
-                "{} line {}: expected {} fields as in the header, found {}",
+                "{} line {}: expected {} fields as in the header, found {}{span}",
                 self.file, self.record_line, self.expected_fields, fields
             )));
         }
@@ -179,11 +187,19 @@ impl<'a> Checker<'a> {
                     }
                     b'\r' => {}
                     other => {
+                        let hint = if self.quote_line != self.line {
+                            format!(
+                                "; the quoted field began at line {}, column {}: is a quote there unterminated?",
+                                self.quote_line, self.quote_col
+                            )
+                        } else {
+                            String::new()
+                        };
                         return Err(self.err(
                             self.line,
                             self.col,
                             format!(
-                                "expected a comma or the end of the line after the closing quote of {}, found {:?}",
+                                "expected a comma or the end of the line after the closing quote of {}, found {:?}{hint}",
                                 self.field_name(self.field),
                                 other as char
                             ),
@@ -304,30 +320,19 @@ pub fn check_header(file: &str, header: &[String], expected: &[&str]) -> Result<
         .filter(|e| !header.iter().any(|h| h == e))
         .collect();
     if !missing.is_empty() {
-        let extra: Vec<&String> = header
-            .iter()
-            .filter(|h| !expected.contains(&h.as_str()))
-            .collect();
+        let extra: Vec<&String> = header.iter().filter(|h| !expected.contains(&h.as_str())).collect();
         let hint = if extra.is_empty() {
             String::new()
         } else {
             format!(
                 " (found unexpected {}: renamed?)",
-                extra
-                    .iter()
-                    .map(|s| format!("'{s}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                extra.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
             )
         };
         return Err(PipelineError::bad_input(format!(
             "{file} line 1: the header lacks the expected column{} {}{hint}; expected columns: {}",
             if missing.len() > 1 { "s" } else { "" },
-            missing
-                .iter()
-                .map(|s| format!("'{s}'"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            missing.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", "),
             expected.join(", ")
         )));
     }
@@ -418,11 +423,7 @@ mod tests {
     fn unterminated_quote_names_line_and_column() {
         let e = check(b"a,b\n1,2\n3,\"oops\n4,5\n").unwrap_err();
         assert_eq!(e.name, crate::error::ErrorName::BadInput);
-        assert!(
-            e.message.contains("t.csv line 3, column 3"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("t.csv line 3, column 3"), "{}", e.message);
         assert!(e.message.contains("never closed"), "{}", e.message);
         assert!(e.message.contains("(b)"), "{}", e.message);
     }
@@ -471,12 +472,7 @@ mod tests {
 
     #[test]
     fn header_only_and_empty_files_are_bad_input() {
-        assert!(
-            check(b"a,b\n")
-                .unwrap_err()
-                .message
-                .contains("header but no data rows")
-        );
+        assert!(check(b"a,b\n").unwrap_err().message.contains("header but no data rows"));
         assert!(check(b"").unwrap_err().message.contains("empty"));
     }
 
@@ -498,24 +494,15 @@ mod tests {
 
     #[test]
     fn header_contract() {
-        let h: Vec<String> = ["id", "titel", "extra"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let h: Vec<String> = ["id", "titel", "extra"].iter().map(|s| s.to_string()).collect();
         let e = check_header("titles.csv", &h, &["id", "title"]).unwrap_err();
         assert!(
             e.message.contains("'title'") && e.message.contains("'titel'"),
             "{}",
             e.message
         );
-        let h: Vec<String> = ["id", "title", "extra"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(
-            check_header("titles.csv", &h, &["id", "title"]).unwrap(),
-            vec!["extra"]
-        );
+        let h: Vec<String> = ["id", "title", "extra"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(check_header("titles.csv", &h, &["id", "title"]).unwrap(), vec!["extra"]);
     }
 
     #[test]

@@ -25,12 +25,7 @@ pub enum ErrorName {
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 4] = [
-        Self::Transient,
-        Self::BadInput,
-        Self::QualityGate,
-        Self::Config,
-    ];
+    pub const ALL: [ErrorName; 4] = [Self::Transient, Self::BadInput, Self::QualityGate, Self::Config];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -32,9 +32,7 @@ pub const GENRES: [&str; 19] = [
     "war",
     "western",
 ];
-const COUNTRIES: [&str; 12] = [
-    "US", "GB", "IN", "JP", "KR", "ES", "FR", "DE", "BR", "MX", "CA", "NG",
-];
+const COUNTRIES: [&str; 12] = ["US", "GB", "IN", "JP", "KR", "ES", "FR", "DE", "BR", "MX", "CA", "NG"];
 const CERTS: [&str; 11] = [
     "TV-MA", "R", "PG-13", "TV-14", "PG", "TV-PG", "TV-Y", "TV-Y7", "G", "TV-G", "NC-17",
 ];
@@ -91,9 +89,9 @@ const LAST: [&str; 24] = [
     "Wright",
 ];
 const WORDS: [&str; 32] = [
-    "the", "last", "night", "city", "of", "dreams", "a", "secret", "family", "war", "love", "in",
-    "time", "lost", "river", "king", "story", "beyond", "world", "house", "dark", "summer", "road",
-    "ghost", "heart", "little", "new", "island", "queen", "fire", "blue", "empire",
+    "the", "last", "night", "city", "of", "dreams", "a", "secret", "family", "war", "love", "in", "time", "lost",
+    "river", "king", "story", "beyond", "world", "house", "dark", "summer", "road", "ghost", "heart", "little", "new",
+    "island", "queen", "fire", "blue", "empire",
 ];
 
 /// How many titles the real export has; `--titles` defaults to it.
@@ -104,10 +102,7 @@ fn pick<'a, R: Rng>(r: &mut R, xs: &[&'a str]) -> &'a str {
 }
 
 fn words<R: Rng>(r: &mut R, n: usize) -> String {
-    (0..n)
-        .map(|_| pick(r, &WORDS))
-        .collect::<Vec<_>>()
-        .join(" ")
+    (0..n).map(|_| pick(r, &WORDS)).collect::<Vec<_>>().join(" ")
 }
 
 fn title_case(s: &str) -> String {
@@ -146,11 +141,7 @@ fn py_list<R: Rng>(r: &mut R, pool: &[&str], max: usize, empty_per_mille: u32) -
     }
     format!(
         "[{}]",
-        items
-            .iter()
-            .map(|g| format!("'{g}'"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        items.iter().map(|g| format!("'{g}'")).collect::<Vec<_>>().join(", ")
     )
 }
 
@@ -165,10 +156,8 @@ pub struct Generated {
 pub fn generate(dir: &Path, titles: usize, seed: u64) -> io::Result<Generated> {
     std::fs::create_dir_all(dir)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut tw =
-        io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("titles.csv"))?);
-    let mut cw =
-        io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("credits.csv"))?);
+    let mut tw = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("titles.csv"))?);
+    let mut cw = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("credits.csv"))?);
     writeln!(
         tw,
         "id,title,type,description,release_year,age_certification,runtime,genres,production_countries,seasons,imdb_id,imdb_score,imdb_votes,tmdb_popularity,tmdb_score"
@@ -301,11 +290,7 @@ pub fn generate(dir: &Path, titles: usize, seed: u64) -> io::Result<Generated> {
                         title_case(pick(r, &WORDS)),
                         pick(r, &LAST)
                     ),
-                    1 => format!(
-                        "{}, {}",
-                        title_case(pick(r, &WORDS)),
-                        title_case(pick(r, &WORDS))
-                    ),
+                    1 => format!("{}, {}", title_case(pick(r, &WORDS)), title_case(pick(r, &WORDS))),
                     2 => String::new(),
                     _ => format!("{} {}", pick(r, &FIRST), pick(r, &LAST)),
                 }
@@ -352,11 +337,8 @@ mod tests {
                 std::fs::read(b.path().join(f)).unwrap()
             );
         }
-        let t = crate::csvcheck::check_csv(
-            "titles.csv",
-            std::fs::File::open(a.path().join("titles.csv")).unwrap(),
-        )
-        .unwrap();
+        let t = crate::csvcheck::check_csv("titles.csv", std::fs::File::open(a.path().join("titles.csv")).unwrap())
+            .unwrap();
         assert_eq!(t.rows, 300);
         assert_eq!(t.header, crate::handlers::expected_columns("titles"));
         let c = crate::csvcheck::check_csv(
@@ -366,10 +348,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.rows as usize, ga.credits);
         let per_title = ga.credits as f64 / 300.0;
-        assert!(
-            (10.0..16.0).contains(&per_title),
-            "{per_title} credits per title"
-        );
+        assert!((10.0..16.0).contains(&per_title), "{per_title} credits per title");
         let text = std::fs::read_to_string(a.path().join("titles.csv")).unwrap();
         assert!(text.contains("\"\""), "doubled quotes");
         assert!(text.contains("[]"), "empty genre lists");

@@ -65,10 +65,7 @@ pub struct ExecutionInput {
 pub fn validate_batch(batch: &str) -> Result<()> {
     let ok = !batch.is_empty()
         && batch.len() <= 64
-        && batch
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && batch.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && batch
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -161,11 +158,7 @@ pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<Check
                 "{}: extra column{} {} loaded as text and ignored downstream",
                 info.url,
                 if extra.len() > 1 { "s" } else { "" },
-                extra
-                    .iter()
-                    .map(|s| format!("'{s}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                extra.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
             ));
         }
         files.insert(f.to_string(), info);
@@ -181,12 +174,7 @@ pub struct LoadedFile {
 }
 
 /// `LoadTitles` / `LoadCredits`: one file into `raw.<file>`, pending until the batch commits.
-pub async fn load_file(
-    deps: Deps<'_>,
-    run: &RunVars,
-    file: &str,
-    info: &ObjectInfo,
-) -> Result<LoadedFile> {
+pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectInfo) -> Result<LoadedFile> {
     let expected = expected_columns(file);
     if expected.is_empty() {
         return Err(PipelineError::bad_input(format!(
@@ -249,12 +237,7 @@ pub async fn commit_raw(deps: Deps<'_>, run: &RunVars) -> Result<()> {
 
 /// `BuildStaging` / `BuildIntermediate` / `BuildMarts`: build one layer's models.
 /// The first layer commits the batch's raw load first.
-pub async fn build_layer(
-    deps: Deps<'_>,
-    run: &RunVars,
-    layer: &str,
-    commit: bool,
-) -> Result<Vec<ModelRun>> {
+pub async fn build_layer(deps: Deps<'_>, run: &RunVars, layer: &str, commit: bool) -> Result<Vec<ModelRun>> {
     if commit {
         commit_raw(deps, run).await?;
         build::on_run_start(deps.project, deps.warehouse, run).await?;
@@ -361,22 +344,14 @@ pub async fn publish(deps: Deps<'_>, run: &RunVars) -> Result<Published> {
 
 /// The failure path: drop this run's uncommitted raw rows and mark the run failed. Best
 /// effort: the next load of the batch removes leftovers anyway.
-pub async fn on_failure(
-    wh: &dyn Warehouse,
-    run: &RunVars,
-    state: &str,
-    err: &PipelineError,
-) -> Result<()> {
+pub async fn on_failure(wh: &dyn Warehouse, run: &RunVars, state: &str, err: &PipelineError) -> Result<()> {
     audit::ensure(wh).await?;
     let committed = audit::committed_load(wh, &run.batch).await?;
     let mut stmts = Vec::new();
     if committed.as_deref() != Some(run.run_id.as_str()) {
         for f in SOURCE_FILES {
             if wh.relation_exists("raw", f).await? {
-                stmts.push(format!(
-                    "delete from raw.{f} where _load_id = {}",
-                    sql_str(&run.run_id)
-                ));
+                stmts.push(format!("delete from raw.{f} where _load_id = {}", sql_str(&run.run_id)));
             }
         }
     }

@@ -89,11 +89,7 @@ struct Steps<'a> {
 }
 
 impl Steps<'_> {
-    async fn run<T>(
-        &mut self,
-        name: &str,
-        fut: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
+    async fn run<T>(&mut self, name: &str, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         self.observer.step_started(name);
         let t = Instant::now();
         let r = fut.await;
@@ -110,12 +106,7 @@ impl Steps<'_> {
 }
 
 /// Run one execution: `input` is the execution input (`{bucket, batch, full_refresh}`).
-pub async fn run(
-    deps: Deps<'_>,
-    settings: &RunSettings<'_>,
-    input: &Value,
-    observer: &dyn Observer,
-) -> RunSummary {
+pub async fn run(deps: Deps<'_>, settings: &RunSettings<'_>, input: &Value, observer: &dyn Observer) -> RunSummary {
     let started = Instant::now();
     let mut steps = Steps {
         records: vec![],
@@ -157,9 +148,7 @@ pub async fn run(
         audit::run_started(deps.warehouse, &run.run_id, &run.batch).await?;
 
         state = "CheckFiles".into();
-        let checked = steps
-            .run("CheckFiles", handlers::check_files(deps, &input))
-            .await?;
+        let checked = steps.run("CheckFiles", handlers::check_files(deps, &input)).await?;
         summary.warnings.extend(checked.warnings.iter().cloned());
 
         // LoadRaw: both files side by side, as the Parallel state runs them.
@@ -208,15 +197,12 @@ pub async fn run(
         ];
         for (i, (st, layer)) in layers.iter().enumerate() {
             state = st.to_string();
-            steps
-                .run(st, handlers::build_layer(deps, &run, layer, i == 0))
-                .await?;
+            steps.run(st, handlers::build_layer(deps, &run, layer, i == 0)).await?;
         }
 
         state = "RunQualityChecks".into();
-        let q: std::result::Result<QualityOutcome, PipelineError> = steps
-            .run("RunQualityChecks", handlers::run_quality(deps, &run))
-            .await;
+        let q: std::result::Result<QualityOutcome, PipelineError> =
+            steps.run("RunQualityChecks", handlers::run_quality(deps, &run)).await;
         let q = match q {
             Ok(q) => q,
             Err(e) => {
@@ -246,17 +232,12 @@ pub async fn run(
             if settings.notify_success {
                 let alert = make_alert(settings, &summary, None, None);
                 let _ = steps
-                    .run("NotifySuccess", async {
-                        settings.alerts.send(&alert).await
-                    })
+                    .run("NotifySuccess", async { settings.alerts.send(&alert).await })
                     .await;
             }
         }
         Err(e) => {
-            let cause = truncate(
-                &redact(&e.message, &settings.secrets),
-                crate::alerts::MAX_CAUSE_CHARS,
-            );
+            let cause = truncate(&redact(&e.message, &settings.secrets), crate::alerts::MAX_CAUSE_CHARS);
             summary.error = Some(ErrorSummary {
                 name: e.name,
                 cause: cause.clone(),
@@ -265,9 +246,7 @@ pub async fn run(
             let fail_state = state.clone();
             let notify = async {
                 if let Some(run) = &run_vars {
-                    if let Err(err) =
-                        handlers::on_failure(deps.warehouse, run, &fail_state, &e).await
-                    {
+                    if let Err(err) = handlers::on_failure(deps.warehouse, run, &fail_state, &e).await {
                         tracing::error!(error = %err, "could not record the failure in the warehouse");
                     }
                 }
@@ -275,9 +254,7 @@ pub async fn run(
                 settings.alerts.send(&alert).await
             };
             if let Err(err) = steps.run("NotifyFailure", notify).await {
-                summary
-                    .warnings
-                    .push(format!("alert delivery failed: {}", err.message));
+                summary.warnings.push(format!("alert delivery failed: {}", err.message));
             }
         }
     }
@@ -302,9 +279,7 @@ fn absorb_quality(summary: &mut RunSummary, q: &QualityOutcome) {
         })
         .collect();
     for r in q.results.iter().filter(|r| r.status == TestStatus::Warn) {
-        summary
-            .warnings
-            .push(format!("test {} warned: {}", r.name, r.message));
+        summary.warnings.push(format!("test {} warned: {}", r.name, r.message));
     }
 }
 
@@ -322,12 +297,7 @@ fn make_alert(
         execution: summary.run_id.clone(),
         failed_state: state.map(str::to_string),
         error: e.map(|e| e.name.to_string()),
-        cause: e.map(|e| {
-            truncate(
-                &redact(&e.message, &settings.secrets),
-                crate::alerts::MAX_CAUSE_CHARS,
-            )
-        }),
+        cause: e.map(|e| truncate(&redact(&e.message, &settings.secrets), crate::alerts::MAX_CAUSE_CHARS)),
         failing_tests: summary.failing_tests.clone(),
         link: None,
         at: now_rfc3339(),

@@ -29,17 +29,8 @@ fn archived(name: &str, seq: i64) -> String {
 }
 
 /// Publish every model whose config says `meta: {publish: true}`.
-pub async fn publish(
-    project: &Project,
-    wh: &dyn Warehouse,
-    run_id: &str,
-    batch: &str,
-) -> Result<Published> {
-    let models: Vec<_> = project
-        .models
-        .iter()
-        .filter(|m| m.config.publish())
-        .collect();
+pub async fn publish(project: &Project, wh: &dyn Warehouse, run_id: &str, batch: &str) -> Result<Published> {
+    let models: Vec<_> = project.models.iter().filter(|m| m.config.publish()).collect();
     if models.is_empty() {
         return Err(PipelineError::config(
             "no model is marked for publishing (set +meta: {publish: true} on the marts folder in dbt_project.yml)",
@@ -63,9 +54,7 @@ pub async fn publish(
             "create or replace table {arch} as select * from {}",
             build_relation(m)
         ));
-        stmts.push(format!(
-            "create or replace table {to} as select * from {arch}"
-        ));
+        stmts.push(format!("create or replace table {to} as select * from {arch}"));
         names.push(to.to_string());
     }
     stmts.push("update audit.publishes set active = false where active".into());
@@ -92,17 +81,15 @@ pub async fn publish(
 /// Drop archived versions older than the last [`KEEP_VERSIONS`].
 async fn prune(wh: &dyn Warehouse, seq: i64) -> Result<()> {
     let old = wh
-        .query(&format!("select publish_seq, models from audit.publishes where publish_seq <= {} and models <> ''", seq - KEEP_VERSIONS))
+        .query(&format!(
+            "select publish_seq, models from audit.publishes where publish_seq <= {} and models <> ''",
+            seq - KEEP_VERSIONS
+        ))
         .await?;
     let mut stmts = Vec::new();
     for r in &old.rows {
         let s = crate::warehouse::as_i64(&r[0]).unwrap_or(0);
-        for rel in r[1]
-            .as_str()
-            .unwrap_or("")
-            .split(',')
-            .filter(|x| !x.is_empty())
-        {
+        for rel in r[1].as_str().unwrap_or("").split(',').filter(|x| !x.is_empty()) {
             let name = rel.rsplit('.').next().unwrap_or(rel);
             stmts.push(format!("drop table if exists {}", archived(name, s)));
         }
@@ -121,9 +108,7 @@ pub async fn rollback(wh: &dyn Warehouse) -> Result<Published> {
     let t = wh
         .query("select publish_seq, run_id, batch, models from audit.publishes where active")
         .await
-        .map_err(|e| {
-            e.context("reading audit.publishes (has anything been published in this warehouse?)")
-        })?;
+        .map_err(|e| e.context("reading audit.publishes (has anything been published in this warehouse?)"))?;
     let Some(active) = t.rows.first() else {
         return Err(PipelineError::config(
             "nothing has been published yet: there is nothing to roll back",

@@ -62,11 +62,10 @@ pub fn threshold_hit(expr: &str, failures: i64) -> Result<bool> {
             "cannot read the threshold '{expr}' (expected e.g. '!= 0' or '>10')"
         ))
     })?;
-    let n: f64 = e[op.len()..].trim().parse().map_err(|_| {
-        PipelineError::config(format!(
-            "cannot read the threshold '{expr}': not a number after '{op}'"
-        ))
-    })?;
+    let n: f64 = e[op.len()..]
+        .trim()
+        .parse()
+        .map_err(|_| PipelineError::config(format!("cannot read the threshold '{expr}': not a number after '{op}'")))?;
     let f = failures as f64;
     Ok(match *op {
         "!=" | "<>" => f != n,
@@ -84,10 +83,7 @@ fn jinja_literal(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(jinja_literal).collect::<Vec<_>>().join(", ")
-        ),
+        Value::Array(a) => format!("[{}]", a.iter().map(jinja_literal).collect::<Vec<_>>().join(", ")),
         Value::Object(o) => format!(
             "{{{}}}",
             o.iter()
@@ -113,18 +109,10 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
     }
     let rel = match &t.target {
         Some(TestTarget::Model(m)) => scope.models.get(m).map(|r| r.to_string()),
-        Some(TestTarget::Source(s, n)) => scope
-            .sources
-            .get(&(s.clone(), n.clone()))
-            .map(|r| r.to_string()),
+        Some(TestTarget::Source(s, n)) => scope.sources.get(&(s.clone(), n.clone())).map(|r| r.to_string()),
         None => None,
     }
-    .ok_or_else(|| {
-        PipelineError::config(format!(
-            "test {}: its model is not part of this project",
-            t.name
-        ))
-    })?;
+    .ok_or_else(|| PipelineError::config(format!("test {}: its model is not part of this project", t.name)))?;
     let rel = match &t.where_ {
         Some(w) => format!("(select * from {rel} where {w}) dbt_subquery"),
         None => rel,
@@ -158,17 +146,8 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
                 .args
                 .get("values")
                 .and_then(Value::as_array)
-                .ok_or_else(|| {
-                    PipelineError::config(format!(
-                        "test {}: accepted_values needs 'values'",
-                        t.name
-                    ))
-                })?;
-            let list = vals
-                .iter()
-                .map(|v| value_sql(v, quote))
-                .collect::<Vec<_>>()
-                .join(", ");
+                .ok_or_else(|| PipelineError::config(format!("test {}: accepted_values needs 'values'", t.name)))?;
+            let list = vals.iter().map(|v| value_sql(v, quote)).collect::<Vec<_>>().join(", ");
             format!(
                 "with all_values as (select {col} as value_field, count(*) as n_records from {rel} group by {col}) \
                  select * from all_values where value_field not in ({list})"
@@ -176,12 +155,16 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
         }
         "relationships" => {
             need_col()?;
-            let to = t.args.get("to").and_then(Value::as_str).ok_or_else(|| {
-                PipelineError::config(format!("test {}: relationships needs 'to'", t.name))
-            })?;
-            let field = t.args.get("field").and_then(Value::as_str).ok_or_else(|| {
-                PipelineError::config(format!("test {}: relationships needs 'field'", t.name))
-            })?;
+            let to = t
+                .args
+                .get("to")
+                .and_then(Value::as_str)
+                .ok_or_else(|| PipelineError::config(format!("test {}: relationships needs 'to'", t.name)))?;
+            let field = t
+                .args
+                .get("field")
+                .and_then(Value::as_str)
+                .ok_or_else(|| PipelineError::config(format!("test {}: relationships needs 'field'", t.name)))?;
             let (to_rel, _) = render::render(
                 project,
                 &format!("{{{{ {to} }}}}"),
@@ -195,15 +178,9 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
             )
         }
         custom => {
-            let mut args = vec![format!(
-                "model={}",
-                jinja_literal(&Value::String(rel.clone()))
-            )];
+            let mut args = vec![format!("model={}", jinja_literal(&Value::String(rel.clone())))];
             if !col.is_empty() {
-                args.push(format!(
-                    "column_name={}",
-                    jinja_literal(&Value::String(col.clone()))
-                ));
+                args.push(format!("column_name={}", jinja_literal(&Value::String(col.clone()))));
             }
             for (k, v) in &t.args {
                 if k != "column_name" {
@@ -218,29 +195,19 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
                     t.name
                 )));
             }
-            render::render_call(
-                project,
-                &format!("test_{custom}({})", args.join(", ")),
-                scope,
-            )?
+            render::render_call(project, &format!("test_{custom}({})", args.join(", ")), scope)?
         }
     })
 }
 
 /// Run every test of the project against the run's build relations.
-pub async fn run_tests(
-    project: &Project,
-    wh: &dyn Warehouse,
-    run: &RunVars,
-) -> Result<Vec<TestResult>> {
+pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<Vec<TestResult>> {
     let scope = run_scope(project, wh, run);
     let mut out = Vec::with_capacity(project.tests.len());
     for t in &project.tests {
         let sql = compile_test(project, t, &scope)?;
         let failures = wh
-            .query(&format!(
-                "select count(*) from (\n{sql}\n) dbt_internal_test"
-            ))
+            .query(&format!("select count(*) from (\n{sql}\n) dbt_internal_test"))
             .await
             .map_err(|e| e.context(format!("test {}", t.name)))?
             .scalar_i64();
@@ -258,11 +225,7 @@ pub async fn run_tests(
         };
         let message = match status {
             TestStatus::Pass => String::new(),
-            _ => format!(
-                "{} failing row{}",
-                failures,
-                if failures == 1 { "" } else { "s" }
-            ),
+            _ => format!("{} failing row{}", failures, if failures == 1 { "" } else { "s" }),
         };
         out.push(TestResult {
             name: t.name.clone(),
@@ -316,10 +279,7 @@ pub async fn record(wh: &dyn Warehouse, run_id: &str, results: &[TestResult]) ->
 
 /// The gate: an error naming every failing test, or `Ok`.
 pub fn gate(results: &[TestResult]) -> Result<()> {
-    let failed: Vec<&TestResult> = results
-        .iter()
-        .filter(|r| r.status == TestStatus::Fail)
-        .collect();
+    let failed: Vec<&TestResult> = results.iter().filter(|r| r.status == TestStatus::Fail).collect();
     if failed.is_empty() {
         return Ok(());
     }
@@ -346,20 +306,14 @@ pub async fn column_coverage(project: &Project, wh: &dyn Warehouse) -> Result<f6
             total += 1;
             let tested = project.tests.iter().any(|t| {
                 t.target == Some(TestTarget::Model(m.name.clone()))
-                    && t.column
-                        .as_deref()
-                        .is_some_and(|tc| tc.eq_ignore_ascii_case(&c))
+                    && t.column.as_deref().is_some_and(|tc| tc.eq_ignore_ascii_case(&c))
             });
             if tested {
                 covered += 1;
             }
         }
     }
-    Ok(if total == 0 {
-        0.0
-    } else {
-        covered as f64 / total as f64
-    })
+    Ok(if total == 0 { 0.0 } else { covered as f64 / total as f64 })
 }
 
 #[cfg(test)]

@@ -84,8 +84,7 @@ impl Storage for LocalFolder {
     async fn read_prefix(&self, key: &str, len: usize) -> Result<Vec<u8>> {
         use std::io::Read;
         let path = self.path(key);
-        let f = std::fs::File::open(&path)
-            .map_err(|e| PipelineError::bad_input(format!("{}: {e}", path.display())))?;
+        let f = std::fs::File::open(&path).map_err(|e| PipelineError::bad_input(format!("{}: {e}", path.display())))?;
         let mut buf = Vec::with_capacity(len.min(1 << 20));
         f.take(len as u64)
             .read_to_end(&mut buf)

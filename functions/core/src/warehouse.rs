@@ -27,9 +27,7 @@ impl Table {
         self.scalar().and_then(as_i64).unwrap_or(0)
     }
     pub fn column(&self, name: &str) -> Option<usize> {
-        self.columns
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(name))
+        self.columns.iter().position(|c| c.eq_ignore_ascii_case(name))
     }
 }
 
@@ -89,8 +87,7 @@ pub trait Warehouse: Send + Sync {
     async fn columns(&self, schema: &str, name: &str) -> Result<Vec<String>>;
     /// Create a schema if it does not exist.
     async fn ensure_schema(&self, schema: &str) -> Result<()> {
-        self.execute(&format!("create schema if not exists {schema}"))
-            .await
+        self.execute(&format!("create schema if not exists {schema}")).await
     }
 }
 

@@ -42,6 +42,7 @@ fn db_err(context: &str, e: duckdb::Error) -> PipelineError {
     if lower.contains("could not set lock")
         || lower.contains("io error")
         || lower.contains("out of memory")
+        || lower.contains("conflict")
     {
         PipelineError::transient(format!("{context}: {msg}"))
     } else {
@@ -61,10 +62,7 @@ impl DuckWarehouse {
         let conn = Connection::open(&path).map_err(|e| {
             let m = e.to_string();
             if m.contains("lock") {
-                PipelineError::config(format!(
-                    "warehouse {}: in use by another process ({m})",
-                    path.display()
-                ))
+                PipelineError::config(format!("warehouse {}: in use by another process ({m})", path.display()))
             } else {
                 PipelineError::config(format!("warehouse {}: cannot open: {m}", path.display()))
             }
@@ -108,9 +106,7 @@ impl DuckWarehouse {
             let n = *ncols.get_or_insert_with(|| row.as_ref().column_count());
             let mut r = Vec::with_capacity(n);
             for i in 0..n {
-                r.push(to_json(
-                    row.get_ref(i).map_err(|e| db_err("reading a result", e))?,
-                ));
+                r.push(to_json(row.get_ref(i).map_err(|e| db_err("reading a result", e))?));
             }
             out.push(r);
         }
@@ -197,10 +193,7 @@ impl Warehouse for DuckWarehouse {
     }
 
     async fn execute(&self, sql: &str) -> Result<()> {
-        self.with_conn(|c| {
-            c.execute_batch(sql)
-                .map_err(|e| db_err(&first_line(sql), e))
-        })
+        self.with_conn(|c| c.execute_batch(sql).map_err(|e| db_err(&first_line(sql), e)))
     }
 
     async fn query(&self, sql: &str) -> Result<Table> {
@@ -213,13 +206,9 @@ impl Warehouse for DuckWarehouse {
 
     async fn load_csv(&self, spec: &LoadSpec) -> Result<LoadOutcome> {
         // 1. The structural check: nothing is written unless the whole file is sound.
-        let file = std::fs::File::open(&spec.location).map_err(|e| {
-            PipelineError::bad_input(format!("{}: cannot be opened: {e}", spec.display_name))
-        })?;
-        let shape = csvcheck::check_csv(
-            &spec.display_name,
-            std::io::BufReader::with_capacity(1 << 20, file),
-        )?;
+        let file = std::fs::File::open(&spec.location)
+            .map_err(|e| PipelineError::bad_input(format!("{}: cannot be opened: {e}", spec.display_name)))?;
+        let shape = csvcheck::check_csv(&spec.display_name, std::io::BufReader::with_capacity(1 << 20, file))?;
         let expected: Vec<&str> = spec.expected_columns.iter().map(String::as_str).collect();
         let extra = csvcheck::check_header(&spec.display_name, &shape.header, &expected)?;
 
@@ -243,26 +232,21 @@ impl Warehouse for DuckWarehouse {
             .iter()
             .map(|s| s.to_string()),
         );
-        let header_cols = shape
-            .header
-            .iter()
-            .map(|h| ident(h))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let header_cols = shape.header.iter().map(|h| ident(h)).collect::<Vec<_>>().join(", ");
         let columns_struct = shape
             .header
             .iter()
             .map(|h| format!("{}: 'VARCHAR'", sql_str(h)))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut stmts = vec![
-            format!("create schema if not exists {schema}"),
-            format!(
-                "create table if not exists {} ({})",
-                spec.table,
-                cols_def.join(", ")
-            ),
-        ];
+        // The schema is created outside the load transaction: two loads creating it at once
+        // would conflict.
+        self.execute(&format!("create schema if not exists {schema}")).await?;
+        let mut stmts = vec![format!(
+            "create table if not exists {} ({})",
+            spec.table,
+            cols_def.join(", ")
+        )];
         for x in &extra {
             stmts.push(format!(
                 "alter table {} add column if not exists {} varchar",
@@ -291,10 +275,7 @@ impl Warehouse for DuckWarehouse {
             loc = sql_str(&spec.location),
             load_id = sql_str(&spec.load_id),
         ));
-        let conn = self.with_conn(|c| {
-            c.try_clone()
-                .map_err(|e| db_err("opening a load connection", e))
-        })?;
+        let conn = self.with_conn(|c| c.try_clone().map_err(|e| db_err("opening a load connection", e)))?;
         let table = spec.table.clone();
         let load_id = spec.load_id.clone();
         let display = spec.display_name.clone();
@@ -302,9 +283,15 @@ impl Warehouse for DuckWarehouse {
         tokio::task::spawn_blocking(move || -> Result<u64> {
             conn.execute_batch("begin transaction").map_err(|e| db_err("begin", e))?;
             let run = || -> Result<u64> {
-                for s in &stmts {
+                let last = stmts.len() - 1;
+                for (i, s) in stmts.iter().enumerate() {
                     conn.execute_batch(s).map_err(|e| {
-                        PipelineError::bad_input(format!("{display}: the warehouse could not read the file: {e}"))
+                        let m = e.to_string();
+                        if m.contains("conflict") || i != last {
+                            db_err(&format!("{display}: loading"), e)
+                        } else {
+                            PipelineError::bad_input(format!("{display}: the warehouse could not read the file: {m}"))
+                        }
                     })?;
                 }
                 let n = Self::query_sync(&conn, &format!("select count(*) from {table} where _load_id = {}", sql_str(&load_id)))?.scalar_i64();

@@ -9,9 +9,7 @@ use std::path::PathBuf;
 fn netflix(file: &str) -> PathBuf {
     let dir = std::env::var("LANDFALL_NETFLIX_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/netflix")
-        });
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/netflix"));
     let p = dir.join(file);
     assert!(
         p.is_file(),
@@ -58,18 +56,12 @@ async fn loads_real_credits_in_file_order_and_replaces_on_reload() {
     // Reload: same count, no duplicates.
     wh.load_csv(&spec(&path, "b1")).await.unwrap();
     assert_eq!(
-        wh.query("select count(*) from raw.credits")
-            .await
-            .unwrap()
-            .scalar_i64(),
+        wh.query("select count(*) from raw.credits").await.unwrap().scalar_i64(),
         81_357
     );
     wh.load_csv(&spec(&path, "b2")).await.unwrap();
     assert_eq!(
-        wh.query("select count(*) from raw.credits")
-            .await
-            .unwrap()
-            .scalar_i64(),
+        wh.query("select count(*) from raw.credits").await.unwrap().scalar_i64(),
         2 * 81_357
     );
 }

@@ -32,10 +32,7 @@ impl ModelConfig {
             "tags" | "tag" => {
                 let more: Vec<String> = match v {
                     Value::String(s) => vec![s.clone()],
-                    Value::Array(a) => a
-                        .iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect(),
+                    Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
                     _ => vec![],
                 };
                 for t in more {
@@ -47,10 +44,7 @@ impl ModelConfig {
             "unique_key" => {
                 self.unique_key = match v {
                     Value::String(s) => vec![s.clone()],
-                    Value::Array(a) => a
-                        .iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect(),
+                    Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
                     _ => vec![],
                 }
             }
@@ -68,10 +62,7 @@ impl ModelConfig {
 
     /// Published models carry `meta: {publish: true}` (set per folder in dbt_project.yml).
     pub fn publish(&self) -> bool {
-        self.meta
-            .get("publish")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        self.meta.get("publish").and_then(Value::as_bool).unwrap_or(false)
     }
 }
 
@@ -189,10 +180,7 @@ fn files_with_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
 
 fn string_list(v: Option<&Yaml>, default: &str) -> Vec<String> {
     match v {
-        Some(Yaml::Sequence(s)) => s
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect(),
+        Some(Yaml::Sequence(s)) => s.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
         Some(Yaml::String(s)) => vec![s.clone()],
         _ => vec![default.to_string()],
     }
@@ -225,18 +213,12 @@ const CONFIG_KEYS: &[&str] = &[
 ];
 
 /// Folder configs from `models:` in dbt_project.yml, keyed by folder path below the project.
-fn folder_configs(
-    node: &Yaml,
-    path: Vec<String>,
-    out: &mut Vec<(Vec<String>, Vec<(String, Value)>)>,
-) {
+fn folder_configs(node: &Yaml, path: Vec<String>, out: &mut Vec<(Vec<String>, Vec<(String, Value)>)>) {
     let Yaml::Mapping(m) = node else { return };
     let mut here = Vec::new();
     for (k, v) in m {
         let Some(k) = k.as_str() else { continue };
-        if k.starts_with('+')
-            || (CONFIG_KEYS.contains(&k) && !matches!(v, Yaml::Mapping(_)) || k == "meta")
-        {
+        if k.starts_with('+') || (CONFIG_KEYS.contains(&k) && !matches!(v, Yaml::Mapping(_)) || k == "meta") {
             here.push((k.trim_start_matches('+').to_string(), yaml_to_json(v)));
         } else if matches!(v, Yaml::Mapping(_)) {
             let mut p = path.clone();
@@ -290,8 +272,7 @@ fn parse_test(entry: &Yaml, file: &Path) -> Result<TestSpec> {
             "where" => spec.where_ = v.as_str().map(str::to_string),
             "warn_if" => spec.warn_if = v.as_str().unwrap_or("!= 0").to_string(),
             "error_if" => spec.error_if = v.as_str().unwrap_or("!= 0").to_string(),
-            "enabled" | "tags" | "limit" | "store_failures" | "meta" | "fail_calc" | "alias"
-            | "description" => {}
+            "enabled" | "tags" | "limit" | "store_failures" | "meta" | "fail_calc" | "alias" | "description" => {}
             _ => return false,
         }
         true
@@ -363,22 +344,13 @@ fn parse_columns(
     Ok(out)
 }
 
-fn model_level_tests(
-    node: &Yaml,
-    target: &TestTarget,
-    file: &Path,
-    tests: &mut Vec<TestSpec>,
-) -> Result<()> {
+fn model_level_tests(node: &Yaml, target: &TestTarget, file: &Path, tests: &mut Vec<TestSpec>) -> Result<()> {
     for key in ["tests", "data_tests"] {
         if let Some(Yaml::Sequence(ts)) = node.get(key) {
             for t in ts {
                 let mut spec = parse_test(t, file)?;
                 spec.target = Some(target.clone());
-                spec.column = spec
-                    .args
-                    .get("column_name")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
+                spec.column = spec.args.get("column_name").and_then(Value::as_str).map(str::to_string);
                 tests.push(spec);
             }
         }
@@ -405,19 +377,12 @@ fn name_tests(tests: &mut [TestSpec]) {
         if let Some(Value::Array(vals)) = t.args.get("values") {
             let v: Vec<String> = vals
                 .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string())
-                })
+                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
                 .collect();
             name += &format!("__{}", v.join("__"));
         }
         if let Some(to) = t.args.get("to").and_then(Value::as_str) {
-            let to: String = to
-                .chars()
-                .filter(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
+            let to: String = to.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
             name += &format!("_{to}");
         }
         let name = render::truncate_ident(&name);
@@ -575,20 +540,14 @@ impl Project {
                                     .get("name")
                                     .and_then(Yaml::as_str)
                                     .ok_or_else(|| cfg_err(&f, "a source table needs a name"))?;
-                                let target =
-                                    TestTarget::Source(sname.to_string(), tname.to_string());
-                                let columns =
-                                    parse_columns(t.get("columns"), &target, &f, &mut tests)?;
+                                let target = TestTarget::Source(sname.to_string(), tname.to_string());
+                                let columns = parse_columns(t.get("columns"), &target, &f, &mut tests)?;
                                 model_level_tests(t, &target, &f, &mut tests)?;
                                 sources.push(SourceTable {
                                     source: sname.to_string(),
                                     name: tname.to_string(),
                                     schema: schema.to_string(),
-                                    identifier: t
-                                        .get("identifier")
-                                        .and_then(Yaml::as_str)
-                                        .unwrap_or(tname)
-                                        .to_string(),
+                                    identifier: t.get("identifier").and_then(Yaml::as_str).unwrap_or(tname).to_string(),
                                     columns,
                                 });
                             }
@@ -599,19 +558,12 @@ impl Project {
         }
         for (n, (y, f)) in &yml_models {
             let Some(m) = models.iter_mut().find(|m| &m.name == n) else {
-                return Err(cfg_err(
-                    f,
-                    format!("describes model '{n}', but there is no {n}.sql"),
-                ));
+                return Err(cfg_err(f, format!("describes model '{n}', but there is no {n}.sql")));
             };
             let target = TestTarget::Model(n.clone());
             m.columns = parse_columns(y.get("columns"), &target, f, &mut tests)?;
             model_level_tests(y, &target, f, &mut tests)?;
-            if let Some(c) = y
-                .get("config")
-                .map(yaml_to_json)
-                .and_then(|v| v.as_object().cloned())
-            {
+            if let Some(c) = y.get("config").map(yaml_to_json).and_then(|v| v.as_object().cloned()) {
                 for (k, v) in c {
                     m.config.apply(&k, &v)?;
                 }
@@ -658,8 +610,7 @@ impl Project {
         let names: Vec<String> = self.models.iter().map(|m| m.name.clone()).collect();
         for i in 0..self.models.len() {
             let scope = RenderScope::parsing(self);
-            let (_, cap) =
-                render::render(self, &self.models[i].raw_sql, &self.models[i].path, &scope)?;
+            let (_, cap) = render::render(self, &self.models[i].raw_sql, &self.models[i].path, &scope)?;
             let m = &mut self.models[i];
             apply_captured(m, &cap)?;
             for r in &m.refs {
@@ -705,9 +656,7 @@ impl Project {
     }
 
     pub fn source(&self, source: &str, name: &str) -> Option<&SourceTable> {
-        self.sources
-            .iter()
-            .find(|s| s.source == source && s.name == name)
+        self.sources.iter().find(|s| s.source == source && s.name == name)
     }
 
     /// Models of one layer (folder), in DAG order.
@@ -793,10 +742,7 @@ mod tests {
     #[test]
     fn converts_test_blocks() {
         let s = convert_macros("{% test is_even(model, column_name) %}select 1{% endtest %}");
-        assert_eq!(
-            s,
-            "{% macro test_is_even(model, column_name) %}select 1{% endmacro %}"
-        );
+        assert_eq!(s, "{% macro test_is_even(model, column_name) %}select 1{% endmacro %}");
     }
 
     #[test]

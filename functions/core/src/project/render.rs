@@ -55,12 +55,7 @@ impl Object for Relation {
         match key.as_str()? {
             "schema" => Some(JValue::from(self.schema.clone())),
             "name" | "identifier" | "table" => Some(JValue::from(self.name.clone())),
-            "database" => Some(
-                self.database
-                    .clone()
-                    .map(JValue::from)
-                    .unwrap_or(JValue::from(())),
-            ),
+            "database" => Some(self.database.clone().map(JValue::from).unwrap_or(JValue::from(()))),
             _ => None,
         }
     }
@@ -129,9 +124,9 @@ pub fn truncate_ident(s: &str) -> String {
     if s.len() <= 63 {
         return s.to_string();
     }
-    let h = s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    });
+    let h = s
+        .bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
     format!("{}_{:08x}", &s[..54], h as u32)
 }
 
@@ -140,12 +135,7 @@ fn jerr(kind: ErrorKind, msg: impl Into<String>) -> minijinja::Error {
 }
 
 /// Render `source` (from `path`, for messages) with the project's macros and the scope's context.
-pub fn render(
-    project: &Project,
-    source: &str,
-    path: &Path,
-    scope: &RenderScope,
-) -> Result<(String, Captured)> {
+pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope) -> Result<(String, Captured)> {
     let cap = Arc::new(Mutex::new(Captured::default()));
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Lenient);
@@ -155,34 +145,39 @@ pub fn render(
     let scope = Arc::new(scope.clone());
     {
         let (s, c) = (scope.clone(), cap.clone());
-        env.add_function("ref", move |args: minijinja::value::Rest<String>| -> std::result::Result<JValue, minijinja::Error> {
-            // ref('model') or ref('package', 'model')
-            let name = args.last().cloned().ok_or_else(|| jerr(ErrorKind::MissingArgument, "ref() needs a model name"))?;
-            let rel = s.models.get(&name).cloned().ok_or_else(|| jerr(ErrorKind::InvalidOperation, format!("ref('{name}') names no model of this project")))?;
-            let mut c = c.lock().unwrap();
-            if !c.refs.contains(&name) {
-                c.refs.push(name);
-            }
-            Ok(JValue::from_object(rel))
-        });
+        env.add_function(
+            "ref",
+            move |args: minijinja::value::Rest<String>| -> std::result::Result<JValue, minijinja::Error> {
+                // ref('model') or ref('package', 'model')
+                let name = args
+                    .last()
+                    .cloned()
+                    .ok_or_else(|| jerr(ErrorKind::MissingArgument, "ref() needs a model name"))?;
+                let rel = s.models.get(&name).cloned().ok_or_else(|| {
+                    jerr(
+                        ErrorKind::InvalidOperation,
+                        format!("ref('{name}') names no model of this project"),
+                    )
+                })?;
+                let mut c = c.lock().unwrap();
+                if !c.refs.contains(&name) {
+                    c.refs.push(name);
+                }
+                Ok(JValue::from_object(rel))
+            },
+        );
     }
     {
         let (s, c) = (scope.clone(), cap.clone());
         env.add_function(
             "source",
             move |src: String, table: String| -> std::result::Result<JValue, minijinja::Error> {
-                let rel = s
-                    .sources
-                    .get(&(src.clone(), table.clone()))
-                    .cloned()
-                    .ok_or_else(|| {
-                        jerr(
-                            ErrorKind::InvalidOperation,
-                            format!(
-                                "source('{src}', '{table}') is not declared in any schema file"
-                            ),
-                        )
-                    })?;
+                let rel = s.sources.get(&(src.clone(), table.clone())).cloned().ok_or_else(|| {
+                    jerr(
+                        ErrorKind::InvalidOperation,
+                        format!("source('{src}', '{table}') is not declared in any schema file"),
+                    )
+                })?;
                 let mut c = c.lock().unwrap();
                 let key = (src, table);
                 if !c.sources.contains(&key) {
@@ -201,8 +196,7 @@ pub fn render(
                 let mut c = c.lock().unwrap();
                 for k in keys {
                     let v: JValue = kwargs.get(&k)?;
-                    let v = serde_json::to_value(&v)
-                        .map_err(|e| jerr(ErrorKind::InvalidOperation, e.to_string()))?;
+                    let v = serde_json::to_value(&v).map_err(|e| jerr(ErrorKind::InvalidOperation, e.to_string()))?;
                     c.config.push((k, v));
                 }
                 Ok(String::new())
@@ -213,9 +207,7 @@ pub fn render(
         let s = scope.clone();
         env.add_function(
             "var",
-            move |name: String,
-                  default: Option<JValue>|
-                  -> std::result::Result<JValue, minijinja::Error> {
+            move |name: String, default: Option<JValue>| -> std::result::Result<JValue, minijinja::Error> {
                 match s.vars.get(&name) {
                     Some(v) => Ok(JValue::from_serialize(v)),
                     None => match default {
@@ -261,10 +253,7 @@ pub fn render(
     let text = format!("{}{}", project.macros, source);
     let map_err = |e: minijinja::Error| {
         let line = e.line().map(|l| l.saturating_sub(prelude_lines));
-        let what = e
-            .detail()
-            .map(str::to_string)
-            .unwrap_or_else(|| e.kind().to_string());
+        let what = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
         let loc = match line {
             Some(l) if l > 0 => format!("{} line {l}", path.display()),
             _ => format!("{} (in a macro)", path.display()),

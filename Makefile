@@ -1,0 +1,50 @@
+# Landfall — the two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := demo
+
+CACHE ?= $(HOME)/.cache/landfall
+export DUCKDB_LIB_DIR ?= $(CACHE)/duckdb/1.5.6
+# Outside the clone, so a warm machine (and CI) reuses the build.
+export CARGO_TARGET_DIR ?= $(CACHE)/target
+DBT_VENV ?= $(CACHE)/venv-dbt
+export LANDFALL_DBT ?= $(DBT_VENV)/bin/dbt
+LANDFALL := $(CARGO_TARGET_DIR)/release/landfall
+DEMO_DIR ?= out/demo
+DEMO_BATCH ?= demo-1
+
+.PHONY: demo test libduckdb dbt-venv build release lint fmt clean
+
+libduckdb: $(DUCKDB_LIB_DIR)/libduckdb.so
+$(DUCKDB_LIB_DIR)/libduckdb.so:
+	infra/local/fetch-libduckdb.sh "$(DUCKDB_LIB_DIR)"
+
+dbt-venv:
+	infra/local/dbt-venv.sh "$(DBT_VENV)"
+
+build: libduckdb
+	cargo build --workspace
+
+release: libduckdb
+	cargo build --release -p landfall-cli
+
+## The main job: synthetic sample data through the whole local pipeline, then the summary.
+demo: release
+	rm -rf "$(DEMO_DIR)" && mkdir -p "$(DEMO_DIR)"
+	$(LANDFALL) generate --out "$(DEMO_DIR)/landing" --batch $(DEMO_BATCH)
+	$(LANDFALL) run --landing "$(DEMO_DIR)/landing" --batch $(DEMO_BATCH) \
+	    --warehouse "$(DEMO_DIR)/landfall.duckdb" --alerts "$(DEMO_DIR)/alerts.jsonl" --project transform
+	@echo "warehouse: $(DEMO_DIR)/landfall.duckdb (published marts in schema 'marts')"
+
+## Everything the tests need, then every test.
+test: libduckdb dbt-venv
+	cargo test --workspace --no-fail-fast
+
+lint: libduckdb
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	rm -rf out

@@ -1,0 +1,71 @@
+//! The real export through `landfall run`, then the same `transform/` folder through real
+//! dbt-core + dbt-duckdb over the same raw tables: every mart must be identical.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::process::Command;
+use support::*;
+
+fn dbt() -> String {
+    let dbt = std::env::var("LANDFALL_DBT")
+        .unwrap_or_else(|_| format!("{}/.cache/landfall/venv-dbt/bin/dbt", std::env::var("HOME").unwrap()));
+    assert!(
+        std::path::Path::new(&dbt).is_file(),
+        "dbt not found at {dbt}: run `make test` (it creates the dbt virtualenv) or set LANDFALL_DBT"
+    );
+    dbt
+}
+
+#[test]
+fn real_export_loads_rejects_two_passes_every_test_and_matches_dbt() {
+    let dbt = dbt();
+    let f = Fixture::new();
+    f.real_batch("real");
+    let o = f.run("real");
+    assert_ok(&o);
+    let s = &o.summary;
+    assert_eq!(s["loaded"]["titles"], 6137);
+    assert_eq!(s["loaded"]["credits"], 81357);
+    assert_eq!(s["rejected"]["credits"], 2);
+    assert_eq!(s["rejected"]["titles"], 0);
+    assert_eq!(s["tests"]["failed"], 0);
+    assert_eq!(s["tests"]["warned"], 0);
+    assert_eq!(
+        f.query("select count(*) from marts.title_popularity").scalar_i64(),
+        6137
+    );
+
+    // dbt builds the same project over a copy of the warehouse (raw + audit as landfall left them).
+    let copy = f.dir.path().join("dbt.duckdb");
+    std::fs::copy(f.warehouse(), &copy).unwrap();
+    let out = Command::new(&dbt)
+        .args(["build", "--vars", "{batch: real}", "--project-dir"])
+        .arg(project_dir())
+        .arg("--profiles-dir")
+        .arg(project_dir())
+        .arg("--target-path")
+        .arg(f.dir.path().join("dbt-target"))
+        .arg("--log-path")
+        .arg(f.dir.path().join("dbt-logs"))
+        .env("LANDFALL_DBT_DUCKDB_PATH", &copy)
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "dbt build failed:\n{log}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(log.contains("ERROR=0"), "{log}");
+
+    for m in MARTS {
+        let ours = f.query(&format!("select * from marts.{m} order by all"));
+        let theirs = query_file(&copy, &format!("select * from marts.{m} order by all"));
+        assert!(!ours.rows.is_empty(), "{m} is empty");
+        assert_eq!(ours.columns, theirs.columns, "{m}: columns differ");
+        assert_eq!(ours.rows.len(), theirs.rows.len(), "{m}: row counts differ");
+        assert_eq!(ours, theirs, "{m}: landfall and dbt-duckdb disagree");
+    }
+}

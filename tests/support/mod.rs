@@ -1,0 +1,200 @@
+//! Shared helpers for the end-to-end tests: a scratch folder with a landing area and a
+//! warehouse, the `landfall` binary, and read-back of the warehouse.
+#![allow(dead_code)]
+
+use landfall_core::warehouse::{Table, Warehouse};
+use landfall_duckdb::{DuckOptions, DuckWarehouse};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const MARTS: [&str; 5] = [
+    "genre_content_share",
+    "titles_by_release_year",
+    "top_actors_by_genre",
+    "title_popularity",
+    "data_health",
+];
+
+/// The real export, beside the repository (`../shared/data/netflix`) or at LANDFALL_NETFLIX_DIR.
+pub fn netflix_dir() -> PathBuf {
+    let dir = std::env::var("LANDFALL_NETFLIX_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/netflix"));
+    assert!(
+        dir.join("titles.csv").is_file(),
+        "the real data is missing at {} (set LANDFALL_NETFLIX_DIR)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn project_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../transform")
+}
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub summary: Value,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let f = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(f.landing()).unwrap();
+        f
+    }
+    pub fn landing(&self) -> PathBuf {
+        self.dir.path().join("landing")
+    }
+    pub fn warehouse(&self) -> PathBuf {
+        self.dir.path().join("landfall.duckdb")
+    }
+    pub fn alerts(&self) -> PathBuf {
+        self.dir.path().join("alerts.jsonl")
+    }
+    pub fn batch_dir(&self, batch: &str) -> PathBuf {
+        self.landing().join(batch)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_landfall"));
+        c.current_dir(self.dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LANDFALL_") {
+                c.env_remove(k);
+            }
+        }
+        c
+    }
+
+    /// `landfall generate` into the landing folder.
+    pub fn generate(&self, batch: &str, titles: usize, seed: u64) {
+        let out = self
+            .cmd()
+            .args(["generate", "--out"])
+            .arg(self.landing())
+            .args([
+                "--batch",
+                batch,
+                "--titles",
+                &titles.to_string(),
+                "--seed",
+                &seed.to_string(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "generate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Put the real export in as a batch (symlinks: nothing is copied).
+    pub fn real_batch(&self, batch: &str) {
+        let d = self.batch_dir(batch);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in ["titles.csv", "credits.csv"] {
+            std::os::unix::fs::symlink(netflix_dir().join(f), d.join(f)).unwrap();
+        }
+    }
+
+    pub fn run_with(&self, batch: &str, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
+        let mut c = self.cmd();
+        c.args(["run", "--json", "--landing"])
+            .arg(self.landing())
+            .args(["--batch", batch, "--warehouse"])
+            .arg(self.warehouse())
+            .arg("--alerts")
+            .arg(self.alerts())
+            .arg("--project")
+            .arg(project_dir())
+            .args(extra);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let summary = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            summary,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn run(&self, batch: &str) -> Outcome {
+        self.run_with(batch, &[], &[])
+    }
+
+    pub fn alerts_sent(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.alerts())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each alert line is one JSON object"))
+            .collect()
+    }
+
+    pub fn query(&self, sql: &str) -> Table {
+        query_file(&self.warehouse(), sql)
+    }
+
+    /// Every published mart, sorted, for before/after comparisons.
+    pub fn marts_snapshot(&self) -> Vec<Table> {
+        MARTS
+            .iter()
+            .map(|m| self.query(&format!("select * from marts.{m} order by all")))
+            .collect()
+    }
+
+    pub fn raw_snapshot(&self) -> Vec<Table> {
+        ["titles", "credits"]
+            .iter()
+            .map(|t| {
+                self.query(&format!(
+                    "select * exclude (_loaded_at) from raw.{t} order by _batch, _row_number"
+                ))
+            })
+            .collect()
+    }
+}
+
+pub fn query_file(path: &Path, sql: &str) -> Table {
+    let wh = DuckWarehouse::open(path, &DuckOptions::default()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(wh.query(sql)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+pub fn assert_ok(o: &Outcome) {
+    assert_eq!(
+        o.code, 0,
+        "landfall run failed:\nstdout: {}\nstderr: {}",
+        o.stdout, o.stderr
+    );
+    assert_eq!(o.summary["status"], "succeeded");
+    assert_eq!(o.summary["published"], true);
+}
+
+/// The run failed with this error name, exit 1, published nothing, and alerted.
+pub fn assert_failed(o: &Outcome, name: &str) -> String {
+    assert_eq!(
+        o.code, 1,
+        "expected exit 1:\nstdout: {}\nstderr: {}",
+        o.stdout, o.stderr
+    );
+    assert_eq!(o.summary["status"], "failed");
+    assert_eq!(o.summary["published"], false);
+    assert_eq!(o.summary["error"]["name"], name, "{}", o.stdout);
+    o.summary["error"]["cause"].as_str().unwrap().to_string()
+}
