@@ -1,0 +1,196 @@
+//! The dbt-compatible project runner on DuckDB, on small projects written here: view and
+//! incremental materializations, `is_incremental()`, `this`, vars, old- and new-style tests
+//! with `severity`, `where`, `warn_if` / `error_if`, custom generic tests, singular tests.
+
+use landfall_core::build::{self, RunVars};
+use landfall_core::project::Project;
+use landfall_core::quality::{self, TestStatus};
+use landfall_core::warehouse::Warehouse;
+use landfall_duckdb::{DuckOptions, DuckWarehouse};
+use serde_json::json;
+use std::path::Path;
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn project(root: &Path) {
+    write(
+        root,
+        "dbt_project.yml",
+        "name: p\nvars:\n  factor: 10\nmodels:\n  p:\n    base:\n      +materialized: view\n      +schema: s1\n    agg:\n      +schema: s2\n",
+    );
+    write(
+        root,
+        "macros/m.sql",
+        "{% macro times(x) %}{{ x }} * {{ var('factor') }}{% endmacro %}\n{% test positive(model, column_name) %}select * from {{ model }} where {{ column_name }} <= 0{% endtest %}\n",
+    );
+    write(
+        root,
+        "models/sources.yml",
+        "version: 2\nsources:\n  - name: src\n    schema: main\n    tables:\n      - name: events\n",
+    );
+    write(
+        root,
+        "models/base/events_v.sql",
+        "select id, {{ times('amount') }} as amount, batch from {{ source('src', 'events') }} where batch = '{{ var(\"batch\") }}'",
+    );
+    write(
+        root,
+        "models/agg/events_inc.sql",
+        "{{ config(materialized='incremental', unique_key='id') }}\nselect id, amount, batch, {{ 'true' if is_incremental() else 'false' }} as incremental_run from {{ ref('events_v') }}\n{% if is_incremental() %}where id >= (select max(id) from {{ this }}) {% endif %}",
+    );
+    write(
+        root,
+        "models/agg/schema.yml",
+        "version: 2\nmodels:\n  - name: events_inc\n    columns:\n      - name: id\n        tests:\n          - unique\n          - not_null\n      - name: amount\n        data_tests:\n          - positive:\n              config:\n                severity: warn\n          - accepted_values:\n              arguments:\n                values: [10, 20, 30]\n                quote: false\n              config:\n                where: \"id < 3\"\n                error_if: '>5'\n                warn_if: '>0'\n",
+    );
+    write(
+        root,
+        "tests/no_big_amounts.sql",
+        "select * from {{ ref('events_inc') }} where amount > 1000",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn view_incremental_and_every_test_flavour() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let p = Project::load(dir.path()).unwrap();
+    assert_eq!(
+        p.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        ["events_v", "events_inc"]
+    );
+    let wh = DuckWarehouse::open(dir.path().join("w.duckdb"), &DuckOptions::default()).unwrap();
+    wh.execute("create table main.events (id int, amount int, batch varchar); insert into main.events values (1, 1, 'a'), (2, 2, 'a'), (2, 3, 'b'), (3, -1, 'b')")
+        .await
+        .unwrap();
+    let models: Vec<_> = p.models.iter().collect();
+
+    let run_a = RunVars {
+        run_id: "r1".into(),
+        batch: "a".into(),
+        full_refresh: false,
+    };
+    build::build_models(&p, &wh, &run_a, &models).await.unwrap();
+    let t = wh.query("select table_type from information_schema.tables where table_schema = 'build_s1' and table_name = 'events_v'").await.unwrap();
+    assert_eq!(t.rows[0][0], json!("VIEW"));
+    let t = wh
+        .query("select id, amount, incremental_run from build_s2.events_inc order by id")
+        .await
+        .unwrap();
+    assert_eq!(
+        t.rows,
+        vec![
+            vec![json!(1), json!(10), json!(false)],
+            vec![json!(2), json!(20), json!(false)]
+        ]
+    );
+
+    // Second batch: incremental merges on the unique key (id 2 replaced, id 3 added).
+    let run_b = RunVars {
+        run_id: "r2".into(),
+        batch: "b".into(),
+        full_refresh: false,
+    };
+    build::build_models(&p, &wh, &run_b, &models).await.unwrap();
+    let t = wh
+        .query("select id, amount, batch, incremental_run from build_s2.events_inc order by id")
+        .await
+        .unwrap();
+    assert_eq!(
+        t.rows,
+        vec![
+            vec![json!(1), json!(10), json!("a"), json!(false)],
+            vec![json!(2), json!(30), json!("b"), json!(true)],
+            vec![json!(3), json!(-10), json!("b"), json!(true)],
+        ]
+    );
+
+    let results = quality::run_tests(&p, &wh, &run_b).await.unwrap();
+    let by = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.name.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not in {results:#?}"))
+    };
+    assert_eq!(by("unique_events_inc_id").status, TestStatus::Pass);
+    assert_eq!(by("not_null_events_inc_id").status, TestStatus::Pass);
+    // custom generic test, severity warn: one non-positive amount
+    let pos = by("positive_events_inc_amount");
+    assert_eq!((pos.status, pos.failures), (TestStatus::Warn, 1));
+    // accepted_values with where (id < 3 → amounts 10 and 30, both accepted) passes
+    assert_eq!(by("accepted_values_events_inc_amount").status, TestStatus::Pass);
+    assert_eq!(by("no_big_amounts").status, TestStatus::Pass);
+    assert!(quality::gate(&results).is_ok());
+
+    // full refresh rebuilds from scratch
+    let run_c = RunVars {
+        run_id: "r3".into(),
+        batch: "b".into(),
+        full_refresh: true,
+    };
+    build::build_models(&p, &wh, &run_c, &models).await.unwrap();
+    assert_eq!(
+        wh.query("select count(*) from build_s2.events_inc")
+            .await
+            .unwrap()
+            .scalar_i64(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_if_and_warn_if_thresholds_decide_the_status() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "dbt_project.yml",
+        "name: q\nmodels:\n  q:\n    +materialized: table\n",
+    );
+    write(
+        dir.path(),
+        "models/t.sql",
+        "select * from (values (1), (null), (null), (null)) v(x)",
+    );
+    write(
+        dir.path(),
+        "models/t.yml",
+        "version: 2\nmodels:\n  - name: t\n    columns:\n      - name: x\n        data_tests:\n          - not_null:\n              config:\n                error_if: '>5'\n                warn_if: '>2'\n",
+    );
+    let p = Project::load(dir.path()).unwrap();
+    let wh = DuckWarehouse::open(dir.path().join("w.duckdb"), &DuckOptions::default()).unwrap();
+    let run = RunVars {
+        run_id: "r".into(),
+        batch: "b".into(),
+        full_refresh: false,
+    };
+    build::build_models(&p, &wh, &run, &p.models.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let r = quality::run_tests(&p, &wh, &run).await.unwrap();
+    assert_eq!((r[0].status, r[0].failures), (TestStatus::Warn, 3));
+}
+
+#[test]
+fn broken_projects_are_config_errors_that_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "dbt_project.yml", "name: q\n");
+    write(dir.path(), "models/a.sql", "select * from {{ ref('nope') }}");
+    let e = Project::load(dir.path()).unwrap_err();
+    assert_eq!(e.name, landfall_core::ErrorName::Config);
+    assert!(
+        e.message.contains("models/a.sql") && e.message.contains("nope"),
+        "{}",
+        e.message
+    );
+    write(dir.path(), "models/a.sql", "select 1 {% if %}");
+    let e = Project::load(dir.path()).unwrap_err();
+    assert!(e.message.contains("models/a.sql line 1"), "{}", e.message);
+    write(dir.path(), "models/a.sql", "select * from {{ ref('b') }}");
+    write(dir.path(), "models/b.sql", "select * from {{ ref('a') }}");
+    let e = Project::load(dir.path()).unwrap_err();
+    assert!(e.message.contains("cycle"), "{}", e.message);
+}
