@@ -213,7 +213,10 @@ const CONFIG_KEYS: &[&str] = &[
 ];
 
 /// Folder configs from `models:` in dbt_project.yml, keyed by folder path below the project.
-fn folder_configs(node: &Yaml, path: Vec<String>, out: &mut Vec<(Vec<String>, Vec<(String, Value)>)>) {
+/// Config key/value pairs that apply to one folder path.
+type FolderConfig = (Vec<String>, Vec<(String, Value)>);
+
+fn folder_configs(node: &Yaml, path: Vec<String>, out: &mut Vec<FolderConfig>) {
     let Yaml::Mapping(m) = node else { return };
     let mut here = Vec::new();
     for (k, v) in m {
@@ -716,11 +719,9 @@ fn topo_sort(models: Vec<Model>) -> Result<Vec<Model>> {
     let mut remaining = models;
     let mut done: Vec<Model> = Vec::with_capacity(remaining.len());
     while !remaining.is_empty() {
-        let pos = remaining.iter().position(|m| {
-            m.refs
-                .iter()
-                .all(|r| done.iter().any(|d| &d.name == r) || r == &m.name && false)
-        });
+        let pos = remaining
+            .iter()
+            .position(|m| m.refs.iter().all(|r| done.iter().any(|d| &d.name == r)));
         match pos {
             Some(p) => done.push(remaining.remove(p)),
             None => {
