@@ -10,7 +10,6 @@ DBT_VENV ?= $(CACHE)/venv-dbt
 export LANDFALL_DBT ?= $(DBT_VENV)/bin/dbt
 LANDFALL := $(CARGO_TARGET_DIR)/release/landfall
 DEMO_DIR ?= out/demo
-DEMO_BATCH ?= demo-1
 
 .PHONY: demo test libduckdb dbt-venv build release lint fmt clean
 
@@ -29,11 +28,9 @@ release: libduckdb
 
 ## The main job: synthetic sample data through the whole local pipeline, then the summary.
 demo: release
-	rm -rf "$(DEMO_DIR)" && mkdir -p "$(DEMO_DIR)"
-	$(LANDFALL) generate --out "$(DEMO_DIR)/landing" --batch $(DEMO_BATCH)
-	$(LANDFALL) run --landing "$(DEMO_DIR)/landing" --batch $(DEMO_BATCH) \
-	    --warehouse "$(DEMO_DIR)/landfall.duckdb" --alerts "$(DEMO_DIR)/alerts.jsonl" --project transform
-	@echo "warehouse: $(DEMO_DIR)/landfall.duckdb (published marts in schema 'marts')"
+	rm -rf "$(DEMO_DIR)"
+	$(LANDFALL) demo --dir "$(DEMO_DIR)" --project transform
+	@echo "warehouse: $(DEMO_DIR)/landfall.duckdb (published marts in schema 'marts'); alerts: $(DEMO_DIR)/alerts.jsonl"
 
 ## Everything the tests need, then every test.
 test: libduckdb dbt-venv

@@ -401,3 +401,29 @@ fn failure_alerts_reach_slack_over_http_with_retry_and_without_the_secret() {
     }
     assert_eq!(f.alerts_sent().len(), 1);
 }
+
+#[test]
+fn demo_generates_a_batch_and_publishes_it() {
+    let f = Fixture::new();
+    let out = f
+        .cmd()
+        .args(["demo", "--dir", "d", "--titles", "120", "--project"])
+        .arg(project_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("published: yes") && stdout.contains("titles 120"),
+        "{stdout}"
+    );
+    let t = query_file(
+        &f.dir.path().join("d/landfall.duckdb"),
+        "select count(*) from marts.title_popularity",
+    );
+    assert_eq!(t.scalar_i64(), 120);
+}

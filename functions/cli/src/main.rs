@@ -41,36 +41,51 @@ struct WarehouseArgs {
     threads: Option<usize>,
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Landing folder; the batch's files are DIR/BATCH/titles.csv and DIR/BATCH/credits.csv.
+    #[arg(long)]
+    landing: PathBuf,
+    /// Batch id (e.g. 2026-11-26).
+    #[arg(long)]
+    batch: String,
+    #[command(flatten)]
+    wh: WarehouseArgs,
+    /// Append one JSON object per alert to this file (the local stand-in for SNS).
+    #[arg(long, env = "LANDFALL_ALERTS")]
+    alerts: Option<PathBuf>,
+    /// Print exactly one JSON document (the run summary) on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Rebuild incremental models from scratch.
+    #[arg(long)]
+    full_refresh: bool,
+    /// The SQL project (dbt-compatible folder).
+    #[arg(long, env = "LANDFALL_PROJECT")]
+    project: Option<PathBuf>,
+    /// Environment name shown in alerts.
+    #[arg(long, env = "LANDFALL_ENV", default_value = "local")]
+    env: String,
+    /// Also send an alert when the run succeeds.
+    #[arg(long)]
+    notify_success: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the pipeline for one batch: load, transform, test, publish.
-    Run {
-        /// Landing folder; the batch's files are DIR/BATCH/titles.csv and DIR/BATCH/credits.csv.
-        #[arg(long)]
-        landing: PathBuf,
-        /// Batch id (e.g. 2026-11-26).
-        #[arg(long)]
-        batch: String,
-        #[command(flatten)]
-        wh: WarehouseArgs,
-        /// Append one JSON object per alert to this file (the local stand-in for SNS).
-        #[arg(long, env = "LANDFALL_ALERTS")]
-        alerts: Option<PathBuf>,
-        /// Print exactly one JSON document (the run summary) on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Rebuild incremental models from scratch.
-        #[arg(long)]
-        full_refresh: bool,
+    Run(RunArgs),
+    /// Generate a sample batch and run the whole pipeline on it (the quickest look).
+    Demo {
+        /// Working folder: landing/, the warehouse file and alerts.jsonl go here.
+        #[arg(long, default_value = "landfall-demo")]
+        dir: PathBuf,
+        /// Number of titles to generate.
+        #[arg(long, default_value_t = generate::REAL_TITLES)]
+        titles: usize,
         /// The SQL project (dbt-compatible folder).
         #[arg(long, env = "LANDFALL_PROJECT")]
         project: Option<PathBuf>,
-        /// Environment name shown in alerts.
-        #[arg(long, env = "LANDFALL_ENV", default_value = "local")]
-        env: String,
-        /// Also send an alert when the run succeeds.
-        #[arg(long)]
-        notify_success: bool,
     },
     /// Write deterministic synthetic titles.csv and credits.csv shaped like the real export.
     Generate {
@@ -187,77 +202,108 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run {
-            landing,
-            batch,
-            wh,
-            alerts,
-            json,
-            full_refresh,
-            project,
-            env,
-            notify_success,
-        } => {
-            let project_dir = match find_project(project) {
-                Ok(p) => p,
-                Err(e) => return usage_error(e),
-            };
-            let project = match Project::load(&project_dir) {
-                Ok(p) => p,
-                Err(e) => return usage_error(e.message),
-            };
-            if !landing.is_dir() {
-                return usage_error(format!("landing folder {} does not exist", landing.display()));
+        Command::Run(args) => run_cmd(args),
+        Command::Demo { dir, titles, project } => {
+            let batch = "demo-1".to_string();
+            let landing = dir.join("landing");
+            if let Err(e) = generate::generate(&landing.join(&batch), titles, 42) {
+                return usage_error(format!("cannot write to {}: {e}", landing.display()));
             }
-            let warehouse = match open_warehouse(&wh) {
-                Ok(w) => w,
-                Err(e) => return usage_error(e.message),
-            };
-            let mut channels: Vec<Box<dyn Alerts>> = Vec::new();
-            let mut secrets = Vec::new();
-            if let Some(path) = alerts {
-                channels.push(Box::new(AlertFile::new(path)));
-            }
-            if let Ok(url) = std::env::var("LANDFALL_SLACK_WEBHOOK_URL") {
-                if !url.is_empty() {
-                    secrets.push(url.clone());
-                    channels.push(Box::new(SlackWebhook::new(url)));
-                }
-            }
-            let fan = FanOut(channels);
-            let storage = LocalFolder::new(&landing);
-            let settings = RunSettings {
-                pipeline: "landfall",
-                environment: &env,
-                alerts: &fan,
-                secrets,
-                notify_success,
-            };
-            let deps = Deps {
-                warehouse: &warehouse,
-                storage: &storage,
-                project: &project,
-            };
-            let input =
-                serde_json::json!({"bucket": landing.to_string_lossy(), "batch": batch, "full_refresh": full_refresh});
-            let observer = progress::Progress::new();
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            let summary = rt.block_on(pipeline::run(deps, &settings, &input, &observer));
-            observer.finish();
-            if json {
-                println!("{}", serde_json::to_string(&summary).expect("summary serializes"));
-            } else {
-                progress::print_summary(&summary);
-            }
-            if summary.status == "succeeded" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            run_cmd(RunArgs {
+                landing,
+                batch,
+                wh: WarehouseArgs {
+                    warehouse: dir.join("landfall.duckdb"),
+                    memory_limit: None,
+                    threads: None,
+                },
+                alerts: Some(dir.join("alerts.jsonl")),
+                json: false,
+                full_refresh: false,
+                project,
+                env: "local".into(),
+                notify_success: false,
+            })
         }
+    }
+}
+
+/// `landfall run`: one execution, its summary, its exit code.
+fn run_cmd(args: RunArgs) -> ExitCode {
+    let RunArgs {
+        landing,
+        batch,
+        wh,
+        alerts,
+        json,
+        full_refresh,
+        project,
+        env,
+        notify_success,
+    } = args;
+    let project_dir = match find_project(project) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    let project = match Project::load(&project_dir) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e.message),
+    };
+    if !landing.is_dir() {
+        return usage_error(format!("landing folder {} does not exist", landing.display()));
+    }
+    let warehouse = match open_warehouse(&wh) {
+        Ok(w) => w,
+        Err(e) => return usage_error(e.message),
+    };
+    let mut channels: Vec<Box<dyn Alerts>> = Vec::new();
+    let mut secrets = Vec::new();
+    if let Some(path) = alerts {
+        channels.push(Box::new(AlertFile::new(path)));
+    }
+    if let Ok(url) = std::env::var("LANDFALL_SLACK_WEBHOOK_URL") {
+        if !url.is_empty() {
+            secrets.push(url.clone());
+            channels.push(Box::new(SlackWebhook::new(url)));
+        }
+    }
+    let fan = FanOut(channels);
+    let storage = LocalFolder::new(&landing);
+    let settings = RunSettings {
+        pipeline: "landfall",
+        environment: &env,
+        alerts: &fan,
+        secrets,
+        notify_success,
+    };
+    let deps = Deps {
+        warehouse: &warehouse,
+        storage: &storage,
+        project: &project,
+    };
+    let input = serde_json::json!({"bucket": landing.to_string_lossy(), "batch": batch, "full_refresh": full_refresh});
+    let observer = progress::Progress::new();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut summary = rt.block_on(pipeline::run(deps, &settings, &input, &observer));
+    if let Err(e) = warehouse.checkpoint() {
+        summary.warnings.push(format!(
+            "the warehouse file was not checkpointed (DuckDB replays its WAL at the next open): {}",
+            e.message
+        ));
+    }
+    observer.finish();
+    if json {
+        println!("{}", serde_json::to_string(&summary).expect("summary serializes"));
+    } else {
+        progress::print_summary(&summary);
+    }
+    if summary.status == "succeeded" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

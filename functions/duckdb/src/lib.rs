@@ -78,6 +78,8 @@ impl DuckWarehouse {
             settings += &format!("set temp_directory = {};\n", sql_str(&d.to_string_lossy()));
         }
         settings += "set preserve_insertion_order = true;\n";
+        // One checkpoint at the end of a run (see `checkpoint`) instead of several mid-run.
+        settings += "set checkpoint_threshold = '1GB';\n";
         conn.execute_batch(&settings)
             .map_err(|e| db_err("warehouse settings", e))?;
         conn.execute_batch(PRELUDE)
@@ -86,6 +88,11 @@ impl DuckWarehouse {
             conn: Mutex::new(conn),
             path,
         })
+    }
+
+    /// Write everything to the database file and truncate the WAL.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.with_conn(|c| c.execute_batch("checkpoint").map_err(|e| db_err("checkpoint", e)))
     }
 
     pub fn path(&self) -> &Path {
