@@ -427,3 +427,120 @@ fn demo_generates_a_batch_and_publishes_it() {
     );
     assert_eq!(t.scalar_i64(), 120);
 }
+
+fn steps(o: &Outcome) -> Vec<Value> {
+    o.summary["steps"].as_array().unwrap().clone()
+}
+
+fn step<'a>(steps: &'a [Value], name: &str) -> &'a Value {
+    steps
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {steps:?}"))
+}
+
+#[test]
+fn the_run_walks_every_state_of_the_state_machine_in_order() {
+    let f = Fixture::new();
+    f.generate("w1", 120, 9);
+    let o = f.run("w1");
+    assert_ok(&o);
+    let names: Vec<String> = steps(&o)
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    let pos = |n: &str| {
+        names
+            .iter()
+            .position(|x| x == n)
+            .unwrap_or_else(|| panic!("{n} not in {names:?}"))
+    };
+    let order = [
+        "ValidateInput",
+        "CheckFiles",
+        "LoadRaw",
+        "BuildStaging",
+        "BuildIntermediate",
+        "BuildMarts",
+        "RunQualityChecks",
+        "Publish",
+        "NotifySuccess",
+        "Succeeded",
+    ];
+    for w in order.windows(2) {
+        assert!(pos(w[0]) < pos(w[1]), "{} should come before {}: {names:?}", w[0], w[1]);
+    }
+    assert!(pos("LoadRaw") < pos("LoadTitles") && pos("LoadTitles") < pos("BuildStaging"));
+    assert!(pos("LoadRaw") < pos("LoadCredits") && pos("LoadCredits") < pos("BuildStaging"));
+    assert!(!names.iter().any(|n| n == "NotifyFailure" || n == "Failed"));
+    for s in steps(&o) {
+        assert_eq!(s["attempts"], 1, "{s}");
+        assert_eq!(s["status"], "succeeded", "{s}");
+    }
+}
+
+#[test]
+fn a_transient_fault_is_retried_with_backoff_and_still_publishes() {
+    let f = Fixture::new();
+    f.generate("t1", 120, 10);
+    let started = std::time::Instant::now();
+    let o = f.run_with("t1", &[], &[("LANDFALL_FAULTS", "LoadCredits:2")]);
+    assert_ok(&o);
+    // the ASL's 5-minute backoff is reported, not waited
+    assert!(started.elapsed().as_secs() < 60);
+    let s = steps(&o);
+    let lc = step(&s, "LoadCredits");
+    assert_eq!(lc["attempts"], 3);
+    assert_eq!(lc["status"], "succeeded");
+    let delays: Vec<u64> = lc["retry_delays_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap())
+        .collect();
+    assert_eq!(delays.len(), 2);
+    // IntervalSeconds 300, BackoffRate 2, full jitter: each delay within [0, 300 s · 2^n]
+    assert!(delays[0] <= 300_000 && delays[1] <= 600_000, "{delays:?}");
+    assert_eq!(step(&s, "LoadTitles")["attempts"], 1);
+    assert!(
+        o.stderr.contains("LoadCredits") && o.stderr.contains("attempt 3"),
+        "{}",
+        o.stderr
+    );
+    assert!(f.alerts_sent().is_empty());
+}
+
+#[test]
+fn exhausted_retries_go_to_notify_failure_and_publish_nothing() {
+    let f = Fixture::new();
+    f.generate("g1", 120, 11);
+    assert_ok(&f.run("g1"));
+    let marts = f.marts_snapshot();
+    f.generate("g2", 130, 12);
+    let o = f.run_with("g2", &[], &[("LANDFALL_FAULTS", "BuildMarts:99")]);
+    let cause = assert_failed(&o, "Landfall.Transient");
+    assert!(cause.contains("BuildMarts"), "{cause}");
+    assert_eq!(o.summary["failed_state"], "BuildMarts");
+    let s = steps(&o);
+    let bm = step(&s, "BuildMarts");
+    // one try and MaxAttempts (3) retries
+    assert_eq!(bm["attempts"], 4);
+    assert_eq!(bm["retry_delays_ms"].as_array().unwrap().len(), 3);
+    assert_eq!(step(&s, "NotifyFailure")["status"], "succeeded");
+    assert_eq!(step(&s, "Failed")["status"], "failed");
+    assert!(!s.iter().any(|x| x["name"] == "Publish"));
+    let a = f.alerts_sent();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0]["failed_state"], "BuildMarts");
+    assert_eq!(a[0]["error"], "Landfall.Transient");
+    assert_eq!(f.marts_snapshot(), marts, "the published marts are unchanged");
+}
+
+#[test]
+fn a_malformed_fault_spec_is_a_usage_error() {
+    let f = Fixture::new();
+    f.generate("m1", 50, 1);
+    let o = f.run_with("m1", &[], &[("LANDFALL_FAULTS", "LoadCredits")]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("State:N"), "{}", o.stderr);
+}

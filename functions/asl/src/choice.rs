@@ -6,13 +6,40 @@ use crate::AslError;
 use crate::paths::select;
 use serde_json::Value;
 
-const STRING_OPS: &[&str] = &["StringEquals", "StringLessThan", "StringGreaterThan", "StringLessThanEquals", "StringGreaterThanEquals"];
-const NUMERIC_OPS: &[&str] = &["NumericEquals", "NumericLessThan", "NumericGreaterThan", "NumericLessThanEquals", "NumericGreaterThanEquals"];
-const TIMESTAMP_OPS: &[&str] = &["TimestampEquals", "TimestampLessThan", "TimestampGreaterThan", "TimestampLessThanEquals", "TimestampGreaterThanEquals"];
-const TYPE_TESTS: &[&str] = &["IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean", "IsTimestamp"];
+const STRING_OPS: &[&str] = &[
+    "StringEquals",
+    "StringLessThan",
+    "StringGreaterThan",
+    "StringLessThanEquals",
+    "StringGreaterThanEquals",
+];
+const NUMERIC_OPS: &[&str] = &[
+    "NumericEquals",
+    "NumericLessThan",
+    "NumericGreaterThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThanEquals",
+];
+const TIMESTAMP_OPS: &[&str] = &[
+    "TimestampEquals",
+    "TimestampLessThan",
+    "TimestampGreaterThan",
+    "TimestampLessThanEquals",
+    "TimestampGreaterThanEquals",
+];
+const TYPE_TESTS: &[&str] = &[
+    "IsNull",
+    "IsPresent",
+    "IsNumeric",
+    "IsString",
+    "IsBoolean",
+    "IsTimestamp",
+];
 
 fn operator(rule: &serde_json::Map<String, Value>) -> Option<&str> {
-    rule.keys().map(String::as_str).find(|k| !matches!(*k, "Variable" | "Next" | "Comment"))
+    rule.keys()
+        .map(String::as_str)
+        .find(|k| !matches!(*k, "Variable" | "Next" | "Comment"))
 }
 
 fn is_known(op: &str) -> bool {
@@ -29,15 +56,26 @@ fn is_known(op: &str) -> bool {
 pub fn validate(rule: &Value, top: bool) -> Result<(), String> {
     let m = rule.as_object().ok_or("a choice rule must be an object")?;
     if top != m.contains_key("Next") {
-        return Err(if top { "a top-level choice rule needs Next".into() } else { "a nested choice rule cannot have Next".into() });
+        return Err(if top {
+            "a top-level choice rule needs Next".into()
+        } else {
+            "a nested choice rule cannot have Next".into()
+        });
     }
-    let ops: Vec<&str> = m.keys().map(String::as_str).filter(|k| !matches!(*k, "Variable" | "Next" | "Comment")).collect();
+    let ops: Vec<&str> = m
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !matches!(*k, "Variable" | "Next" | "Comment"))
+        .collect();
     if ops.len() != 1 {
         return Err(format!("a choice rule needs exactly one operator, found {ops:?}"));
     }
     match ops[0] {
         "And" | "Or" => {
-            let a = m[ops[0]].as_array().filter(|a| !a.is_empty()).ok_or(format!("{} needs a non-empty list of rules", ops[0]))?;
+            let a = m[ops[0]]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .ok_or(format!("{} needs a non-empty list of rules", ops[0]))?;
             for r in a {
                 validate(r, false)?;
             }
@@ -48,7 +86,10 @@ pub fn validate(rule: &Value, top: bool) -> Result<(), String> {
         }
         "Not" => validate(&m["Not"], false),
         op if is_known(op) => {
-            let var = m.get("Variable").and_then(Value::as_str).ok_or(format!("{op} needs a Variable path"))?;
+            let var = m
+                .get("Variable")
+                .and_then(Value::as_str)
+                .ok_or(format!("{op} needs a Variable path"))?;
             if !var.starts_with('$') {
                 return Err(format!("Variable must be a path, found '{var}'"));
             }
@@ -64,7 +105,9 @@ fn parse_ts(s: &str) -> Option<time::OffsetDateTime> {
 
 /// Evaluate a rule against the state's effective input.
 pub fn eval(rule: &Value, input: &Value, ctx: &Value) -> Result<bool, AslError> {
-    let m = rule.as_object().ok_or_else(|| AslError::runtime("a choice rule must be an object"))?;
+    let m = rule
+        .as_object()
+        .ok_or_else(|| AslError::runtime("a choice rule must be an object"))?;
     let op = operator(m).ok_or_else(|| AslError::runtime("a choice rule without an operator"))?;
     match op {
         "And" => {

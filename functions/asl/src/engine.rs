@@ -56,8 +56,8 @@ impl Clock for RealClock {
     }
 }
 
-/// A clock that advances instantly by the requested amount: delays are recorded, not waited.
-/// Elapsed time is real time plus every skipped delay.
+/// A clock on which waits return at once: the delays are recorded in the history (and summed
+/// in [`VirtualClock::skipped`]), not waited. Timestamps stay real, so durations are true.
 pub struct VirtualClock {
     start: Instant,
     skipped: Mutex<Duration>,
@@ -65,7 +65,10 @@ pub struct VirtualClock {
 
 impl Default for VirtualClock {
     fn default() -> Self {
-        Self { start: Instant::now(), skipped: Mutex::new(Duration::ZERO) }
+        Self {
+            start: Instant::now(),
+            skipped: Mutex::new(Duration::ZERO),
+        }
     }
 }
 
@@ -81,7 +84,7 @@ impl Clock for VirtualClock {
         *self.skipped.lock().unwrap() += d;
     }
     fn elapsed_ms(&self) -> u64 {
-        (self.start.elapsed() + self.skipped()).as_millis() as u64
+        self.start.elapsed().as_millis() as u64
     }
 }
 
@@ -149,7 +152,9 @@ impl Execution {
                     open.push((e.state.clone(), out.len() - 1, e.at_ms));
                 }
                 kind => {
-                    let Some(pos) = open.iter().rposition(|(s, _, _)| s == &e.state) else { continue };
+                    let Some(pos) = open.iter().rposition(|(s, _, _)| s == &e.state) else {
+                        continue;
+                    };
                     let (_, idx, start) = open[pos].clone();
                     let r = &mut out[idx];
                     match kind {
@@ -182,18 +187,18 @@ impl Execution {
 }
 
 /// Runs executions of one machine.
-pub struct Engine {
+pub struct Engine<'t> {
     machine: Machine,
     name: String,
-    tasks: Arc<dyn Tasks>,
+    tasks: Arc<dyn Tasks + 't>,
     clock: Arc<dyn Clock>,
     seed: Option<u64>,
     /// Stop a runaway definition (AWS caps histories at 25,000 events).
     pub max_events: usize,
 }
 
-struct Run<'a> {
-    engine: &'a Engine,
+struct Run<'a, 't> {
+    engine: &'a Engine<'t>,
     history: Mutex<Vec<Event>>,
     rng: Mutex<rand_chacha::ChaCha8Rng>,
     exec_ctx: Value,
@@ -206,7 +211,10 @@ pub fn error_matches(list: &[String], error: &str) -> bool {
     list.iter().any(|e| {
         e == error
             || (e == errors::ALL && error != errors::RUNTIME)
-            || (e == errors::TASK_FAILED && error != errors::TIMEOUT && error != errors::RUNTIME && !error.starts_with("States.Branch"))
+            || (e == errors::TASK_FAILED
+                && error != errors::TIMEOUT
+                && error != errors::RUNTIME
+                && !error.starts_with("States.Branch"))
     })
 }
 
@@ -220,9 +228,17 @@ pub fn backoff_delay(r: &Retrier, n: u32) -> Duration {
     Duration::from_secs_f64(secs.min(1.0e9))
 }
 
-impl Engine {
-    pub fn new(machine: Machine, name: impl Into<String>, tasks: Arc<dyn Tasks>, clock: Arc<dyn Clock>) -> Self {
-        Self { machine, name: name.into(), tasks, clock, seed: None, max_events: 25_000 }
+impl<'t> Engine<'t> {
+    /// `tasks` may borrow (e.g. the pipeline's adapters) for as long as the engine lives.
+    pub fn new(machine: Machine, name: impl Into<String>, tasks: Arc<dyn Tasks + 't>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            machine,
+            name: name.into(),
+            tasks,
+            clock,
+            seed: None,
+            max_events: 25_000,
+        }
     }
 
     /// Fix the jitter's random seed (for reproducible tests).
@@ -237,8 +253,12 @@ impl Engine {
 
     /// Run one execution to its end.
     pub async fn execute(&self, execution_name: &str, input: Value) -> Execution {
-        let seed = self.seed.unwrap_or_else(|| u64::from_le_bytes(crate::random_bytes()[..8].try_into().unwrap()));
-        let start = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let seed = self
+            .seed
+            .unwrap_or_else(|| u64::from_le_bytes(crate::random_bytes()[..8].try_into().unwrap()));
+        let start = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
         let run = Run {
             engine: self,
             history: Mutex::new(Vec::new()),
@@ -255,17 +275,28 @@ impl Engine {
             }),
         };
         let output = run.machine(&self.machine, input, "", None).await;
-        Execution { name: execution_name.to_string(), output, history: run.history.into_inner().unwrap() }
+        Execution {
+            name: execution_name.to_string(),
+            output,
+            history: run.history.into_inner().unwrap(),
+        }
     }
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     fn event(&self, state: &str, kind: EventKind) -> Result<(), AslError> {
         let mut h = self.history.lock().unwrap();
         if h.len() >= self.engine.max_events {
-            return Err(AslError::runtime(format!("the execution exceeded {} history events", self.engine.max_events)));
+            return Err(AslError::runtime(format!(
+                "the execution exceeded {} history events",
+                self.engine.max_events
+            )));
         }
-        h.push(Event { state: state.to_string(), at_ms: self.engine.clock.elapsed_ms(), kind });
+        h.push(Event {
+            state: state.to_string(),
+            at_ms: self.engine.clock.elapsed_ms(),
+            kind,
+        });
         Ok(())
     }
 
@@ -282,7 +313,13 @@ impl Run<'_> {
         c
     }
 
-    fn machine<'a>(&'a self, m: &'a Machine, input: Value, prefix: &'a str, map_item: Option<&'a Value>) -> BoxFut<'a, Result<Value, AslError>> {
+    fn machine<'a>(
+        &'a self,
+        m: &'a Machine,
+        input: Value,
+        prefix: &'a str,
+        map_item: Option<&'a Value>,
+    ) -> BoxFut<'a, Result<Value, AslError>> {
         Box::pin(async move {
             let mut current = m.start_at.clone();
             let mut data = input;
@@ -302,12 +339,24 @@ impl Run<'_> {
                         }
                     }
                     Err(Flow::Caught { output, next, error }) => {
-                        self.event(&path, EventKind::StateFailed { error: error.error.clone(), cause: error.cause.clone() })?;
+                        self.event(
+                            &path,
+                            EventKind::StateFailed {
+                                error: error.error.clone(),
+                                cause: error.cause.clone(),
+                            },
+                        )?;
                         current = next;
                         data = output;
                     }
                     Err(Flow::Failed(e)) => {
-                        self.event(&path, EventKind::StateFailed { error: e.error.clone(), cause: e.cause.clone() })?;
+                        self.event(
+                            &path,
+                            EventKind::StateFailed {
+                                error: e.error.clone(),
+                                cause: e.cause.clone(),
+                            },
+                        )?;
                         return Err(e);
                     }
                 }
@@ -316,43 +365,91 @@ impl Run<'_> {
     }
 
     /// Run one state: its output and next state, or a caught / uncaught error.
-    async fn state(&self, s: &State, raw: Value, path: &str, map_item: Option<&Value>) -> Result<(Value, Option<String>), Flow> {
+    async fn state(
+        &self,
+        s: &State,
+        raw: Value,
+        path: &str,
+        map_item: Option<&Value>,
+    ) -> Result<(Value, Option<String>), Flow> {
         let ctx = self.context(&s.name, 0, map_item);
         let next = if s.end { None } else { s.next.clone() };
         let effective = apply_path(s.input_path.as_ref(), &raw, &ctx).map_err(Flow::Failed)?;
         match &s.kind {
-            Kind::Succeed => Ok((apply_path(s.output_path.as_ref(), &effective, &ctx).map_err(Flow::Failed)?, None)),
-            Kind::Fail { error, cause } => Err(Flow::Failed(AslError::new(error.clone().unwrap_or_else(|| "States.Fail".into()), cause.clone().unwrap_or_default()))),
+            Kind::Succeed => Ok((
+                apply_path(s.output_path.as_ref(), &effective, &ctx).map_err(Flow::Failed)?,
+                None,
+            )),
+            Kind::Fail { error, cause } => Err(Flow::Failed(AslError::new(
+                error.clone().unwrap_or_else(|| "States.Fail".into()),
+                cause.clone().unwrap_or_default(),
+            ))),
             Kind::Choice { choices, default } => {
                 for c in choices {
                     if choice::eval(c, &effective, &ctx).map_err(Flow::Failed)? {
                         let n = c.get("Next").and_then(Value::as_str).unwrap_or_default().to_string();
-                        return Ok((apply_path(s.output_path.as_ref(), &effective, &ctx).map_err(Flow::Failed)?, Some(n)));
+                        return Ok((
+                            apply_path(s.output_path.as_ref(), &effective, &ctx).map_err(Flow::Failed)?,
+                            Some(n),
+                        ));
                     }
                 }
                 match default {
-                    Some(d) => Ok((apply_path(s.output_path.as_ref(), &effective, &ctx).map_err(Flow::Failed)?, Some(d.clone()))),
-                    None => Err(Flow::Failed(AslError::new(errors::NO_CHOICE_MATCHED, format!("no choice rule of state '{}' matched and it has no Default", s.name)))),
+                    Some(d) => Ok((
+                        apply_path(s.output_path.as_ref(), &effective, &ctx).map_err(Flow::Failed)?,
+                        Some(d.clone()),
+                    )),
+                    None => Err(Flow::Failed(AslError::new(
+                        errors::NO_CHOICE_MATCHED,
+                        format!("no choice rule of state '{}' matched and it has no Default", s.name),
+                    ))),
                 }
             }
-            Kind::Wait { seconds, seconds_path, timestamp, timestamp_path } => {
+            Kind::Wait {
+                seconds,
+                seconds_path,
+                timestamp,
+                timestamp_path,
+            } => {
                 let secs = if let Some(n) = seconds {
                     *n as f64
                 } else if let Some(p) = seconds_path {
-                    select(p, &effective, &ctx).map_err(Flow::Failed)?.as_f64().filter(|x| *x >= 0.0).ok_or_else(|| Flow::Failed(AslError::runtime(format!("SecondsPath '{p}' is not a non-negative number"))))?
+                    select(p, &effective, &ctx)
+                        .map_err(Flow::Failed)?
+                        .as_f64()
+                        .filter(|x| *x >= 0.0)
+                        .ok_or_else(|| {
+                            Flow::Failed(AslError::runtime(format!(
+                                "SecondsPath '{p}' is not a non-negative number"
+                            )))
+                        })?
                 } else {
                     let ts = match (timestamp, timestamp_path) {
                         (Some(t), _) => t.clone(),
-                        (_, Some(p)) => select(p, &effective, &ctx).map_err(Flow::Failed)?.as_str().unwrap_or_default().to_string(),
+                        (_, Some(p)) => select(p, &effective, &ctx)
+                            .map_err(Flow::Failed)?
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
                         _ => String::new(),
                     };
-                    let t = time::OffsetDateTime::parse(&ts, &time::format_description::well_known::Rfc3339).map_err(|_| Flow::Failed(AslError::runtime(format!("'{ts}' is not an RFC 3339 timestamp"))))?;
+                    let t = time::OffsetDateTime::parse(&ts, &time::format_description::well_known::Rfc3339)
+                        .map_err(|_| Flow::Failed(AslError::runtime(format!("'{ts}' is not an RFC 3339 timestamp"))))?;
                     (t - time::OffsetDateTime::now_utc()).as_seconds_f64().max(0.0)
                 };
                 let d = Duration::from_secs_f64(secs);
-                self.event(path, EventKind::Waited { delay_ms: d.as_millis() as u64 }).map_err(Flow::Failed)?;
+                self.event(
+                    path,
+                    EventKind::Waited {
+                        delay_ms: d.as_millis() as u64,
+                    },
+                )
+                .map_err(Flow::Failed)?;
                 self.engine.clock.sleep(d).await;
-                Ok((apply_path(s.output_path.as_ref(), &effective, &ctx).map_err(Flow::Failed)?, next))
+                Ok((
+                    apply_path(s.output_path.as_ref(), &effective, &ctx).map_err(Flow::Failed)?,
+                    next,
+                ))
             }
             Kind::Pass { result } => {
                 let eff = match &s.parameters {
@@ -361,7 +458,10 @@ impl Run<'_> {
                 };
                 let r = result.clone().unwrap_or(eff);
                 let out = apply_result_path(s.result_path.as_ref(), &raw, r).map_err(Flow::Failed)?;
-                Ok((apply_path(s.output_path.as_ref(), &out, &ctx).map_err(Flow::Failed)?, next))
+                Ok((
+                    apply_path(s.output_path.as_ref(), &out, &ctx).map_err(Flow::Failed)?,
+                    next,
+                ))
             }
             Kind::Task { .. } | Kind::Parallel { .. } | Kind::Map { .. } => {
                 let attempt_result = self.with_retries(s, &effective, path, map_item).await;
@@ -372,15 +472,30 @@ impl Run<'_> {
                             None => result,
                         };
                         let out = apply_result_path(s.result_path.as_ref(), &raw, result).map_err(Flow::Failed)?;
-                        Ok((apply_path(s.output_path.as_ref(), &out, &ctx).map_err(Flow::Failed)?, next))
+                        Ok((
+                            apply_path(s.output_path.as_ref(), &out, &ctx).map_err(Flow::Failed)?,
+                            next,
+                        ))
                     }
                     Err(e) => {
                         if e.error != errors::RUNTIME {
                             for c in &s.catch {
                                 if error_matches(&c.error_equals, &e.error) {
-                                    self.event(path, EventKind::Caught { error: e.error.clone(), next: c.next.clone() }).map_err(Flow::Failed)?;
-                                    let output = apply_result_path(c.result_path.as_ref(), &raw, e.to_value()).map_err(Flow::Failed)?;
-                                    return Err(Flow::Caught { output, next: c.next.clone(), error: e });
+                                    self.event(
+                                        path,
+                                        EventKind::Caught {
+                                            error: e.error.clone(),
+                                            next: c.next.clone(),
+                                        },
+                                    )
+                                    .map_err(Flow::Failed)?;
+                                    let output = apply_result_path(c.result_path.as_ref(), &raw, e.to_value())
+                                        .map_err(Flow::Failed)?;
+                                    return Err(Flow::Caught {
+                                        output,
+                                        next: c.next.clone(),
+                                        error: e,
+                                    });
                                 }
                             }
                         }
@@ -392,7 +507,13 @@ impl Run<'_> {
     }
 
     /// Run the work of a Task, Parallel or Map state, retrying as its `Retry` says.
-    async fn with_retries(&self, s: &State, effective: &Value, path: &str, map_item: Option<&Value>) -> Result<Value, AslError> {
+    async fn with_retries(
+        &self,
+        s: &State,
+        effective: &Value,
+        path: &str,
+        map_item: Option<&Value>,
+    ) -> Result<Value, AslError> {
         let mut counts = vec![0u32; s.retry.len()];
         let mut attempt = 0u32;
         loop {
@@ -403,7 +524,14 @@ impl Run<'_> {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            self.event(path, EventKind::AttemptFailed { attempt, error: e.error.clone(), cause: e.cause.clone() })?;
+            self.event(
+                path,
+                EventKind::AttemptFailed {
+                    attempt,
+                    error: e.error.clone(),
+                    cause: e.cause.clone(),
+                },
+            )?;
             if e.error == errors::RUNTIME {
                 return Err(e);
             }
@@ -423,31 +551,59 @@ impl Run<'_> {
                     Duration::from_secs_f64(base.as_secs_f64() * f)
                 }
             };
-            self.event(path, EventKind::RetryScheduled { attempt: attempt + 1, delay_ms: delay.as_millis() as u64 })?;
+            self.event(
+                path,
+                EventKind::RetryScheduled {
+                    attempt: attempt + 1,
+                    delay_ms: delay.as_millis() as u64,
+                },
+            )?;
             self.engine.clock.sleep(delay).await;
         }
     }
 
-    async fn once(&self, s: &State, effective: &Value, path: &str, attempt: u32, ctx: &Value, map_item: Option<&Value>) -> Result<Value, AslError> {
+    async fn once(
+        &self,
+        s: &State,
+        effective: &Value,
+        path: &str,
+        attempt: u32,
+        ctx: &Value,
+        map_item: Option<&Value>,
+    ) -> Result<Value, AslError> {
         let input = match (&s.parameters, &s.kind) {
             (Some(p), Kind::Task { .. } | Kind::Parallel { .. }) => payload(p, effective, ctx)?,
             _ => effective.clone(),
         };
         match &s.kind {
-            Kind::Task { resource, timeout_seconds } => {
-                let call = TaskCall { state: &s.name, resource, input, attempt, context: ctx };
+            Kind::Task {
+                resource,
+                timeout_seconds,
+            } => {
+                let call = TaskCall {
+                    state: &s.name,
+                    resource,
+                    input,
+                    attempt,
+                    context: ctx,
+                };
                 let fut = self.engine.tasks.invoke(call);
                 match timeout_seconds {
                     Some(t) => match tokio::time::timeout(Duration::from_secs(*t), fut).await {
                         Ok(r) => r,
-                        Err(_) => Err(AslError::new(errors::TIMEOUT, format!("state '{}' did not finish within {t} s", s.name))),
+                        Err(_) => Err(AslError::new(
+                            errors::TIMEOUT,
+                            format!("state '{}' did not finish within {t} s", s.name),
+                        )),
                     },
                     None => fut.await,
                 }
             }
             Kind::Parallel { branches } => {
                 let prefix = format!("{path}/");
-                let futs = branches.iter().map(|b| self.machine(b, input.clone(), &prefix, map_item));
+                let futs = branches
+                    .iter()
+                    .map(|b| self.machine(b, input.clone(), &prefix, map_item));
                 let results = futures_util::future::join_all(futs).await;
                 let mut out = Vec::with_capacity(results.len());
                 for r in results {
@@ -455,14 +611,26 @@ impl Run<'_> {
                 }
                 Ok(Value::Array(out))
             }
-            Kind::Map { iterator, items_path, item_selector, max_concurrency } => {
+            Kind::Map {
+                iterator,
+                items_path,
+                item_selector,
+                max_concurrency,
+            } => {
                 let items = match items_path {
                     Some(p) => select(p, &input, ctx)?,
                     None => input.clone(),
                 };
-                let items = items.as_array().cloned().ok_or_else(|| AslError::runtime(format!("state '{}': ItemsPath must select an array", s.name)))?;
+                let items = items
+                    .as_array()
+                    .cloned()
+                    .ok_or_else(|| AslError::runtime(format!("state '{}': ItemsPath must select an array", s.name)))?;
                 let prefix = format!("{path}/");
-                let chunk = if *max_concurrency == 0 { items.len().max(1) } else { *max_concurrency as usize };
+                let chunk = if *max_concurrency == 0 {
+                    items.len().max(1)
+                } else {
+                    *max_concurrency as usize
+                };
                 let mut out = Vec::with_capacity(items.len());
                 let indexed: Vec<(usize, Value)> = items.into_iter().enumerate().collect();
                 for group in indexed.chunks(chunk) {
@@ -477,7 +645,9 @@ impl Run<'_> {
                         };
                         prepared.push((item_ctx_v, item_input));
                     }
-                    let futs = prepared.iter().map(|(mi, inp)| self.machine(iterator, inp.clone(), &prefix, Some(mi)));
+                    let futs = prepared
+                        .iter()
+                        .map(|(mi, inp)| self.machine(iterator, inp.clone(), &prefix, Some(mi)));
                     for r in futures_util::future::join_all(futs).await {
                         out.push(r?);
                     }
@@ -490,6 +660,10 @@ impl Run<'_> {
 }
 
 enum Flow {
-    Caught { output: Value, next: String, error: AslError },
+    Caught {
+        output: Value,
+        next: String,
+        error: AslError,
+    },
     Failed(AslError),
 }

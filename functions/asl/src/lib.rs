@@ -42,7 +42,10 @@ pub struct AslError {
 
 impl AslError {
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        Self { error: error.into(), cause: cause.into() }
+        Self {
+            error: error.into(),
+            cause: cause.into(),
+        }
     }
     pub fn runtime(cause: impl Into<String>) -> Self {
         Self::new(errors::RUNTIME, cause)
@@ -58,7 +61,10 @@ pub(crate) fn random_bytes() -> [u8; 16] {
     use rand::{RngCore, SeedableRng};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
     let seed = nanos ^ COUNTER.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed) ^ (std::process::id() as u64) << 32;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut b = [0u8; 16];

@@ -20,14 +20,21 @@ pub fn select(path: &str, input: &Value, context: &Value) -> Result<Value, AslEr
     let definite = !p.contains('*') && !p.contains("..") && !p.contains('?') && !p.contains(':') && !p.contains(',');
     match (definite, all.len()) {
         (true, 1) => Ok(all[0].clone()),
-        (true, _) => Err(AslError::runtime(format!("the path '{path}' selects nothing in the input {}", preview(doc)))),
+        (true, _) => Err(AslError::runtime(format!(
+            "the path '{path}' selects nothing in the input {}",
+            preview(doc)
+        ))),
         (false, _) => Ok(Value::Array(all.into_iter().cloned().collect())),
     }
 }
 
 fn preview(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 200 { format!("{}…", &s[..s.floor_char_boundary(200)]) } else { s }
+    if s.chars().count() > 200 {
+        format!("{}…", s.chars().take(200).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// `InputPath` / `OutputPath`: absent means `$`, null means `{}`.
@@ -36,7 +43,9 @@ pub fn apply_path(path: Option<&Value>, input: &Value, context: &Value) -> Resul
         None => Ok(input.clone()),
         Some(Value::Null) => Ok(Value::Object(Map::new())),
         Some(Value::String(p)) => select(p, input, context),
-        Some(other) => Err(AslError::runtime(format!("a path must be a string or null, found {other}"))),
+        Some(other) => Err(AslError::runtime(format!(
+            "a path must be a string or null, found {other}"
+        ))),
     }
 }
 
@@ -47,8 +56,16 @@ pub fn payload(template: &Value, input: &Value, context: &Value) -> Result<Value
             let mut out = Map::new();
             for (k, v) in m {
                 if let Some(key) = k.strip_suffix(".$") {
-                    let expr = v.as_str().ok_or_else(|| AslError::runtime(format!("the value of '{k}' must be a path or intrinsic function string")))?;
-                    let value = if expr.starts_with('$') { select(expr, input, context)? } else { intrinsic(expr, input, context)? };
+                    let expr = v.as_str().ok_or_else(|| {
+                        AslError::runtime(format!(
+                            "the value of '{k}' must be a path or intrinsic function string"
+                        ))
+                    })?;
+                    let value = if expr.starts_with('$') {
+                        select(expr, input, context)?
+                    } else {
+                        intrinsic(expr, input, context)?
+                    };
                     out.insert(key.to_string(), value);
                 } else {
                     out.insert(k.clone(), payload(v, input, context)?);
@@ -56,7 +73,9 @@ pub fn payload(template: &Value, input: &Value, context: &Value) -> Result<Value
             }
             Ok(Value::Object(out))
         }
-        Value::Array(a) => Ok(Value::Array(a.iter().map(|v| payload(v, input, context)).collect::<Result<_, _>>()?)),
+        Value::Array(a) => Ok(Value::Array(
+            a.iter().map(|v| payload(v, input, context)).collect::<Result<_, _>>()?,
+        )),
         other => Ok(other.clone()),
     }
 }
@@ -69,7 +88,11 @@ enum RefSeg {
 
 /// Parse a reference path (`$`, `$.a.b`, `$['a'][0]`) into segments.
 fn reference_path(path: &str) -> Result<Vec<RefSeg>, AslError> {
-    let bad = || AslError::runtime(format!("'{path}' is not a reference path (use $, $.field or $.field[0])"));
+    let bad = || {
+        AslError::runtime(format!(
+            "'{path}' is not a reference path (use $, $.field or $.field[0])"
+        ))
+    };
     let rest = path.strip_prefix('$').ok_or_else(bad)?;
     let mut segs = Vec::new();
     let b = rest.as_bytes();
@@ -117,7 +140,11 @@ pub fn apply_result_path(path: Option<&Value>, input: &Value, result: Value) -> 
         None => return Ok(result),
         Some(Value::Null) => return Ok(input.clone()),
         Some(Value::String(p)) => p,
-        Some(other) => return Err(AslError::runtime(format!("ResultPath must be a string or null, found {other}"))),
+        Some(other) => {
+            return Err(AslError::runtime(format!(
+                "ResultPath must be a string or null, found {other}"
+            )));
+        }
     };
     let segs = reference_path(p)?;
     if segs.is_empty() {
@@ -133,7 +160,9 @@ pub fn apply_result_path(path: Option<&Value>, input: &Value, result: Value) -> 
                     if cur.is_null() {
                         *cur = Value::Object(Map::new());
                     } else {
-                        return Err(AslError::runtime(format!("ResultPath '{p}': cannot add field '{k}' to a non-object value")));
+                        return Err(AslError::runtime(format!(
+                            "ResultPath '{p}': cannot add field '{k}' to a non-object value"
+                        )));
                     }
                 }
                 let obj = cur.as_object_mut().unwrap();
@@ -144,8 +173,12 @@ pub fn apply_result_path(path: Option<&Value>, input: &Value, result: Value) -> 
                 cur = obj.entry(k.clone()).or_insert(Value::Object(Map::new()));
             }
             RefSeg::Index(i) => {
-                let arr = cur.as_array_mut().ok_or_else(|| AslError::runtime(format!("ResultPath '{p}': not an array")))?;
-                let slot = arr.get_mut(*i).ok_or_else(|| AslError::runtime(format!("ResultPath '{p}': index {i} out of range")))?;
+                let arr = cur
+                    .as_array_mut()
+                    .ok_or_else(|| AslError::runtime(format!("ResultPath '{p}': not an array")))?;
+                let slot = arr
+                    .get_mut(*i)
+                    .ok_or_else(|| AslError::runtime(format!("ResultPath '{p}': index {i} out of range")))?;
                 if last {
                     *slot = result;
                     return Ok(out);
@@ -173,7 +206,13 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, what: &str) -> AslError {
-        AslError::new(errors::INTRINSIC_FAILURE, format!("cannot parse intrinsic function '{}': {what} at character {}", self.s, self.i))
+        AslError::new(
+            errors::INTRINSIC_FAILURE,
+            format!(
+                "cannot parse intrinsic function '{}': {what} at character {}",
+                self.s, self.i
+            ),
+        )
     }
     fn ws(&mut self) {
         while self.s[self.i..].starts_with(' ') {
@@ -182,7 +221,9 @@ impl Parser<'_> {
     }
     fn call(&mut self) -> Result<Arg, AslError> {
         let start = self.i;
-        while self.i < self.s.len() && (self.s.as_bytes()[self.i].is_ascii_alphanumeric() || self.s.as_bytes()[self.i] == b'.') {
+        while self.i < self.s.len()
+            && (self.s.as_bytes()[self.i].is_ascii_alphanumeric() || self.s.as_bytes()[self.i] == b'.')
+        {
             self.i += 1;
         }
         let name = self.s[start..self.i].to_string();
@@ -213,9 +254,9 @@ impl Parser<'_> {
     }
     fn arg(&mut self) -> Result<Arg, AslError> {
         let rest = &self.s[self.i..];
-        if rest.starts_with('\'') {
+        if let Some(quoted) = rest.strip_prefix('\'') {
             let mut out = String::new();
-            let mut chars = rest[1..].char_indices();
+            let mut chars = quoted.char_indices();
             while let Some((k, c)) = chars.next() {
                 match c {
                     '\\' => {
@@ -255,7 +296,9 @@ impl Parser<'_> {
         let end = rest.find([',', ')']).unwrap_or(rest.len());
         let lit = rest[..end].trim();
         self.i += end;
-        serde_json::from_str(lit).map(Arg::Value).map_err(|_| self.err(&format!("unexpected argument '{lit}'")))
+        serde_json::from_str(lit)
+            .map(Arg::Value)
+            .map_err(|_| self.err(&format!("unexpected argument '{lit}'")))
     }
 }
 
@@ -277,17 +320,26 @@ fn ierr(msg: String) -> AslError {
 fn call(name: &str, args: Vec<Value>) -> Result<Value, AslError> {
     match name {
         "States.Format" => {
-            let tmpl = args.first().and_then(Value::as_str).ok_or_else(|| ierr("States.Format needs a template string first".into()))?;
+            let tmpl = args
+                .first()
+                .and_then(Value::as_str)
+                .ok_or_else(|| ierr("States.Format needs a template string first".into()))?;
             let mut out = String::new();
             let mut rest = args[1..].iter();
             let mut chars = tmpl.chars().peekable();
             while let Some(c) = chars.next() {
                 if c == '{' && chars.peek() == Some(&'}') {
                     chars.next();
-                    let v = rest.next().ok_or_else(|| ierr("States.Format has more {} than arguments".into()))?;
+                    let v = rest
+                        .next()
+                        .ok_or_else(|| ierr("States.Format has more {} than arguments".into()))?;
                     match v {
                         Value::String(s) => out.push_str(s),
-                        Value::Object(_) | Value::Array(_) => return Err(ierr("States.Format arguments must be strings, numbers, booleans or null".into())),
+                        Value::Object(_) | Value::Array(_) => {
+                            return Err(ierr(
+                                "States.Format arguments must be strings, numbers, booleans or null".into(),
+                            ));
+                        }
                         other => out.push_str(&other.to_string()),
                     }
                 } else {
@@ -300,11 +352,16 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, AslError> {
             Ok(Value::String(out))
         }
         "States.StringToJson" => {
-            let s = args.first().and_then(Value::as_str).ok_or_else(|| ierr("States.StringToJson needs one string".into()))?;
+            let s = args
+                .first()
+                .and_then(Value::as_str)
+                .ok_or_else(|| ierr("States.StringToJson needs one string".into()))?;
             serde_json::from_str(s).map_err(|e| ierr(format!("States.StringToJson: {e}")))
         }
         "States.JsonToString" => {
-            let v = args.first().ok_or_else(|| ierr("States.JsonToString needs one argument".into()))?;
+            let v = args
+                .first()
+                .ok_or_else(|| ierr("States.JsonToString needs one argument".into()))?;
             Ok(Value::String(v.to_string()))
         }
         "States.Array" => Ok(Value::Array(args)),
@@ -313,7 +370,9 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, AslError> {
                 return Err(ierr("States.JsonMerge needs two objects and a boolean".into()));
             }
             if args[2] != Value::Bool(false) {
-                return Err(ierr("States.JsonMerge supports only shallow merges (third argument false)".into()));
+                return Err(ierr(
+                    "States.JsonMerge supports only shallow merges (third argument false)".into(),
+                ));
             }
             let (Some(a), Some(b)) = (args[0].as_object(), args[1].as_object()) else {
                 return Err(ierr("States.JsonMerge merges two objects".into()));
@@ -329,9 +388,18 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, AslError> {
             b[6] = (b[6] & 0x0f) | 0x40;
             b[8] = (b[8] & 0x3f) | 0x80;
             let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            Ok(Value::String(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])))
+            Ok(Value::String(format!(
+                "{}-{}-{}-{}-{}",
+                &h[0..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..32]
+            )))
         }
-        other => Err(ierr(format!("the intrinsic function {other} is not supported (supported: States.Format, States.StringToJson, States.JsonToString, States.Array, States.JsonMerge, States.UUID)"))),
+        other => Err(ierr(format!(
+            "the intrinsic function {other} is not supported (supported: States.Format, States.StringToJson, States.JsonToString, States.Array, States.JsonMerge, States.UUID)"
+        ))),
     }
 }
 

@@ -69,6 +69,12 @@ struct RunArgs {
     /// Also send an alert when the run succeeds.
     #[arg(long)]
     notify_success: bool,
+    /// Wait the state machine's Wait and Retry delays for real (default: report them, skip them).
+    #[arg(long)]
+    real_time: bool,
+    /// Run this state machine definition instead of the built-in statemachine.asl.json.
+    #[arg(long, env = "LANDFALL_STATE_MACHINE")]
+    state_machine: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -223,6 +229,8 @@ fn main() -> ExitCode {
                 project,
                 env: "local".into(),
                 notify_success: false,
+                real_time: false,
+                state_machine: None,
             })
         }
     }
@@ -240,7 +248,28 @@ fn run_cmd(args: RunArgs) -> ExitCode {
         project,
         env,
         notify_success,
+        real_time,
+        state_machine,
     } = args;
+    let faults = match std::env::var("LANDFALL_FAULTS") {
+        Ok(spec) => match pipeline::parse_faults(&spec) {
+            Ok(f) => f,
+            Err(e) => return usage_error(e.message),
+        },
+        Err(_) => Default::default(),
+    };
+    let definition = match state_machine {
+        Some(p) => match std::fs::read_to_string(&p) {
+            Ok(t) => Some(t),
+            Err(e) => return usage_error(format!("state machine {}: {e}", p.display())),
+        },
+        None => None,
+    };
+    let options = pipeline::RunOptions {
+        faults,
+        real_time,
+        definition,
+    };
     let project_dir = match find_project(project) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
@@ -288,7 +317,10 @@ fn run_cmd(args: RunArgs) -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let mut summary = rt.block_on(pipeline::run(deps, &settings, &input, &observer));
+    let mut summary = match rt.block_on(pipeline::run(deps, &settings, &input, &observer, &options)) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e.message),
+    };
     if let Err(e) = warehouse.checkpoint() {
         summary.warnings.push(format!(
             "the warehouse file was not checkpointed (DuckDB replays its WAL at the next open): {}",

@@ -26,7 +26,7 @@ impl Progress {
 }
 
 impl Observer for Progress {
-    fn step_started(&self, name: &str) {
+    fn step_started(&self, name: &str, attempt: u32) {
         if self.tty {
             let mut bar = self.bar.lock().unwrap();
             let b = bar.get_or_insert_with(|| {
@@ -35,12 +35,21 @@ impl Observer for Progress {
                 b.enable_steady_tick(Duration::from_millis(80));
                 b
             });
-            b.set_message(name.to_string());
+            b.set_message(if attempt > 1 {
+                format!("{name} (attempt {attempt})")
+            } else {
+                name.to_string()
+            });
         }
     }
     fn step_finished(&self, s: &StepRecord) {
         let mark = if s.status == "succeeded" { "ok" } else { "FAILED" };
-        let line = format!("[landfall] {:<18} {:>6} ms  {mark}", s.name, s.duration_ms);
+        let attempt = if s.attempts > 1 {
+            format!(" (attempt {})", s.attempts)
+        } else {
+            String::new()
+        };
+        let line = format!("[landfall] {:<18} {:>6} ms  {mark}{attempt}", s.name, s.duration_ms);
         match &*self.bar.lock().unwrap() {
             Some(b) => b.println(line),
             None => eprintln!("{line}"),
@@ -94,6 +103,19 @@ pub fn print_summary(s: &RunSummary) {
             "no (the previously published marts are unchanged)"
         }
     );
+    for st in s.steps.iter().filter(|st| st.attempts > 1) {
+        let waits: Vec<String> = st
+            .retry_delays_ms
+            .iter()
+            .map(|d| format!("{:.1} s", *d as f64 / 1000.0))
+            .collect();
+        println!(
+            "  retried: {} took {} attempts (backoff {})",
+            st.name,
+            st.attempts,
+            waits.join(", ")
+        );
+    }
     for w in &s.warnings {
         println!("  warning: {w}");
     }

@@ -14,12 +14,16 @@ use std::time::Instant;
 /// Prefix of the schemas models are built in before they are published.
 pub const BUILD_PREFIX: &str = "build_";
 
-/// What a build needs to know about the run.
-#[derive(Debug, Clone)]
+/// What every step needs to know about the run; the state machine carries it as `$.run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunVars {
     pub run_id: String,
     pub batch: String,
+    #[serde(default)]
     pub full_refresh: bool,
+    /// The landing bucket (locally: the landing folder).
+    #[serde(default)]
+    pub bucket: String,
 }
 
 impl RunVars {

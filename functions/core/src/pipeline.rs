@@ -1,20 +1,27 @@
-//! Running one execution end to end in-process, step by step, and the run summary that
-//! `landfall run --json` prints.
-//!
-//! The steps carry the state names of `statemachine.asl.json` (DESIGN.md §1) so the summary,
-//! the audit tables and the alerts speak the same language locally and on AWS.
+//! Running one execution of `statemachine.asl.json` in-process: the local ASL engine
+//! (`landfall-asl`) walks the definition and its Task states call the pipeline's functions
+//! directly. The run summary that `landfall run --json` prints is built from the execution
+//! history and the functions' results.
 
-use crate::alerts::{Alert, Alerts, FailingTest, redact, truncate};
-use crate::audit;
+use crate::alerts::FailingTest;
 use crate::build::RunVars;
 use crate::error::{ErrorName, PipelineError, Result};
-use crate::handlers::{self, Deps, ExecutionInput, QualityOutcome};
+use crate::functions::{self, NotifySettings};
+use crate::handlers::{CheckedFiles, Deps, LoadedFile, QualityOutcome};
 use crate::quality::{TestCounts, TestStatus};
 use crate::storage::SOURCE_FILES;
+use async_trait::async_trait;
+use landfall_asl::{AslError, Clock, Engine, EventKind, Machine, RealClock, TaskCall, Tasks, VirtualClock};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+/// The state machine, as deployed: `landfall run` executes exactly this definition.
+pub const STATE_MACHINE: &str = include_str!("../../../statemachine.asl.json");
+
+pub type RunSettings<'a> = NotifySettings<'a>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
@@ -23,6 +30,9 @@ pub struct StepRecord {
     pub status: String,
     pub duration_ms: u64,
     pub attempts: u32,
+    /// The delays the ASL's Retry asked for before each retry (waited only with `--real-time`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry_delays_ms: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,21 +61,62 @@ pub struct RunSummary {
 
 /// Who hears about progress (a progress bar, log lines, nothing).
 pub trait Observer: Send + Sync {
-    fn step_started(&self, _name: &str) {}
+    fn step_started(&self, _name: &str, _attempt: u32) {}
     fn step_finished(&self, _step: &StepRecord) {}
 }
 
 pub struct Silent;
 impl Observer for Silent {}
 
-/// Settings that do not change per run.
-pub struct RunSettings<'a> {
-    pub pipeline: &'a str,
-    pub environment: &'a str,
-    pub alerts: &'a dyn Alerts,
-    /// Values that must never appear in an alert.
-    pub secrets: Vec<String>,
-    pub notify_success: bool,
+/// How the local engine runs.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `LANDFALL_FAULTS`: make a Task fail with `Landfall.Transient` on its first N attempts.
+    pub faults: HashMap<String, u32>,
+    /// Wait the ASL's Wait and Retry delays for real (default: record them, skip the wait).
+    pub real_time: bool,
+    /// The definition to run (default: [`STATE_MACHINE`]).
+    pub definition: Option<String>,
+}
+
+/// Parse `LANDFALL_FAULTS` (`State:N,State:N`).
+pub fn parse_faults(spec: &str) -> Result<HashMap<String, u32>> {
+    let mut out = HashMap::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (state, n) = item.split_once(':').ok_or_else(|| {
+            PipelineError::config(format!(
+                "LANDFALL_FAULTS: '{item}' should be State:N, e.g. LoadCredits:2"
+            ))
+        })?;
+        let n: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| PipelineError::config(format!("LANDFALL_FAULTS: '{item}': N must be a whole number")))?;
+        out.insert(state.trim().to_string(), n);
+    }
+    Ok(out)
+}
+
+/// The substitutions that make the deployed definition run locally: every function's ARN.
+pub fn local_substitutions() -> BTreeMap<String, String> {
+    functions::FUNCTIONS
+        .iter()
+        .map(|f| {
+            (
+                functions::substitution_key(f),
+                format!("arn:aws:lambda:local:000000000000:function:landfall-{f}"),
+            )
+        })
+        .collect()
+}
+
+/// Load a definition for local execution (substitutions applied, unsupported features refused).
+pub fn load_definition(text: &str) -> Result<Machine> {
+    let substituted =
+        landfall_asl::substitute(text, &local_substitutions()).map_err(|e| PipelineError::config(e.to_string()))?;
+    let v: Value = serde_json::from_str(&substituted)
+        .map_err(|e| PipelineError::config(format!("the state machine is not valid JSON: {e}")))?;
+    Machine::parse(&v).map_err(|e| PipelineError::config(e.to_string()))
 }
 
 pub fn new_run_id(batch: &str) -> String {
@@ -74,7 +125,19 @@ pub fn new_run_id(batch: &str) -> String {
     let stamp = now.format(&fmt).unwrap_or_default();
     let nanos = now.unix_timestamp_nanos() as u64;
     let r = ((nanos >> 16) ^ nanos ^ (std::process::id() as u64).wrapping_mul(0x9e37_79b9)) as u16;
-    format!("{batch}-{stamp}-{r:04x}")
+    // Execution names allow letters, digits, '-' and '_' (80 characters at most).
+    let b: String = batch
+        .chars()
+        .take(50)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{b}-{stamp}-{r:04x}")
 }
 
 pub fn now_rfc3339() -> String {
@@ -83,223 +146,226 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-struct Steps<'a> {
-    records: Vec<StepRecord>,
+/// Task states, dispatched to the pipeline's functions in-process.
+struct LocalTasks<'a> {
+    deps: Deps<'a>,
+    settings: &'a RunSettings<'a>,
+    faults: HashMap<String, u32>,
     observer: &'a dyn Observer,
+    /// Successful results and errors, by state name, for the summary.
+    results: Mutex<Vec<(String, std::result::Result<Value, PipelineError>)>>,
 }
 
-impl Steps<'_> {
-    async fn run<T>(&mut self, name: &str, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        self.observer.step_started(name);
-        let t = Instant::now();
-        let r = fut.await;
-        let rec = StepRecord {
-            name: name.to_string(),
-            status: if r.is_ok() { "succeeded" } else { "failed" }.into(),
-            duration_ms: t.elapsed().as_millis() as u64,
-            attempts: 1,
+impl LocalTasks<'_> {
+    async fn dispatch(&self, function: &str, input: Value) -> Result<Value> {
+        match function {
+            "load" => functions::load(self.deps, input).await,
+            "transform" => functions::transform(self.deps, input).await,
+            "quality" => functions::quality(self.deps, input).await,
+            "publish" => functions::publish(self.deps, input).await,
+            "notify" => functions::notify(self.settings, Some(self.deps.warehouse), input).await,
+            other => Err(PipelineError::config(format!(
+                "the state machine calls an unknown function '{other}'"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl Tasks for LocalTasks<'_> {
+    async fn invoke(&self, call: TaskCall<'_>) -> std::result::Result<Value, AslError> {
+        let function = call
+            .resource
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("landfall-")
+            .to_string();
+        self.observer.step_started(call.state, call.attempt);
+        let started = Instant::now();
+        let result = match self.faults.get(call.state) {
+            Some(n) if call.attempt <= *n => Err(PipelineError::transient(format!(
+                "fault injected by LANDFALL_FAULTS into {} (attempt {} of the first {n})",
+                call.state, call.attempt
+            ))),
+            _ => self.dispatch(&function, call.input).await,
         };
-        self.observer.step_finished(&rec);
-        self.records.push(rec);
-        r
+        self.observer.step_finished(&StepRecord {
+            name: call.state.to_string(),
+            status: if result.is_ok() { "succeeded" } else { "failed" }.into(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            attempts: call.attempt,
+            retry_delays_ms: vec![],
+        });
+        self.results
+            .lock()
+            .unwrap()
+            .push((call.state.to_string(), result.clone()));
+        result.map_err(|e| AslError::new(e.name.as_str(), e.message))
     }
 }
 
 /// Run one execution: `input` is the execution input (`{bucket, batch, full_refresh}`).
-pub async fn run(deps: Deps<'_>, settings: &RunSettings<'_>, input: &Value, observer: &dyn Observer) -> RunSummary {
+pub async fn run(
+    deps: Deps<'_>,
+    settings: &RunSettings<'_>,
+    input: &Value,
+    observer: &dyn Observer,
+    options: &RunOptions,
+) -> Result<RunSummary> {
     let started = Instant::now();
-    let mut steps = Steps {
-        records: vec![],
+    let machine = load_definition(options.definition.as_deref().unwrap_or(STATE_MACHINE))?;
+    let batch = input
+        .get("batch")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let run_id = new_run_id(&batch);
+    let tasks = LocalTasks {
+        deps,
+        settings,
+        faults: options.faults.clone(),
         observer,
+        results: Mutex::new(vec![]),
     };
-    let mut summary = RunSummary {
-        status: "failed".into(),
-        run_id: String::new(),
-        batch: input
-            .get("batch")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+    let clock: Arc<dyn Clock> = if options.real_time {
+        Arc::new(RealClock::default())
+    } else {
+        Arc::new(VirtualClock::default())
+    };
+    let tasks = Arc::new(tasks);
+    let engine = Engine::new(machine, "landfall", tasks.clone(), clock);
+    let ex = engine.execute(&run_id, input.clone()).await;
+    drop(engine);
+    let tasks = Arc::try_unwrap(tasks).ok().expect("the engine is done with the tasks");
+    let results = tasks.results.into_inner().unwrap();
+    Ok(summarize(
+        &ex,
+        &results,
+        run_id,
+        batch,
+        started.elapsed().as_millis() as u64,
+    ))
+}
+
+fn summarize(
+    ex: &landfall_asl::Execution,
+    results: &[(String, std::result::Result<Value, PipelineError>)],
+    run_id: String,
+    batch: String,
+    duration_ms: u64,
+) -> RunSummary {
+    let ok = |state: &str| {
+        results
+            .iter()
+            .rev()
+            .find(|(s, r)| s == state && r.is_ok())
+            .and_then(|(_, r)| r.as_ref().ok().cloned())
+    };
+    let mut s = RunSummary {
+        status: if ex.succeeded() && ok("Publish").is_some() {
+            "succeeded"
+        } else {
+            "failed"
+        }
+        .into(),
+        run_id,
+        batch,
         error: None,
         failed_state: None,
         loaded: BTreeMap::new(),
         rejected: BTreeMap::new(),
         tests: TestCounts::default(),
         failing_tests: vec![],
-        published: false,
+        published: ok("Publish").is_some(),
         warnings: vec![],
         steps: vec![],
-        duration_ms: 0,
+        duration_ms,
     };
-    let mut state = String::from("ValidateInput");
-    let mut run_vars: Option<RunVars> = None;
-    let result: Result<()> = async {
-        let input: ExecutionInput = steps
-            .run("ValidateInput", async { handlers::validate_input(input) })
-            .await?;
-        let run = RunVars {
-            run_id: new_run_id(&input.batch),
-            batch: input.batch.clone(),
-            full_refresh: input.full_refresh,
-        };
-        summary.run_id = run.run_id.clone();
-        run_vars = Some(run.clone());
-        audit::ensure(deps.warehouse).await?;
-        audit::run_started(deps.warehouse, &run.run_id, &run.batch).await?;
-
-        state = "CheckFiles".into();
-        let checked = steps.run("CheckFiles", handlers::check_files(deps, &input)).await?;
-        summary.warnings.extend(checked.warnings.iter().cloned());
-
-        // LoadRaw: both files side by side, as the Parallel state runs them.
-        state = "LoadRaw".into();
-        let (t_info, c_info) = (&checked.files["titles"], &checked.files["credits"]);
-        let t0 = Instant::now();
-        observer.step_started("LoadTitles");
-        observer.step_started("LoadCredits");
-        let timed = |file: &'static str, info| {
-            let run = &run;
-            async move {
-                let t = Instant::now();
-                let r = handlers::load_file(deps, run, file, info).await;
-                (r, t.elapsed().as_millis() as u64)
-            }
-        };
-        let ((rt, dt), (rc, dc)) = tokio::join!(timed("titles", t_info), timed("credits", c_info));
-        let _ = t0;
-        for (name, r, d) in [
-            ("LoadTitles", rt.as_ref().err(), dt),
-            ("LoadCredits", rc.as_ref().err(), dc),
-        ] {
-            let rec = StepRecord {
-                name: name.into(),
-                status: if r.is_none() { "succeeded" } else { "failed" }.into(),
-                duration_ms: d,
-                attempts: 1,
-            };
-            observer.step_finished(&rec);
-            steps.records.push(rec);
-        }
-        if rt.is_err() {
-            state = "LoadTitles".into();
-        } else if rc.is_err() {
-            state = "LoadCredits".into();
-        }
-        let (lt, lc) = (rt?, rc?);
-        for l in [&lt, &lc] {
-            summary.loaded.insert(l.file.clone(), l.rows);
-        }
-
-        let layers = [
-            ("BuildStaging", "staging"),
-            ("BuildIntermediate", "intermediate"),
-            ("BuildMarts", "marts"),
-        ];
-        for (i, (st, layer)) in layers.iter().enumerate() {
-            state = st.to_string();
-            steps.run(st, handlers::build_layer(deps, &run, layer, i == 0)).await?;
-        }
-
-        state = "RunQualityChecks".into();
-        let q: std::result::Result<QualityOutcome, PipelineError> =
-            steps.run("RunQualityChecks", handlers::run_quality(deps, &run)).await;
-        let q = match q {
-            Ok(q) => q,
-            Err(e) => {
-                if let Some(d) = e
-                    .details
-                    .clone()
-                    .and_then(|d| serde_json::from_value::<QualityOutcome>(d).ok())
-                {
-                    absorb_quality(&mut summary, &d);
-                }
-                return Err(e);
-            }
-        };
-        absorb_quality(&mut summary, &q);
-
-        state = "Publish".into();
-        steps.run("Publish", handlers::publish(deps, &run)).await?;
-        summary.published = true;
-        handlers::on_success(deps.warehouse, &run).await?;
-        Ok(())
+    if let Some(run) = ok("ValidateInput").and_then(|v| serde_json::from_value::<RunVars>(v).ok()) {
+        s.batch = run.batch;
     }
-    .await;
-
-    match result {
-        Ok(()) => {
-            summary.status = "succeeded".into();
-            if settings.notify_success {
-                let alert = make_alert(settings, &summary, None, None);
-                let _ = steps
-                    .run("NotifySuccess", async { settings.alerts.send(&alert).await })
-                    .await;
-            }
+    if let Some(c) = ok("CheckFiles").and_then(|v| serde_json::from_value::<CheckedFiles>(v).ok()) {
+        s.warnings.extend(c.warnings);
+    }
+    for state in ["LoadTitles", "LoadCredits"] {
+        if let Some(l) = ok(state).and_then(|v| serde_json::from_value::<LoadedFile>(v).ok()) {
+            s.loaded.insert(l.file, l.rows);
         }
-        Err(e) => {
-            let cause = truncate(&redact(&e.message, &settings.secrets), crate::alerts::MAX_CAUSE_CHARS);
-            summary.error = Some(ErrorSummary {
-                name: e.name,
-                cause: cause.clone(),
+    }
+    let quality = ok("RunQualityChecks")
+        .and_then(|v| serde_json::from_value::<QualityOutcome>(v).ok())
+        .or_else(|| {
+            results
+                .iter()
+                .rev()
+                .find(|(st, _)| st == "RunQualityChecks")
+                .and_then(|(_, r)| r.as_ref().err())
+                .and_then(|e| e.details.clone())
+                .and_then(|d| serde_json::from_value::<QualityOutcome>(d).ok())
+        });
+    if let Some(q) = quality {
+        s.tests = q.tests.clone();
+        s.rejected = q.rejected.clone();
+        for f in SOURCE_FILES {
+            s.rejected.entry(f.to_string()).or_insert(0);
+        }
+        s.failing_tests = q
+            .results
+            .iter()
+            .filter(|r| r.status == TestStatus::Fail)
+            .map(|r| FailingTest {
+                name: r.name.clone(),
+                failures: r.failures,
+            })
+            .collect();
+        for r in q.results.iter().filter(|r| r.status == TestStatus::Warn) {
+            s.warnings.push(format!("test {} warned: {}", r.name, r.message));
+        }
+    }
+    // The error: the innermost state that failed with the error a Catch took (or that ended the run).
+    let caught = ex.history.iter().find_map(|e| match &e.kind {
+        EventKind::Caught { error, .. } => Some(error.clone()),
+        _ => None,
+    });
+    let target = caught.or_else(|| ex.output.as_ref().err().map(|e| e.error.clone()));
+    if let Some(err_name) = target {
+        if let Some((path, cause)) = ex.history.iter().find_map(|e| match &e.kind {
+            EventKind::StateFailed { error, cause } if error == &err_name => Some((e.state.clone(), cause.clone())),
+            _ => None,
+        }) {
+            let name = ErrorName::parse(&err_name).unwrap_or(match err_name.as_str() {
+                "States.Runtime" => ErrorName::Config,
+                _ => ErrorName::Transient,
             });
-            summary.failed_state = Some(state.clone());
-            let fail_state = state.clone();
-            let notify = async {
-                if let Some(run) = &run_vars {
-                    if let Err(err) = handlers::on_failure(deps.warehouse, run, &fail_state, &e).await {
-                        tracing::error!(error = %err, "could not record the failure in the warehouse");
-                    }
-                }
-                let alert = make_alert(settings, &summary, Some(&fail_state), Some(&e));
-                settings.alerts.send(&alert).await
+            let cause = if ErrorName::parse(&err_name).is_some() {
+                cause
+            } else {
+                format!("{err_name}: {cause}")
             };
-            if let Err(err) = steps.run("NotifyFailure", notify).await {
-                summary.warnings.push(format!("alert delivery failed: {}", err.message));
-            }
+            s.error = Some(ErrorSummary { name, cause });
+            s.failed_state = Some(path.rsplit('/').next().unwrap_or(&path).to_string());
         }
+        s.status = "failed".into();
     }
-    summary.steps = steps.records;
-    summary.duration_ms = started.elapsed().as_millis() as u64;
-    summary
-}
-
-fn absorb_quality(summary: &mut RunSummary, q: &QualityOutcome) {
-    summary.tests = q.tests.clone();
-    summary.rejected = q.rejected.clone();
-    for f in SOURCE_FILES {
-        summary.rejected.entry(f.to_string()).or_insert(0);
-    }
-    summary.failing_tests = q
-        .results
+    if let Some(e) = results
         .iter()
-        .filter(|r| r.status == TestStatus::Fail)
-        .map(|r| FailingTest {
-            name: r.name.clone(),
-            failures: r.failures,
+        .rev()
+        .find(|(st, _)| st == "NotifyFailure")
+        .and_then(|(_, r)| r.as_ref().err())
+    {
+        s.warnings.push(format!("alert delivery failed: {}", e.message));
+    }
+    s.steps = ex
+        .states()
+        .into_iter()
+        .map(|r| StepRecord {
+            name: r.name,
+            status: r.status,
+            duration_ms: r.duration_ms,
+            attempts: r.attempts,
+            retry_delays_ms: r.retry_delays_ms,
         })
         .collect();
-    for r in q.results.iter().filter(|r| r.status == TestStatus::Warn) {
-        summary.warnings.push(format!("test {} warned: {}", r.name, r.message));
-    }
-}
-
-fn make_alert(
-    settings: &RunSettings<'_>,
-    summary: &RunSummary,
-    state: Option<&str>,
-    e: Option<&PipelineError>,
-) -> Alert {
-    Alert {
-        status: if e.is_some() { "failed" } else { "succeeded" }.into(),
-        pipeline: settings.pipeline.into(),
-        environment: settings.environment.into(),
-        batch: summary.batch.clone(),
-        execution: summary.run_id.clone(),
-        failed_state: state.map(str::to_string),
-        error: e.map(|e| e.name.to_string()),
-        cause: e.map(|e| truncate(&redact(&e.message, &settings.secrets), crate::alerts::MAX_CAUSE_CHARS)),
-        failing_tests: summary.failing_tests.clone(),
-        link: None,
-        at: now_rfc3339(),
-    }
+    s
 }

@@ -73,6 +73,7 @@ async fn view_incremental_and_every_test_flavour() {
         run_id: "r1".into(),
         batch: "a".into(),
         full_refresh: false,
+        bucket: String::new(),
     };
     build::build_models(&p, &wh, &run_a, &models).await.unwrap();
     let t = wh.query("select table_type from information_schema.tables where table_schema = 'build_s1' and table_name = 'events_v'").await.unwrap();
@@ -94,6 +95,7 @@ async fn view_incremental_and_every_test_flavour() {
         run_id: "r2".into(),
         batch: "b".into(),
         full_refresh: false,
+        bucket: String::new(),
     };
     build::build_models(&p, &wh, &run_b, &models).await.unwrap();
     let t = wh
@@ -131,6 +133,7 @@ async fn view_incremental_and_every_test_flavour() {
         run_id: "r3".into(),
         batch: "b".into(),
         full_refresh: true,
+        bucket: String::new(),
     };
     build::build_models(&p, &wh, &run_c, &models).await.unwrap();
     assert_eq!(
@@ -166,6 +169,7 @@ async fn error_if_and_warn_if_thresholds_decide_the_status() {
         run_id: "r".into(),
         batch: "b".into(),
         full_refresh: false,
+        bucket: String::new(),
     };
     build::build_models(&p, &wh, &run, &p.models.iter().collect::<Vec<_>>())
         .await

@@ -1,0 +1,290 @@
+//! The pipeline's functions — one per Lambda (`load`, `transform`, `quality`, `publish`,
+//! `notify`) — taking and returning the JSON the state machine passes. The Lambda binaries and
+//! the local ASL engine call these same functions, so a state behaves identically in both.
+
+use crate::alerts::{Alert, Alerts, FailingTest, redact, truncate};
+use crate::build::RunVars;
+use crate::error::{ErrorName, PipelineError, Result};
+use crate::handlers::{self, Deps};
+use crate::storage::ObjectInfo;
+use crate::warehouse::{Warehouse, sql_str};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The Lambda functions of the state machine: `${<Name>FunctionArn}` in the definition.
+pub const FUNCTIONS: [&str; 5] = ["load", "transform", "quality", "publish", "notify"];
+
+/// The substitution key of a function in `statemachine.asl.json` (`load` → `LoadFunctionArn`).
+pub fn substitution_key(function: &str) -> String {
+    let mut c = function.chars();
+    let first = c
+        .next()
+        .map(|f| f.to_uppercase().collect::<String>())
+        .unwrap_or_default();
+    format!("{first}{}FunctionArn", c.as_str())
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(function: &str, event: Value) -> Result<T> {
+    serde_json::from_value(event)
+        .map_err(|e| PipelineError::bad_input(format!("the {function} function got an event it cannot read: {e}")))
+}
+
+fn to_value(v: &impl Serialize) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| PipelineError::config(format!("cannot serialize a result: {e}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+enum LoadEvent {
+    Validate {
+        input: Value,
+        execution: String,
+    },
+    Check {
+        run: RunVars,
+    },
+    Load {
+        file: String,
+        run: RunVars,
+        object: ObjectInfo,
+    },
+}
+
+/// `load`: `ValidateInput`, `CheckFiles`, `LoadTitles` / `LoadCredits`.
+pub async fn load(deps: Deps<'_>, event: Value) -> Result<Value> {
+    match parse::<LoadEvent>("load", event)? {
+        LoadEvent::Validate { input, execution } => {
+            let i = handlers::validate_input(&input)?;
+            let run = RunVars {
+                run_id: execution,
+                batch: i.batch,
+                full_refresh: i.full_refresh,
+                bucket: i.bucket,
+            };
+            crate::audit::ensure(deps.warehouse).await?;
+            crate::audit::run_started(deps.warehouse, &run.run_id, &run.batch).await?;
+            to_value(&run)
+        }
+        LoadEvent::Check { run } => {
+            let input = handlers::ExecutionInput {
+                bucket: run.bucket.clone(),
+                batch: run.batch.clone(),
+                full_refresh: run.full_refresh,
+            };
+            to_value(&handlers::check_files(deps, &input).await?)
+        }
+        LoadEvent::Load { file, run, object } => to_value(&handlers::load_file(deps, &run, &file, &object).await?),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct TransformEvent {
+    layer: String,
+    #[serde(default)]
+    commit_raw: bool,
+    run: RunVars,
+}
+
+/// `transform`: `BuildStaging`, `BuildIntermediate`, `BuildMarts` (the state names the layer).
+pub async fn transform(deps: Deps<'_>, event: Value) -> Result<Value> {
+    let e: TransformEvent = parse("transform", event)?;
+    to_value(&handlers::build_layer(deps, &e.run, &e.layer, e.commit_raw).await?)
+}
+
+#[derive(Debug, Deserialize)]
+struct RunEvent {
+    run: RunVars,
+}
+
+/// `quality`: `RunQualityChecks`.
+pub async fn quality(deps: Deps<'_>, event: Value) -> Result<Value> {
+    let e: RunEvent = parse("quality", event)?;
+    to_value(&handlers::run_quality(deps, &e.run).await?)
+}
+
+/// `publish`: `Publish`.
+pub async fn publish(deps: Deps<'_>, event: Value) -> Result<Value> {
+    let e: RunEvent = parse("publish", event)?;
+    let p = handlers::publish(deps, &e.run).await?;
+    handlers::on_success(deps.warehouse, &e.run).await?;
+    to_value(&p)
+}
+
+/// Settings of the notify function.
+pub struct NotifySettings<'a> {
+    pub pipeline: &'a str,
+    pub environment: &'a str,
+    pub alerts: &'a dyn Alerts,
+    /// Values that must never appear in an alert.
+    pub secrets: Vec<String>,
+    pub notify_success: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct NotifyEvent {
+    status: String,
+    #[serde(default)]
+    execution: String,
+    #[serde(default)]
+    state: Value,
+}
+
+/// The failed state and its error, from a state machine's `$.failure.<State>` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub state: String,
+    pub error: String,
+    pub cause: String,
+}
+
+/// Read `$.failure` (set by every Catch); a Lambda's cause is a JSON document whose
+/// `errorMessage` is the message.
+pub fn failure_of(state: &Value) -> Option<Failure> {
+    let (name, e) = state.get("failure")?.as_object()?.iter().next()?;
+    let raw_cause = e.get("Cause").and_then(Value::as_str).unwrap_or_default();
+    let cause = serde_json::from_str::<Value>(raw_cause)
+        .ok()
+        .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| raw_cause.to_string());
+    Some(Failure {
+        state: name.clone(),
+        error: e
+            .get("Error")
+            .and_then(Value::as_str)
+            .unwrap_or("States.Unknown")
+            .to_string(),
+        cause,
+    })
+}
+
+/// `failing_test (N failing rows)` items out of a quality-gate message.
+pub fn failing_tests_in(cause: &str) -> Vec<FailingTest> {
+    let list = cause.split_once("published: ").map(|(_, l)| l).unwrap_or("");
+    list.split("), ")
+        .filter_map(|item| {
+            let (name, rest) = item.split_once(" (")?;
+            let n = rest.split_whitespace().next()?.parse().ok()?;
+            Some(FailingTest {
+                name: name.trim().to_string(),
+                failures: n,
+            })
+        })
+        .collect()
+}
+
+/// A link to the execution in the AWS console, for an execution ARN.
+pub fn console_link(execution_arn: &str) -> Option<String> {
+    let parts: Vec<&str> = execution_arn.split(':').collect();
+    if parts.len() < 8 || parts[0] != "arn" || parts[3] == "local" {
+        return None;
+    }
+    let region = parts[3];
+    Some(format!(
+        "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
+    ))
+}
+
+/// `notify`: `NotifySuccess`, `NotifyFailure`. With a warehouse at hand (locally), the failure
+/// is also recorded in `audit.runs` and the run's pending raw rows are dropped.
+pub async fn notify(settings: &NotifySettings<'_>, warehouse: Option<&dyn Warehouse>, event: Value) -> Result<Value> {
+    let e: NotifyEvent = parse("notify", event)?;
+    let run: Option<RunVars> = e.state.get("run").and_then(|r| serde_json::from_value(r.clone()).ok());
+    let batch = run
+        .as_ref()
+        .map(|r| r.batch.clone())
+        .or_else(|| e.state.get("batch").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default();
+    let execution_name = e.execution.rsplit(':').next().unwrap_or(&e.execution).to_string();
+    let now = crate::pipeline::now_rfc3339();
+    let mut alert = Alert {
+        status: e.status.clone(),
+        pipeline: settings.pipeline.into(),
+        environment: settings.environment.into(),
+        batch,
+        execution: execution_name,
+        failed_state: None,
+        error: None,
+        cause: None,
+        failing_tests: vec![],
+        link: console_link(&e.execution),
+        at: now,
+    };
+    if e.status == "succeeded" {
+        if settings.notify_success {
+            settings.alerts.send(&alert).await?;
+            return Ok(serde_json::json!({"sent": true}));
+        }
+        return Ok(serde_json::json!({"sent": false}));
+    }
+    let f = failure_of(&e.state).unwrap_or(Failure {
+        state: "?".into(),
+        error: "States.Unknown".into(),
+        cause: "the execution failed without a recorded error".into(),
+    });
+    let cause = truncate(&redact(&f.cause, &settings.secrets), crate::alerts::MAX_CAUSE_CHARS);
+    alert.failed_state = Some(f.state.clone());
+    alert.error = Some(f.error.clone());
+    alert.cause = Some(cause);
+    if let (Some(wh), Some(run)) = (warehouse, &run) {
+        let name = ErrorName::parse(&f.error).unwrap_or(ErrorName::Transient);
+        if let Err(err) = handlers::on_failure(wh, run, &f.state, &PipelineError::new(name, f.cause.clone())).await {
+            tracing::error!(error = %err, "could not record the failure in the warehouse");
+        }
+        if let Ok(t) = wh
+            .query(&format!(
+                "select test_name, failures from audit.test_results where run_id = {} and status = 'fail' order by test_name",
+                sql_str(&run.run_id)
+            ))
+            .await
+        {
+            alert.failing_tests = t
+                .rows
+                .iter()
+                .map(|r| FailingTest { name: r[0].as_str().unwrap_or_default().to_string(), failures: crate::warehouse::as_i64(&r[1]).unwrap_or(0) })
+                .collect();
+        }
+    }
+    if alert.failing_tests.is_empty() && f.error == ErrorName::QualityGate.as_str() {
+        alert.failing_tests = failing_tests_in(&f.cause);
+    }
+    settings.alerts.send(&alert).await?;
+    Ok(serde_json::json!({"sent": true, "failed_state": f.state, "error": f.error}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_failures_and_failing_tests() {
+        let state = serde_json::json!({"failure": {"RunQualityChecks": {"Error": "Landfall.QualityGate",
+            "Cause": "{\"errorMessage\": \"2 of 30 tests failed, nothing was published: unique_x (3 failing rows), not_null_y (1 failing rows)\", \"errorType\": \"Landfall.QualityGate\"}"}}});
+        let f = failure_of(&state).unwrap();
+        assert_eq!(f.state, "RunQualityChecks");
+        assert_eq!(f.error, "Landfall.QualityGate");
+        assert!(f.cause.starts_with("2 of 30"));
+        assert_eq!(
+            failing_tests_in(&f.cause),
+            vec![
+                FailingTest {
+                    name: "unique_x".into(),
+                    failures: 3
+                },
+                FailingTest {
+                    name: "not_null_y".into(),
+                    failures: 1
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn console_links_only_for_real_arns() {
+        assert_eq!(
+            console_link("arn:aws:states:eu-west-1:123456789012:execution:landfall:b-1").unwrap(),
+            "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states:eu-west-1:123456789012:execution:landfall:b-1"
+        );
+        assert_eq!(console_link("arn:aws:states:local:000000000000:execution:x:y"), None);
+        assert_eq!(substitution_key("load"), "LoadFunctionArn");
+    }
+}

@@ -1,0 +1,154 @@
+//! Static checks of `statemachine.asl.json`: the local engine accepts it, its placeholders are
+//! exactly the functions' substitution keys, and every Task retries and fails as DESIGN.md §3
+//! says (transient errors retried with capped, jittered exponential backoff; BadInput,
+//! QualityGate and Config never retried; every failure caught into NotifyFailure).
+
+use landfall_core::functions::{FUNCTIONS, substitution_key};
+use landfall_core::pipeline::{STATE_MACHINE, load_definition};
+use serde_json::Value;
+
+const LAMBDA_ERRORS: [&str; 4] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+];
+const WAREHOUSE_STATES: [&str; 7] = [
+    "LoadTitles",
+    "LoadCredits",
+    "BuildStaging",
+    "BuildIntermediate",
+    "BuildMarts",
+    "RunQualityChecks",
+    "Publish",
+];
+
+fn definition() -> Value {
+    serde_json::from_str(STATE_MACHINE).unwrap()
+}
+
+/// Every Task state, including those inside Parallel branches.
+fn tasks(states: &Value, out: &mut Vec<(String, Value)>) {
+    for (name, s) in states.as_object().unwrap() {
+        match s["Type"].as_str().unwrap() {
+            "Task" => out.push((name.clone(), s.clone())),
+            "Parallel" => {
+                for b in s["Branches"].as_array().unwrap() {
+                    tasks(&b["States"], out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn the_engine_loads_the_deployed_definition() {
+    let m = load_definition(STATE_MACHINE).unwrap();
+    for s in [
+        "ValidateInput",
+        "CheckFiles",
+        "LoadRaw",
+        "BuildStaging",
+        "BuildIntermediate",
+        "BuildMarts",
+        "RunQualityChecks",
+        "Publish",
+        "NotifySuccess",
+        "NotifyFailure",
+        "Failed",
+    ] {
+        assert!(m.states.contains_key(s), "{s} missing");
+    }
+}
+
+#[test]
+fn placeholders_are_exactly_the_definition_substitutions() {
+    // The SAM template's DefinitionSubstitutions must provide exactly these keys.
+    let mut want: Vec<String> = FUNCTIONS.iter().map(|f| substitution_key(f)).collect();
+    want.sort();
+    let mut got = landfall_asl::placeholders(STATE_MACHINE);
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        want,
+        [
+            "LoadFunctionArn",
+            "NotifyFunctionArn",
+            "PublishFunctionArn",
+            "QualityFunctionArn",
+            "TransformFunctionArn"
+        ]
+    );
+}
+
+#[test]
+fn every_task_retries_transient_errors_only_with_capped_jittered_backoff() {
+    let mut all = Vec::new();
+    tasks(&definition()["States"], &mut all);
+    assert_eq!(all.len(), 11);
+    for (name, t) in &all {
+        assert!(
+            t["TimeoutSeconds"].as_u64().is_some_and(|s| s > 0 && s <= 900),
+            "{name}: TimeoutSeconds"
+        );
+        let retry = t["Retry"].as_array().unwrap_or_else(|| panic!("{name}: no Retry"));
+        let mut transient = None;
+        let mut lambda = None;
+        for r in retry {
+            let errs: Vec<&str> = r["ErrorEquals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_str().unwrap())
+                .collect();
+            for never in [
+                "Landfall.BadInput",
+                "Landfall.QualityGate",
+                "Landfall.Config",
+                "States.ALL",
+                "States.TaskFailed",
+            ] {
+                assert!(!errs.contains(&never), "{name} retries {never}");
+            }
+            assert_eq!(r["JitterStrategy"], "FULL", "{name}");
+            assert!(r["MaxDelaySeconds"].as_u64().is_some(), "{name}: MaxDelaySeconds");
+            assert!(r["MaxAttempts"].as_u64().unwrap() >= 1);
+            assert_eq!(r["BackoffRate"], 2, "{name}");
+            if errs.contains(&"Landfall.Transient") {
+                transient = Some(r.clone());
+            }
+            if LAMBDA_ERRORS.iter().all(|e| errs.contains(e)) {
+                lambda = Some(r.clone());
+            }
+        }
+        let transient = transient.unwrap_or_else(|| panic!("{name}: Landfall.Transient is not retried"));
+        assert!(lambda.is_some(), "{name}: the Lambda service errors are not retried");
+        if WAREHOUSE_STATES.contains(&name.as_str()) {
+            assert_eq!(
+                transient["IntervalSeconds"], 300,
+                "{name}: warehouse work first retries after 5 minutes"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_failure_is_caught_into_notify_failure_keeping_the_input() {
+    let d = definition();
+    for (name, s) in d["States"].as_object().unwrap() {
+        if !matches!(s["Type"].as_str().unwrap(), "Task" | "Parallel") || name.starts_with("Notify") {
+            continue;
+        }
+        let c = &s["Catch"].as_array().unwrap_or_else(|| panic!("{name}: no Catch"))[0];
+        assert_eq!(c["ErrorEquals"], serde_json::json!(["States.ALL"]), "{name}");
+        assert_eq!(c["Next"], "NotifyFailure", "{name}");
+        assert_eq!(
+            c["ResultPath"],
+            format!("$.failure.{name}"),
+            "{name}: the error is added, the input kept"
+        );
+    }
+    assert_eq!(d["States"]["NotifyFailure"]["Next"], "Failed");
+    assert_eq!(d["States"]["Failed"]["Type"], "Fail");
+}
