@@ -11,7 +11,7 @@ export LANDFALL_DBT ?= $(DBT_VENV)/bin/dbt
 LANDFALL := $(CARGO_TARGET_DIR)/release/landfall
 DEMO_DIR ?= out/demo
 
-.PHONY: demo test libduckdb dbt-venv build release lint fmt clean
+.PHONY: demo test libduckdb dbt-venv tools build release lint fmt clean
 
 libduckdb: $(DUCKDB_LIB_DIR)/libduckdb.so
 $(DUCKDB_LIB_DIR)/libduckdb.so:
@@ -19,6 +19,10 @@ $(DUCKDB_LIB_DIR)/libduckdb.so:
 
 dbt-venv:
 	infra/local/dbt-venv.sh "$(DBT_VENV)"
+
+## moto server (AWS API emulator) and asl-validator, pinned, in the cache.
+tools:
+	infra/local/tools.sh "$(CACHE)"
 
 build: libduckdb
 	cargo build --workspace
@@ -33,7 +37,7 @@ demo: release
 	@echo "warehouse: $(DEMO_DIR)/landfall.duckdb (published marts in schema 'marts'); alerts: $(DEMO_DIR)/alerts.jsonl"
 
 ## Everything the tests need, then every test.
-test: libduckdb dbt-venv
+test: libduckdb dbt-venv tools
 	cargo test --workspace --no-fail-fast
 
 lint: libduckdb

@@ -152,3 +152,85 @@ fn every_failure_is_caught_into_notify_failure_keeping_the_input() {
     assert_eq!(d["States"]["NotifyFailure"]["Next"], "Failed");
     assert_eq!(d["States"]["Failed"]["Type"], "Fail");
 }
+
+/// The definition with the SAM substitutions filled as the template will (function ARNs).
+fn substituted() -> String {
+    let values = FUNCTIONS
+        .iter()
+        .map(|f| {
+            (
+                substitution_key(f),
+                format!("arn:aws:lambda:us-east-1:123456789012:function:landfall-{f}"),
+            )
+        })
+        .collect();
+    landfall_asl::substitute(STATE_MACHINE, &values).unwrap()
+}
+
+fn tool(rel: &str, env: &str) -> String {
+    let p = std::env::var(env).unwrap_or_else(|_| format!("{}/.cache/landfall/{rel}", std::env::var("HOME").unwrap()));
+    assert!(
+        std::path::Path::new(&p).is_file(),
+        "{p} not found: run `make test` (it installs the test tools) or set {env}"
+    );
+    p
+}
+
+fn write_tmp(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A copy of the definition with one deliberate mistake, to show the checker can fail.
+fn broken(edit: impl Fn(&mut Value)) -> String {
+    let mut v: Value = serde_json::from_str(&substituted()).unwrap();
+    edit(&mut v);
+    v.to_string()
+}
+
+#[test]
+fn asl_validator_accepts_the_definition_and_rejects_a_broken_one() {
+    let bin = tool("node-tools/node_modules/.bin/asl-validator", "LANDFALL_ASL_VALIDATOR");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |p: &std::path::Path| {
+        std::process::Command::new(&bin)
+            .arg("--json-path")
+            .arg(p)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&write_tmp(&dir, "ok.json", &substituted()));
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = broken(|v| v["States"]["CheckFiles"]["Next"] = "NoSuchState".into());
+    let out = run(&write_tmp(&dir, "bad.json", &bad));
+    assert!(!out.status.success(), "asl-validator accepted a dangling Next");
+}
+
+#[test]
+fn moto_asl_parser_accepts_the_definition_and_rejects_a_broken_one() {
+    // moto's parser (Step Functions' grammar) catches what asl-validator misses, e.g. a bad JitterStrategy.
+    let python = tool("venv-tools/bin/python", "LANDFALL_TOOLS_PYTHON");
+    let dir = tempfile::tempdir().unwrap();
+    let check = |p: &std::path::Path| {
+        std::process::Command::new(&python)
+            .args(["-c", "import sys; from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser as P; P.parse(open(sys.argv[1]).read())"])
+            .arg(p)
+            .output()
+            .unwrap()
+    };
+    let ok = check(&write_tmp(&dir, "ok.json", &substituted()));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let bad = broken(|v| v["States"]["BuildMarts"]["Retry"][1]["JitterStrategy"] = "HALF".into());
+    assert!(
+        !check(&write_tmp(&dir, "bad.json", &bad)).status.success(),
+        "moto's parser accepted JitterStrategy HALF"
+    );
+    // our engine refuses it too
+    assert!(landfall_core::pipeline::load_definition(&bad).is_err());
+}

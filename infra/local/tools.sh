@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Test tools from the package registries, pinned, installed once into the cache:
+#   - moto[server] (a real AWS API emulator, and Step Functions' ASL parser) in a virtualenv;
+#   - asl-validator (npm), the static check of statemachine.asl.json.
+set -euo pipefail
+cache=${1:?usage: tools.sh CACHE_DIR}
+venv="$cache/venv-tools"
+pins='moto[server]==5.2.5'
+if ! [ -x "$venv/bin/moto_server" ] || [ "$(cat "$venv/.landfall-pins" 2>/dev/null)" != "$pins" ]; then
+  echo "creating the tools virtualenv in $venv…" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$pins"
+  echo "$pins" > "$venv/.landfall-pins"
+fi
+node="$cache/node-tools"
+if ! [ -x "$node/node_modules/.bin/asl-validator" ]; then
+  echo "installing asl-validator into $node…" >&2
+  mkdir -p "$node"
+  (cd "$node" && npm install --silent --no-audit --no-fund --prefix . asl-validator@4.0.0 >/dev/null)
+fi
