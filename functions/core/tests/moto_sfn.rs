@@ -60,14 +60,19 @@ impl Moto {
             .spawn()
             .expect("moto_server starts");
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        // Owned by `Moto` from here, so the server is killed and reaped whatever happens.
+        let moto = Moto {
+            child,
+            url,
+            http: reqwest::Client::new(),
+        };
         for _ in 0..150 {
-            if http.get(format!("{url}/moto-api/")).send().await.is_ok() {
-                return Moto { child, url, http };
+            if moto.http.get(format!("{}/moto-api/", moto.url)).send().await.is_ok() {
+                return moto;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("moto_server did not answer on {url} within 15 s");
+        panic!("moto_server did not answer on {} within 15 s", moto.url);
     }
 
     async fn moto_api(&self, path: &str, body: Value) {
