@@ -8,6 +8,10 @@ export DUCKDB_LIB_DIR ?= $(CACHE)/duckdb/1.5.6
 export CARGO_TARGET_DIR ?= $(CACHE)/target
 DBT_VENV ?= $(CACHE)/venv-dbt
 export LANDFALL_DBT ?= $(DBT_VENV)/bin/dbt
+# Where the tests find their tools (installed by `make tools`).
+export LANDFALL_MOTO_SERVER ?= $(CACHE)/venv-tools/bin/moto_server
+export LANDFALL_TOOLS_PYTHON ?= $(CACHE)/venv-tools/bin/python
+export LANDFALL_ASL_VALIDATOR ?= $(CACHE)/node-tools/node_modules/.bin/asl-validator
 LANDFALL := $(CARGO_TARGET_DIR)/release/landfall
 DEMO_DIR ?= out/demo
 
