@@ -42,6 +42,9 @@ demo: release
 
 ## Everything the tests need, then every test.
 test: libduckdb dbt-venv tools
+	@# The Lambda binaries must never link DuckDB.
+	@if cargo tree -e normal -p landfall-trigger -p landfall-notify -p landfall-lambda -p landfall-aws | grep -q duckdb; then \
+	    echo "a Lambda crate depends on DuckDB" >&2; exit 1; fi
 	cargo test --workspace --no-fail-fast
 
 lint: libduckdb

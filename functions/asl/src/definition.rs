@@ -405,10 +405,9 @@ fn parse_state(name: &str, v: &Value, parent: &str) -> Result<State, DefinitionE
                 .get("ProcessorConfig")
                 .and_then(|p| p.get("Mode"))
                 .and_then(Value::as_str)
+                && mode != "INLINE"
             {
-                if mode != "INLINE" {
-                    return Err(derr(format!("{where_}: only inline Map is supported, not {mode}")));
-                }
+                return Err(derr(format!("{where_}: only inline Map is supported, not {mode}")));
             }
             let mut it = it.clone();
             if let Some(o) = it.as_object_mut() {
@@ -485,13 +484,13 @@ fn parse_machine(v: &Value, parent: &str) -> Result<Machine, DefinitionError> {
         if let Kind::Choice { choices, default } = &s.kind {
             targets.extend(default.iter());
             for c in choices {
-                if let Some(n) = c.get("Next").and_then(Value::as_str) {
-                    if !names.iter().any(|x| x.as_str() == n) {
-                        return Err(derr(format!(
-                            "{parent}state '{}': a choice goes to '{n}', which is not a state here",
-                            s.name
-                        )));
-                    }
+                if let Some(n) = c.get("Next").and_then(Value::as_str)
+                    && !names.iter().any(|x| x.as_str() == n)
+                {
+                    return Err(derr(format!(
+                        "{parent}state '{}': a choice goes to '{n}', which is not a state here",
+                        s.name
+                    )));
                 }
             }
         }

@@ -28,13 +28,13 @@ impl Tasks for Script {
         if let Some(ms) = self.sleep_ms.get(call.resource) {
             tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
         }
-        if let Some((n, err)) = self.fail_first.get(call.resource) {
-            if call.attempt <= *n {
-                return Err(AslError::new(
-                    err.clone(),
-                    format!("{} failed on attempt {}", call.resource, call.attempt),
-                ));
-            }
+        if let Some((n, err)) = self.fail_first.get(call.resource)
+            && call.attempt <= *n
+        {
+            return Err(AslError::new(
+                err.clone(),
+                format!("{} failed on attempt {}", call.resource, call.attempt),
+            ));
         }
         match call.resource {
             "echo" => Ok(call.input),

@@ -290,11 +290,11 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     if let Some(path) = alerts {
         channels.push(Box::new(AlertFile::new(path)));
     }
-    if let Ok(url) = std::env::var("LANDFALL_SLACK_WEBHOOK_URL") {
-        if !url.is_empty() {
-            secrets.push(url.clone());
-            channels.push(Box::new(SlackWebhook::new(url)));
-        }
+    if let Ok(url) = std::env::var("LANDFALL_SLACK_WEBHOOK_URL")
+        && !url.is_empty()
+    {
+        secrets.push(url.clone());
+        channels.push(Box::new(SlackWebhook::new(url)));
     }
     let fan = FanOut(channels);
     let storage = LocalFolder::new(&landing);

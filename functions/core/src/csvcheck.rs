@@ -111,10 +111,10 @@ impl<'a> Checker<'a> {
     }
 
     fn push_header(&mut self, b: u8) {
-        if self.records == 0 {
-            if let Some(h) = self.header.last_mut() {
-                h.push(b);
-            }
+        if self.records == 0
+            && let Some(h) = self.header.last_mut()
+        {
+            h.push(b);
         }
     }
 

@@ -251,6 +251,64 @@ pub async fn notify(settings: &NotifySettings<'_>, warehouse: Option<&dyn Wareho
     Ok(serde_json::json!({"sent": true, "failed_state": f.state, "error": f.error}))
 }
 
+/// `notify` for EventBridge's "Step Functions Execution Status Change" events: an alert even
+/// when the state machine itself died (FAILED, TIMED_OUT, ABORTED) and never reached
+/// NotifyFailure. Other statuses are ignored.
+pub async fn notify_status_change(settings: &NotifySettings<'_>, event: Value) -> Result<Value> {
+    let d = event
+        .get("detail")
+        .ok_or_else(|| PipelineError::bad_input("not an EventBridge event (no 'detail')"))?;
+    let status = d.get("status").and_then(Value::as_str).unwrap_or_default();
+    if !matches!(status, "FAILED" | "TIMED_OUT" | "ABORTED") {
+        return Ok(serde_json::json!({"sent": false, "status": status}));
+    }
+    let arn = d.get("executionArn").and_then(Value::as_str).unwrap_or_default();
+    let input: Value = d
+        .get("input")
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null);
+    let error = d
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            match status {
+                "TIMED_OUT" => "States.Timeout",
+                "ABORTED" => "Execution.Aborted",
+                _ => "Execution.Failed",
+            }
+            .to_string()
+        });
+    let cause = d.get("cause").and_then(Value::as_str).unwrap_or(match status {
+        "TIMED_OUT" => "the execution ran past the state machine's TimeoutSeconds",
+        "ABORTED" => "the execution was stopped by hand or by a deployment",
+        _ => "the execution failed",
+    });
+    let alert = Alert {
+        status: "failed".into(),
+        pipeline: settings.pipeline.into(),
+        environment: settings.environment.into(),
+        batch: input
+            .get("batch")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        execution: d.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        failed_state: Some(format!("execution {}", status.to_lowercase())),
+        error: Some(error),
+        cause: Some(truncate(
+            &redact(cause, &settings.secrets),
+            crate::alerts::MAX_CAUSE_CHARS,
+        )),
+        failing_tests: vec![],
+        link: console_link(arn),
+        at: crate::pipeline::now_rfc3339(),
+    };
+    settings.alerts.send(&alert).await?;
+    Ok(serde_json::json!({"sent": true, "status": status}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,3 +24,4 @@ pub mod handlers;
 pub mod pipeline;
 pub mod publish;
 pub mod quality;
+pub mod trigger;

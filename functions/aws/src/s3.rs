@@ -1,0 +1,85 @@
+//! `Storage` on S3: a landing bucket with batches under `landing/<batch>/`.
+
+use crate::{endpoint_overridden, sdk_error};
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use landfall_core::storage::{ObjectInfo, Storage};
+use landfall_core::{PipelineError, Result};
+
+pub struct S3Landing {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl S3Landing {
+    /// `prefix` is where batches land, e.g. `landing/`.
+    pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
+        // Emulators serve buckets by path, not by virtual host.
+        let emulated = sdk.endpoint_url().is_some() || endpoint_overridden("S3");
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(emulated)
+            .build();
+        Self {
+            client: Client::from_conf(conf),
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+#[async_trait]
+impl Storage for S3Landing {
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        let full = self.full_key(key);
+        match self.client.head_object().bucket(&self.bucket).key(&full).send().await {
+            Ok(o) => Ok(Some(ObjectInfo {
+                key: key.to_string(),
+                url: self.url(key),
+                etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                size: o.content_length().unwrap_or(0).max(0) as u64,
+            })),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => Ok(None),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(sdk_error(&format!("HEAD {}", self.url(key)), e)),
+        }
+    }
+
+    async fn read_prefix(&self, key: &str, len: usize) -> Result<Vec<u8>> {
+        let full = self.full_key(key);
+        let o = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .range(format!("bytes=0-{}", len.saturating_sub(1)))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("GET {}", self.url(key)), e))?;
+        let body = o
+            .body
+            .collect()
+            .await
+            .map_err(|e| PipelineError::transient(format!("reading {}: {e}", self.url(key))))?;
+        let mut bytes = body.into_bytes().to_vec();
+        bytes.truncate(len);
+        Ok(bytes)
+    }
+
+    /// For Snowflake's external stage over `s3://<bucket>/<prefix>`: the path below the stage.
+    fn load_location(&self, key: &str) -> String {
+        key.to_string()
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("s3://{}/{}", self.bucket, self.full_key(key))
+    }
+}

@@ -1,0 +1,63 @@
+//! Executions on Step Functions: start (idempotent by name) and describe.
+
+use crate::sdk_error;
+use async_trait::async_trait;
+use aws_sdk_sfn::Client;
+use landfall_core::Result;
+use landfall_core::trigger::{Executions, Started};
+use serde_json::Value;
+
+pub struct StepFunctions {
+    client: Client,
+    state_machine_arn: String,
+}
+
+impl StepFunctions {
+    pub fn new(sdk: &aws_config::SdkConfig, state_machine_arn: impl Into<String>) -> Self {
+        Self {
+            client: Client::new(sdk),
+            state_machine_arn: state_machine_arn.into(),
+        }
+    }
+
+    /// Status (`RUNNING`, `SUCCEEDED`, …) of an execution.
+    pub async fn status(&self, execution_arn: &str) -> Result<String> {
+        let d = self
+            .client
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("DescribeExecution {execution_arn}"), e))?;
+        Ok(d.status().as_str().to_string())
+    }
+}
+
+#[async_trait]
+impl Executions for StepFunctions {
+    async fn start(&self, name: &str, input: &Value) -> Result<Started> {
+        let r = self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await;
+        match r {
+            // A running twin with the same name and input returns its ARN again.
+            Ok(o) => Ok(Started {
+                execution_arn: Some(o.execution_arn().to_string()),
+                already_existed: false,
+            }),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_execution_already_exists()) => Ok(Started {
+                execution_arn: None,
+                already_existed: true,
+            }),
+            Err(e) => Err(sdk_error(
+                &format!("StartExecution {name} on {}", self.state_machine_arn),
+                e,
+            )),
+        }
+    }
+}

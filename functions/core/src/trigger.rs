@@ -1,0 +1,177 @@
+//! The trigger: from S3's "Object Created" events to exactly one execution per batch version.
+//!
+//! S3 delivers events at least once and the two files of a batch arrive separately, so the
+//! trigger starts an execution only when both files exist, under a name derived from the batch
+//! and both files' ETags: every duplicate delivery asks for the same name and Step Functions
+//! refuses a second execution with it; a re-upload (new ETag) gets a new name.
+
+use crate::error::{PipelineError, Result};
+use crate::handlers::validate_batch;
+use crate::storage::{SOURCE_FILES, Storage, batch_key};
+use async_trait::async_trait;
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Where batches land in the bucket (the EventBridge rule's prefix).
+pub const LANDING_PREFIX: &str = "landing/";
+
+/// A started (or already existing) execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Started {
+    pub execution_arn: Option<String>,
+    /// The execution existed already (a duplicate event): nothing new was started.
+    pub already_existed: bool,
+}
+
+/// Something that starts state machine executions (Step Functions on AWS).
+#[async_trait]
+pub trait Executions: Send + Sync {
+    async fn start(&self, name: &str, input: &Value) -> Result<Started>;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerOutcome {
+    /// `ignored`, `waiting` (the other file is not there yet), `started`, `duplicate`.
+    pub action: String,
+    pub batch: Option<String>,
+    pub execution_name: Option<String>,
+    pub execution_arn: Option<String>,
+    pub reason: String,
+}
+
+impl TriggerOutcome {
+    fn ignored(reason: impl Into<String>) -> Self {
+        Self {
+            action: "ignored".into(),
+            batch: None,
+            execution_name: None,
+            execution_arn: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The batch and file of a landing key (`landing/<batch>/<titles|credits>.csv`), if it is one.
+pub fn landing_file(key: &str) -> Option<(String, String)> {
+    let rest = key.strip_prefix(LANDING_PREFIX)?;
+    let (batch, file) = rest.split_once('/')?;
+    let file = file.strip_suffix(".csv")?;
+    if !SOURCE_FILES.contains(&file) || validate_batch(batch).is_err() {
+        return None;
+    }
+    Some((batch.to_string(), file.to_string()))
+}
+
+/// `<batch>-<10 hex of md5(etags)>`: legal for Step Functions (1–80 of `[A-Za-z0-9_-]`).
+pub fn execution_name(batch: &str, etags: &[&str]) -> String {
+    let mut h = Md5::new();
+    for e in etags {
+        h.update(e.trim_matches('"').as_bytes());
+        h.update(b"|");
+    }
+    let digest = hex::encode(h.finalize());
+    let b: String = batch
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(68)
+        .collect();
+    format!("{b}-{}", &digest[..10])
+}
+
+/// Handle one EventBridge "Object Created" event.
+pub async fn trigger(
+    storage: &dyn Storage,
+    executions: &dyn Executions,
+    bucket: &str,
+    event: &Value,
+) -> Result<TriggerOutcome> {
+    let detail = event.get("detail").ok_or_else(|| {
+        PipelineError::bad_input(format!(
+            "not an EventBridge S3 event (no 'detail'): {}",
+            crate::alerts::truncate(&event.to_string(), 300)
+        ))
+    })?;
+    let ev_bucket = detail
+        .pointer("/bucket/name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| PipelineError::bad_input("S3 event without detail.bucket.name"))?;
+    let key = detail
+        .pointer("/object/key")
+        .and_then(Value::as_str)
+        .ok_or_else(|| PipelineError::bad_input("S3 event without detail.object.key"))?;
+    if ev_bucket != bucket {
+        return Ok(TriggerOutcome::ignored(format!(
+            "bucket {ev_bucket} is not the landing bucket {bucket}"
+        )));
+    }
+    // EventBridge URL-encodes keys like S3 notifications do (spaces as '+').
+    let key = key.replace('+', " ");
+    let Some((batch, _)) = landing_file(&key) else {
+        return Ok(TriggerOutcome::ignored(format!(
+            "{key} is not landing/<batch>/titles.csv or credits.csv"
+        )));
+    };
+    let mut etags = Vec::new();
+    for f in SOURCE_FILES {
+        match storage.head(&batch_key(&batch, f)).await? {
+            Some(o) => etags.push(o.etag),
+            None => {
+                return Ok(TriggerOutcome {
+                    action: "waiting".into(),
+                    batch: Some(batch.clone()),
+                    execution_name: None,
+                    execution_arn: None,
+                    reason: format!("{f}.csv of batch {batch} has not landed yet"),
+                });
+            }
+        }
+    }
+    let name = execution_name(&batch, &etags.iter().map(String::as_str).collect::<Vec<_>>());
+    let input = serde_json::json!({"bucket": bucket, "batch": batch, "full_refresh": false});
+    let started = executions.start(&name, &input).await?;
+    Ok(TriggerOutcome {
+        action: if started.already_existed {
+            "duplicate"
+        } else {
+            "started"
+        }
+        .into(),
+        batch: Some(batch),
+        execution_name: Some(name),
+        execution_arn: started.execution_arn,
+        reason: if started.already_existed {
+            "an execution with this name exists: same files, already started"
+        } else {
+            "both files present"
+        }
+        .into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_names() {
+        assert_eq!(
+            landing_file("landing/2026-11-26/titles.csv"),
+            Some(("2026-11-26".into(), "titles".into()))
+        );
+        assert_eq!(landing_file("landing/2026-11-26/other.csv"), None);
+        assert_eq!(landing_file("reports/2026-11-26/titles.csv"), None);
+        assert_eq!(landing_file("landing/a/b/titles.csv"), None);
+        let n = execution_name("2026.11.26", &["\"abc\"", "def"]);
+        assert!(n.starts_with("2026_11_26-") && n.len() == 21, "{n}");
+        assert_eq!(n, execution_name("2026.11.26", &["abc", "def"]));
+        assert_ne!(n, execution_name("2026.11.26", &["abc", "xyz"]));
+        assert!(execution_name(&"b".repeat(64), &["e"]).len() <= 80);
+    }
+}

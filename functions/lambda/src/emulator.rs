@@ -1,0 +1,166 @@
+//! A minimal Lambda Runtime API on 127.0.0.1, for tests: it hands queued events to a real
+//! Lambda binary (`AWS_LAMBDA_RUNTIME_API`) and records what the binary answers —
+//! `invocation/{id}/response`, `invocation/{id}/error` and `init/error`. The error type recorded
+//! is the body's `errorType` (what Step Functions matches in `ErrorEquals`), falling back to the
+//! `Lambda-Runtime-Function-Error-Type` header. When the queue is empty, `invocation/next` waits, as the real one does.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// What the function answered to one event (or at init).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Response {
+        request_id: String,
+        body: String,
+    },
+    Error {
+        request_id: String,
+        error_type: String,
+        body: String,
+    },
+    InitError {
+        error_type: String,
+        body: String,
+    },
+}
+
+#[derive(Default)]
+struct State {
+    events: VecDeque<String>,
+    answers: Vec<Answer>,
+    next_id: u64,
+}
+
+pub struct RuntimeApi {
+    pub addr: String,
+    state: Arc<(Mutex<State>, Condvar)>,
+}
+
+impl RuntimeApi {
+    pub fn start(events: Vec<String>) -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let state = Arc::new((
+            Mutex::new(State {
+                events: events.into(),
+                ..Default::default()
+            }),
+            Condvar::new(),
+        ));
+        let s = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let s = s.clone();
+                std::thread::spawn(move || serve(conn, s));
+            }
+        });
+        RuntimeApi { addr, state }
+    }
+
+    /// Wait until `n` answers arrived (or panic after `timeout`).
+    pub fn wait_answers(&self, n: usize, timeout: Duration) -> Vec<Answer> {
+        let (m, cv) = &*self.state;
+        let guard = m.lock().unwrap();
+        let (guard, res) = cv
+            .wait_timeout_while(guard, timeout, |st| st.answers.len() < n)
+            .unwrap();
+        assert!(
+            !res.timed_out(),
+            "only {} of {n} answers within {timeout:?}: {:?}",
+            guard.answers.len(),
+            guard.answers
+        );
+        guard.answers.clone()
+    }
+}
+
+fn serve(conn: TcpStream, state: Arc<(Mutex<State>, Condvar)>) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut writer = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("").to_string(),
+        );
+        let mut len = 0usize;
+        let mut error_type = String::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => len = v.trim().parse().unwrap_or(0),
+                    "lambda-runtime-function-error-type" => error_type = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let body = String::from_utf8_lossy(&body).into_owned();
+        if let Some(t) = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("errorType").and_then(|t| t.as_str()).map(str::to_string))
+        {
+            error_type = t;
+        }
+        let (m, cv) = &*state;
+        if method == "GET" && path.ends_with("/runtime/invocation/next") {
+            let mut st = m.lock().unwrap();
+            while st.events.is_empty() {
+                st = cv.wait(st).unwrap();
+            }
+            let ev = st.events.pop_front().unwrap();
+            st.next_id += 1;
+            let id = format!("req-{}", st.next_id);
+            drop(st);
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                + 60_000;
+            let _ = write!(
+                writer,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:test\r\nLambda-Runtime-Trace-Id: Root=1-0-0\r\nContent-Length: {}\r\n\r\n{ev}",
+                ev.len()
+            );
+            continue;
+        }
+        let answer = if path.ends_with("/runtime/init/error") {
+            Some(Answer::InitError { error_type, body })
+        } else if let Some(rest) = path.strip_suffix("/response") {
+            Some(Answer::Response {
+                request_id: rest.rsplit('/').next().unwrap_or("").to_string(),
+                body,
+            })
+        } else {
+            path.strip_suffix("/error").map(|rest| Answer::Error {
+                request_id: rest.rsplit('/').next().unwrap_or("").to_string(),
+                error_type,
+                body,
+            })
+        };
+        if let Some(a) = answer {
+            m.lock().unwrap().answers.push(a);
+            cv.notify_all();
+        }
+        let _ = write!(writer, "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{{}}");
+    }
+}

@@ -1,0 +1,81 @@
+//! # landfall-lambda
+//!
+//! What every Landfall Lambda binary shares, so each `main` stays a few lines: JSON logs,
+//! configuration from the environment the SAM template sets, and the mapping of a
+//! [`PipelineError`] to the runtime's error type — the ASL error name (`Landfall.Transient`, …),
+//! which is what the state machine's `ErrorEquals` matches.
+
+use lambda_runtime::Diagnostic;
+use landfall_core::PipelineError;
+use landfall_core::alerts::redact;
+
+/// JSON logs on stdout (CloudWatch); `RUST_LOG` filters (default `info`).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+/// A required environment variable, or `Landfall.Config` naming it.
+pub fn env(name: &str) -> Result<String, PipelineError> {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+        PipelineError::config(format!(
+            "the environment variable {name} is not set (the SAM template sets it)"
+        ))
+    })
+}
+
+/// `LANDFALL_ENV` (default `dev`).
+pub fn environment() -> String {
+    std::env::var("LANDFALL_ENV").unwrap_or_else(|_| "dev".into())
+}
+
+/// `LANDFALL_SSM_PREFIX` (default `/landfall/<env>/`).
+pub fn ssm_prefix() -> String {
+    std::env::var("LANDFALL_SSM_PREFIX").unwrap_or_else(|_| format!("/landfall/{}/", environment()))
+}
+
+/// An error as the Lambda runtime reports it: the ASL error name as `errorType`, the message
+/// (secrets redacted) as `errorMessage`.
+#[derive(Debug)]
+pub struct LambdaError {
+    pub error: PipelineError,
+    pub secrets: Vec<String>,
+}
+
+impl From<PipelineError> for LambdaError {
+    fn from(error: PipelineError) -> Self {
+        Self { error, secrets: vec![] }
+    }
+}
+
+impl From<LambdaError> for Diagnostic {
+    fn from(e: LambdaError) -> Self {
+        Diagnostic {
+            error_type: e.error.name.as_str().to_string(),
+            error_message: redact(&e.error.message, &e.secrets),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_type_is_the_asl_name_and_secrets_are_redacted() {
+        let d: Diagnostic = LambdaError {
+            error: PipelineError::config("login failed for key s3cr3tkey"),
+            secrets: vec!["s3cr3tkey".into()],
+        }
+        .into();
+        assert_eq!(d.error_type, "Landfall.Config");
+        assert!(!d.error_message.contains("s3cr3tkey"));
+    }
+}
+
+pub mod emulator;

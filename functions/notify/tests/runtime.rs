@@ -1,0 +1,76 @@
+//! The real notify binary on a Lambda Runtime API emulator, against moto: the state machine's
+//! NotifyFailure payload and an EventBridge status-change event reach SNS; an unreadable event
+//! is an error whose errorType is the ASL error name.
+
+#[path = "../../aws/tests/support/mod.rs"]
+mod support;
+
+use landfall_lambda::emulator::{Answer, RuntimeApi};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_publishes_failures_and_reports_bad_events() {
+    let moto = support::Moto::start().await;
+    let sdk = moto.sdk().await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name("alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let failure = json!({"status": "failed", "execution": "arn:aws:states:us-east-1:123456789012:execution:landfall:b1-abc",
+        "state": {"bucket": "land", "batch": "b1", "full_refresh": false,
+                  "run": {"run_id": "b1-abc", "batch": "b1", "bucket": "land", "full_refresh": false},
+                  "failure": {"BuildMarts": {"Error": "Landfall.Transient", "Cause": "{\"errorMessage\": \"warehouse busy\", \"errorType\": \"Landfall.Transient\"}"}}}});
+    let status_change = json!({"detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+        "detail": {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:landfall:b2-x", "name": "b2-x", "status": "TIMED_OUT",
+                   "input": "{\"bucket\": \"land\", \"batch\": \"b2\", \"full_refresh\": false}"}});
+    let api = RuntimeApi::start(vec![
+        failure.to_string(),
+        status_change.to_string(),
+        json!({"what": 1}).to_string(),
+    ]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_notify"))
+        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "landfall-notify")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("ALERT_TOPIC_ARN", &topic)
+        .env("LANDFALL_ENV", "test")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let answers = api.wait_answers(3, Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    match &answers[0] {
+        Answer::Response { body, .. } => {
+            let v: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(
+                v,
+                json!({"sent": true, "failed_state": "BuildMarts", "error": "Landfall.Transient"})
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match &answers[1] {
+        Answer::Response { body, .. } => assert_eq!(
+            serde_json::from_str::<Value>(body).unwrap(),
+            json!({"sent": true, "status": "TIMED_OUT"})
+        ),
+        other => panic!("{other:?}"),
+    }
+    match &answers[2] {
+        Answer::Error { error_type, .. } => assert_eq!(error_type, "Landfall.BadInput"),
+        other => panic!("{other:?}"),
+    }
+}

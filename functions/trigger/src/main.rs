@@ -1,0 +1,33 @@
+//! The trigger Lambda: S3 "Object Created" (via EventBridge) → one Step Functions execution per
+//! batch version (see `landfall_core::trigger`). Environment: `LANDING_BUCKET`,
+//! `STATE_MACHINE_ARN`, `LANDFALL_ENV`, `LANDFALL_SSM_PREFIX`.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use landfall_aws::{s3::S3Landing, sdk_config, sfn::StepFunctions};
+use landfall_core::trigger::{LANDING_PREFIX, trigger};
+use landfall_lambda::{LambdaError, env, init_tracing};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let sdk = sdk_config().await;
+    let bucket = env("LANDING_BUCKET").map_err(|e| e.message)?;
+    let storage = S3Landing::new(&sdk, &bucket, LANDING_PREFIX);
+    let executions = StepFunctions::new(&sdk, env("STATE_MACHINE_ARN").map_err(|e| e.message)?);
+    let (storage, executions, bucket) = (&storage, &executions, bucket.as_str());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let outcome = trigger(storage, executions, bucket, &event.payload)
+            .await
+            .map_err(LambdaError::from)?;
+        tracing::info!(
+            action = %outcome.action,
+            batch = outcome.batch.as_deref().unwrap_or("-"),
+            execution = outcome.execution_name.as_deref().unwrap_or("-"),
+            "{}",
+            outcome.reason
+        );
+        Ok::<Value, LambdaError>(serde_json::to_value(outcome).expect("outcome serializes"))
+    }))
+    .await
+}
