@@ -39,6 +39,9 @@ struct WarehouseArgs {
     /// DuckDB worker threads (default: all cores).
     #[arg(long, env = "LANDFALL_THREADS")]
     threads: Option<usize>,
+    /// Append every SQL statement run to this file (replay it with `landfall replay`).
+    #[arg(long, env = "LANDFALL_SQL_LOG")]
+    sql_log: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -106,6 +109,14 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Run a SQL log (from --sql-log) straight through DuckDB: the benchmark's floor.
+    #[command(hide = true)]
+    Replay {
+        #[command(flatten)]
+        wh: WarehouseArgs,
+        /// The SQL log to run.
+        log: PathBuf,
+    },
     /// Republish the marts of the previously published batch.
     Rollback {
         #[command(flatten)]
@@ -140,6 +151,7 @@ fn open_warehouse(a: &WarehouseArgs) -> Result<DuckWarehouse, PipelineError> {
         memory_limit: a.memory_limit.clone(),
         threads: a.threads,
         temp_directory: None,
+        sql_log: a.sql_log.clone(),
     };
     DuckWarehouse::open(&a.warehouse, &opts)
 }
@@ -175,6 +187,27 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => usage_error(format!("cannot write to {}: {e}", dir.display())),
+            }
+        }
+        Command::Replay { wh, log } => {
+            let text = match std::fs::read_to_string(&log) {
+                Ok(t) => t,
+                Err(e) => return usage_error(format!("{}: {e}", log.display())),
+            };
+            let warehouse = match open_warehouse(&wh) {
+                Ok(w) => w,
+                Err(e) => return usage_error(e.message),
+            };
+            let started = std::time::Instant::now();
+            match warehouse.replay(&text) {
+                Ok(n) => {
+                    eprintln!("replayed {n} statements in {} ms", started.elapsed().as_millis());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("landfall replay: {}", e.message);
+                    ExitCode::from(1)
+                }
             }
         }
         Command::Rollback { wh, json } => {
@@ -222,6 +255,7 @@ fn main() -> ExitCode {
                     warehouse: dir.join("landfall.duckdb"),
                     memory_limit: None,
                     threads: None,
+                    sql_log: None,
                 },
                 alerts: Some(dir.join("alerts.jsonl")),
                 json: false,

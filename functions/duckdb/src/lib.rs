@@ -14,7 +14,7 @@ use landfall_core::warehouse::{LoadOutcome, LoadSpec, Table, Warehouse, sql_str}
 use landfall_core::{PipelineError, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The Snowflake-compat macros, created in the warehouse file at open.
 pub const PRELUDE: &str = include_str!("prelude.sql");
@@ -28,11 +28,36 @@ pub struct DuckOptions {
     pub threads: Option<usize>,
     /// Where DuckDB spills when memory is short.
     pub temp_directory: Option<PathBuf>,
+    /// Append every statement the pipeline runs to this file (for `landfall replay`, the
+    /// benchmark's "floor": the same SQL with no orchestration).
+    pub sql_log: Option<PathBuf>,
+}
+
+/// Every statement run, in order, each followed by [`SQL_LOG_SEPARATOR`].
+pub struct SqlLog(Mutex<std::fs::File>);
+
+pub const SQL_LOG_SEPARATOR: &str = "\n-- landfall: end of statement\n";
+
+impl SqlLog {
+    fn write(&self, sql: &str) {
+        use std::io::Write;
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = write!(f, "{sql}{SQL_LOG_SEPARATOR}");
+    }
+}
+
+/// Run statements (one or several) on a connection, logging them first.
+fn run(conn: &Connection, log: &Option<Arc<SqlLog>>, sql: &str) -> duckdb::Result<()> {
+    if let Some(l) = log {
+        l.write(sql);
+    }
+    conn.execute_batch(sql)
 }
 
 pub struct DuckWarehouse {
     conn: Mutex<Connection>,
     path: PathBuf,
+    log: Option<Arc<SqlLog>>,
 }
 
 /// DuckDB errors are either our SQL being wrong for the data (not retryable) or I/O trouble.
@@ -84,15 +109,51 @@ impl DuckWarehouse {
             .map_err(|e| db_err("warehouse settings", e))?;
         conn.execute_batch(PRELUDE)
             .map_err(|e| db_err("installing the Snowflake-compat prelude", e))?;
+        let log = match &opts.sql_log {
+            Some(p) => Some(Arc::new(SqlLog(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| PipelineError::config(format!("SQL log {}: {e}", p.display())))?,
+            )))),
+            None => None,
+        };
         Ok(Self {
             conn: Mutex::new(conn),
             path,
+            log,
         })
     }
 
     /// Write everything to the database file and truncate the WAL.
     pub fn checkpoint(&self) -> Result<()> {
-        self.with_conn(|c| c.execute_batch("checkpoint").map_err(|e| db_err("checkpoint", e)))
+        self.with_conn(|c| run(c, &self.log, "checkpoint").map_err(|e| db_err("checkpoint", e)))
+    }
+
+    /// Run a SQL log written with `sql_log`, statement by statement, with no orchestration.
+    pub fn replay(&self, log_text: &str) -> Result<usize> {
+        let stmts: Vec<&str> = log_text
+            .split(SQL_LOG_SEPARATOR)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let profile = std::env::var_os("LANDFALL_REPLAY_PROFILE").is_some();
+        self.with_conn(|c| {
+            let mut times = Vec::new();
+            for s in &stmts {
+                let t = std::time::Instant::now();
+                run(c, &self.log, s).map_err(|e| db_err(&first_line(s), e))?;
+                times.push((t.elapsed(), first_line(s)));
+            }
+            if profile {
+                times.sort_by(|a, b| b.0.cmp(&a.0));
+                for (d, s) in times.iter().take(12) {
+                    eprintln!("{:>8.1} ms  {s}", d.as_secs_f64() * 1000.0);
+                }
+            }
+            Ok(stmts.len())
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -104,7 +165,10 @@ impl DuckWarehouse {
         f(&c)
     }
 
-    fn query_sync(conn: &Connection, sql: &str) -> Result<Table> {
+    fn query_sync(conn: &Connection, log: &Option<Arc<SqlLog>>, sql: &str) -> Result<Table> {
+        if let Some(l) = log {
+            l.write(sql);
+        }
         let mut stmt = conn.prepare(sql).map_err(|e| db_err(&first_line(sql), e))?;
         let mut rows = stmt.query([]).map_err(|e| db_err(&first_line(sql), e))?;
         let mut out = Vec::new();
@@ -122,16 +186,15 @@ impl DuckWarehouse {
         Ok(Table { columns, rows: out })
     }
 
-    fn transaction_sync(conn: &Connection, statements: &[String]) -> Result<()> {
-        conn.execute_batch("begin transaction")
-            .map_err(|e| db_err("begin", e))?;
+    fn transaction_sync(conn: &Connection, log: &Option<Arc<SqlLog>>, statements: &[String]) -> Result<()> {
+        run(conn, log, "begin transaction").map_err(|e| db_err("begin", e))?;
         for s in statements {
-            if let Err(e) = conn.execute_batch(s) {
+            if let Err(e) = run(conn, log, s) {
                 let _ = conn.execute_batch("rollback");
                 return Err(db_err(&first_line(s), e));
             }
         }
-        conn.execute_batch("commit").map_err(|e| {
+        run(conn, log, "commit").map_err(|e| {
             let _ = conn.execute_batch("rollback");
             db_err("commit", e)
         })
@@ -200,15 +263,15 @@ impl Warehouse for DuckWarehouse {
     }
 
     async fn execute(&self, sql: &str) -> Result<()> {
-        self.with_conn(|c| c.execute_batch(sql).map_err(|e| db_err(&first_line(sql), e)))
+        self.with_conn(|c| run(c, &self.log, sql).map_err(|e| db_err(&first_line(sql), e)))
     }
 
     async fn query(&self, sql: &str) -> Result<Table> {
-        self.with_conn(|c| Self::query_sync(c, sql))
+        self.with_conn(|c| Self::query_sync(c, &self.log, sql))
     }
 
     async fn transaction(&self, statements: &[String]) -> Result<()> {
-        self.with_conn(|c| Self::transaction_sync(c, statements))
+        self.with_conn(|c| Self::transaction_sync(c, &self.log, statements))
     }
 
     async fn load_csv(&self, spec: &LoadSpec) -> Result<LoadOutcome> {
@@ -287,12 +350,16 @@ impl Warehouse for DuckWarehouse {
         let load_id = spec.load_id.clone();
         let display = spec.display_name.clone();
         let expected_rows = shape.rows;
+        let log = self.log.clone();
         tokio::task::spawn_blocking(move || -> Result<u64> {
+            // Logged as one block after the commit: two loads run side by side, and their
+            // statements must not interleave in the log.
+            let none = None;
             conn.execute_batch("begin transaction").map_err(|e| db_err("begin", e))?;
-            let run = || -> Result<u64> {
+            let attempt = || -> Result<u64> {
                 let last = stmts.len() - 1;
                 for (i, s) in stmts.iter().enumerate() {
-                    conn.execute_batch(s).map_err(|e| {
+                    run(&conn, &none, s).map_err(|e| {
                         let m = e.to_string();
                         if m.contains("conflict") || i != last {
                             db_err(&format!("{display}: loading"), e)
@@ -301,7 +368,7 @@ impl Warehouse for DuckWarehouse {
                         }
                     })?;
                 }
-                let n = Self::query_sync(&conn, &format!("select count(*) from {table} where _load_id = {}", sql_str(&load_id)))?.scalar_i64();
+                let n = Self::query_sync(&conn, &none, &format!("select count(*) from {table} where _load_id = {}", sql_str(&load_id)))?.scalar_i64();
                 if n as u64 != expected_rows {
                     return Err(PipelineError::bad_input(format!(
                         "{display}: the check counted {expected_rows} records but DuckDB read {n}; the file's quoting is ambiguous"
@@ -309,9 +376,12 @@ impl Warehouse for DuckWarehouse {
                 }
                 Ok(n as u64)
             };
-            match run() {
+            match attempt() {
                 Ok(n) => {
                     conn.execute_batch("commit").map_err(|e| db_err("commit", e))?;
+                    if let Some(l) = &log {
+                        l.write(&format!("begin transaction;\n{};\ncommit", stmts.join(";\n")));
+                    }
                     Ok(n)
                 }
                 Err(e) => {
