@@ -147,7 +147,7 @@ impl DuckWarehouse {
                 times.push((t.elapsed(), first_line(s)));
             }
             if profile {
-                times.sort_by(|a, b| b.0.cmp(&a.0));
+                times.sort_by_key(|t| std::cmp::Reverse(t.0));
                 for (d, s) in times.iter().take(12) {
                     eprintln!("{:>8.1} ms  {s}", d.as_secs_f64() * 1000.0);
                 }
