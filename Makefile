@@ -15,7 +15,7 @@ export LANDFALL_ASL_VALIDATOR ?= $(CACHE)/node-tools/node_modules/.bin/asl-valid
 LANDFALL := $(CARGO_TARGET_DIR)/release/landfall
 DEMO_DIR ?= out/demo
 
-.PHONY: demo test libduckdb dbt-venv tools build release lint fmt clean
+.PHONY: demo test bench libduckdb dbt-venv tools build release lint fmt clean
 
 libduckdb: $(DUCKDB_LIB_DIR)/libduckdb.so
 $(DUCKDB_LIB_DIR)/libduckdb.so:
@@ -46,6 +46,10 @@ test: libduckdb dbt-venv tools
 	@if cargo tree -e normal -p landfall-trigger -p landfall-notify -p landfall-lambda -p landfall-aws | grep -q duckdb; then \
 	    echo "a Lambda crate depends on DuckDB" >&2; exit 1; fi
 	cargo test --workspace --no-fail-fast
+
+## landfall vs the dbt-duckdb peer vs our own floor at 1x, 10x, 100x; writes bench/RESULTS.md.
+bench: release dbt-venv tools
+	python3 bench/bench.py --runs $(or $(RUNS),3) --scales $(or $(SCALES),1,10,100)
 
 lint: libduckdb
 	cargo fmt --all -- --check
