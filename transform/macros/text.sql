@@ -12,3 +12,8 @@
 {% macro text_to_int(column) -%}
     cast(try_cast(nullif(trim({{ column }}), '') as double) as bigint)
 {%- endmacro %}
+
+{# A CTE read more than once: DuckDB computes it once when told to; Snowflake decides itself. #}
+{% macro materialized_cte() -%}
+    {%- if target.type == 'duckdb' %}materialized{% endif -%}
+{%- endmacro %}

@@ -1,10 +1,12 @@
 -- One row per credit of the batch whose title is in the batch; rejected rows are in `quarantine`.
+-- credit_key: a 64-bit hash (HASH() exists in Snowflake and DuckDB alike): cheap to compute
+-- and to store, unlike a 32-character md5 string per row.
 with src as (
     select * from {{ source('raw', 'credits') }}
     where _batch = '{{ var("batch") }}'
 )
 select
-    md5(concat_ws('|', trim(person_id), trim(id), upper(trim(role)), coalesce(character, ''))) as credit_key,
+    hash(trim(person_id), trim(id), upper(trim(role)), coalesce(character, '')) as credit_key,
     cast({{ text_to_int('person_id') }} as bigint)  as person_id,
     trim(id)                                        as title_id,
     trim(name)                                      as person_name,
