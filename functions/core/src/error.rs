@@ -83,6 +83,13 @@ impl PipelineError {
         self.details = serde_json::to_value(d).ok();
         self
     }
+    /// Append a hint on what to do, when `cond` holds.
+    pub fn with_hint_if(mut self, cond: bool, hint: &str) -> Self {
+        if cond {
+            self.message = format!("{} ({hint})", self.message);
+        }
+        self
+    }
     /// Prefix the message with where it happened, keeping the name.
     pub fn context(mut self, what: impl fmt::Display) -> Self {
         self.message = format!("{what}: {}", self.message);

@@ -73,6 +73,10 @@ fn db_err(context: &str, e: duckdb::Error) -> PipelineError {
     } else {
         PipelineError::config(format!("{context}: {msg}"))
     }
+    .with_hint_if(
+        lower.contains("out of memory"),
+        "raise --memory-limit (LANDFALL_MEMORY_LIMIT) or lower --threads",
+    )
 }
 
 fn first_line(sql: &str) -> String {
@@ -337,7 +341,7 @@ impl Warehouse for DuckWarehouse {
             "insert into {table} ({header_cols}, _batch, _source_file, _source_etag, _row_number, _loaded_at, _load_id)
              select {header_cols}, {batch}, {file}, {etag}, null, now()::timestamp, {load_id}
              from read_csv({loc}, header = true, delim = ',', quote = '\"', escape = '\"', all_varchar = true,
-                           auto_detect = false, columns = {{{columns_struct}}}, strict_mode = true, max_line_size = 16777216)",
+                           auto_detect = false, columns = {{{columns_struct}}}, strict_mode = true)",
             table = spec.table,
             batch = sql_str(&spec.batch),
             file = sql_str(&spec.display_name),
@@ -369,7 +373,8 @@ impl Warehouse for DuckWarehouse {
                 for (i, s) in stmts.iter().enumerate() {
                     run(&conn, &none, s).map_err(|e| {
                         let m = e.to_string();
-                        if m.contains("conflict") || i != csv_insert {
+                        let engine_trouble = ["conflict", "Out of Memory", "IO Error", "could not allocate"].iter().any(|k| m.contains(k));
+                        if engine_trouble || i != csv_insert {
                             db_err(&format!("{display}: loading"), e)
                         } else {
                             PipelineError::bad_input(format!("{display}: the warehouse could not read the file: {m}"))
