@@ -117,6 +117,27 @@ enum Command {
         /// The SQL log to run.
         log: PathBuf,
     },
+    /// Start one Step Functions execution per batch (a backfill or a re-run on AWS).
+    Backfill {
+        /// The state machine's ARN.
+        #[arg(long, env = "STATE_MACHINE_ARN")]
+        state_machine: String,
+        /// The landing bucket.
+        #[arg(long, env = "LANDING_BUCKET")]
+        bucket: String,
+        /// A batch to run (repeat for several).
+        #[arg(long = "batch", required = true)]
+        batches: Vec<String>,
+        /// Rebuild incremental models from scratch.
+        #[arg(long)]
+        full_refresh: bool,
+        /// Wait for each execution to end and print its final status (exit 1 if one failed).
+        #[arg(long)]
+        wait: bool,
+        /// Seconds between status checks with --wait.
+        #[arg(long, default_value_t = 10)]
+        poll_seconds: u64,
+    },
     /// Republish the marts of the previously published batch.
     Rollback {
         #[command(flatten)]
@@ -209,6 +230,32 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+        Command::Backfill {
+            state_machine,
+            bucket,
+            batches,
+            full_refresh,
+            wait,
+            poll_seconds,
+        } => {
+            for b in &batches {
+                if let Err(e) = landfall_core::handlers::validate_batch(b) {
+                    return usage_error(e.message);
+                }
+            }
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            rt.block_on(backfill(
+                state_machine,
+                bucket,
+                batches,
+                full_refresh,
+                wait,
+                poll_seconds,
+            ))
         }
         Command::Rollback { wh, json } => {
             let warehouse = match open_warehouse(&wh) {
@@ -372,4 +419,62 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `landfall backfill`: one execution per batch, named `<batch>-manual-<time>` so a re-run of a
+/// batch is always a new execution; with `--wait`, each final status.
+async fn backfill(
+    state_machine: String,
+    bucket: String,
+    batches: Vec<String>,
+    full_refresh: bool,
+    wait: bool,
+    poll_seconds: u64,
+) -> ExitCode {
+    let sdk = landfall_aws::sdk_config().await;
+    let sfn = landfall_aws::sfn::StepFunctions::new(&sdk, state_machine);
+    let stamp = pipeline::new_run_id("manual");
+    let mut started = Vec::new();
+    for b in &batches {
+        let name = format!("{b}-{stamp}").chars().take(80).collect::<String>();
+        let input = serde_json::json!({"bucket": bucket, "batch": b, "full_refresh": full_refresh});
+        match sfn.start_named(&name, &input).await {
+            Ok(arn) => {
+                println!("{b}\tstarted\t{arn}");
+                started.push((b.clone(), arn));
+            }
+            Err(e) => {
+                eprintln!("landfall backfill: batch {b}: {}", e.message);
+                return ExitCode::from(if e.name == landfall_core::ErrorName::Config {
+                    2
+                } else {
+                    1
+                });
+            }
+        }
+    }
+    if !wait {
+        return ExitCode::SUCCESS;
+    }
+    let mut failed = false;
+    for (b, arn) in &started {
+        loop {
+            match sfn.status(arn).await {
+                Ok(s) if s == "RUNNING" || s == "PENDING_REDRIVE" => {
+                    tokio::time::sleep(std::time::Duration::from_secs(poll_seconds)).await
+                }
+                Ok(s) => {
+                    println!("{b}\t{s}\t{arn}");
+                    failed |= s != "SUCCEEDED";
+                    break;
+                }
+                Err(e) => {
+                    eprintln!("landfall backfill: batch {b}: {}", e.message);
+                    failed = true;
+                    break;
+                }
+            }
+        }
+    }
+    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
