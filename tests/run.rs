@@ -566,3 +566,38 @@ fn top_actors_by_genre_matches_the_plain_definition() {
     assert_eq!(plain.rows.len(), 190);
     assert_eq!(mart.rows, plain.rows);
 }
+
+#[test]
+fn a_batch_with_60_percent_fewer_credits_fails_the_gate_on_drift() {
+    let f = Fixture::new();
+    f.generate("d1", 300, 21);
+    assert_ok(&f.run("d1"));
+    let marts = f.marts_snapshot();
+    // same titles, 60 % of the credit rows dropped
+    f.generate("d2", 300, 21);
+    let p = f.batch_dir("d2").join("credits.csv");
+    let l = lines(&p);
+    let keep = (l.len() - 1) * 4 / 10;
+    std::fs::write(&p, l[..=keep].join("\n") + "\n").unwrap();
+    let o = f.run("d2");
+    let cause = assert_failed(&o, "Landfall.QualityGate");
+    assert!(cause.contains("row_count_drift_source_raw_credits__50"), "{cause}");
+    assert!(!cause.contains("raw_titles__50"), "titles did not drift: {cause}");
+    assert!(
+        o.summary["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("row_count_drift_source_raw_credits__20"))
+    );
+    assert_eq!(f.marts_snapshot(), marts, "nothing published");
+    // a batch within ±20 % passes without drift warnings
+    f.generate("d3", 280, 22);
+    let o = f.run("d3");
+    assert_ok(&o);
+    assert!(
+        !o.summary["warnings"].to_string().contains("row_count_drift"),
+        "{}",
+        o.summary["warnings"]
+    );
+}

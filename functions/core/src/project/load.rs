@@ -384,6 +384,19 @@ fn name_tests(tests: &mut [TestSpec]) {
                 .collect();
             name += &format!("__{}", v.join("__"));
         }
+        if !matches!(
+            t.kind.as_str(),
+            "not_null" | "unique" | "accepted_values" | "relationships" | "singular"
+        ) {
+            // project generic tests: scalar arguments tell two uses apart (e.g. two thresholds)
+            for v in t.args.values() {
+                match v {
+                    Value::Number(n) => name += &format!("__{n}"),
+                    Value::String(x) if x.len() <= 20 => name += &format!("__{x}"),
+                    _ => {}
+                }
+            }
+        }
         if let Some(to) = t.args.get("to").and_then(Value::as_str) {
             let to: String = to.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
             name += &format!("_{to}");
