@@ -79,3 +79,48 @@ mod tests {
 }
 
 pub mod emulator;
+
+/// The Slack channel whose webhook URL is an SSM SecureString, read on the first alert (not at
+/// init, so a cold start makes no SSM round trip) and kept for the container's life. Without
+/// the parameter, alerts go to the other channels only.
+pub struct SlackFromSsm {
+    secrets: landfall_aws::ssm::Secrets,
+    parameter: &'static str,
+    channel: tokio::sync::OnceCell<Option<landfall_core::alerts::SlackWebhook>>,
+}
+
+impl SlackFromSsm {
+    pub fn new(secrets: landfall_aws::ssm::Secrets, parameter: &'static str) -> Self {
+        Self {
+            secrets,
+            parameter,
+            channel: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl landfall_core::alerts::Alerts for SlackFromSsm {
+    fn name(&self) -> &str {
+        "slack"
+    }
+
+    async fn send(&self, alert: &landfall_core::alerts::Alert) -> landfall_core::Result<()> {
+        let channel = self
+            .channel
+            .get_or_try_init(|| async {
+                match self.secrets.get_optional(self.parameter).await? {
+                    Some(url) => Ok::<_, PipelineError>(Some(landfall_core::alerts::SlackWebhook::new(url))),
+                    None => {
+                        tracing::warn!(parameter = %self.secrets.parameter_name(self.parameter), "no Slack webhook configured: alerts go to SNS only");
+                        Ok(None)
+                    }
+                }
+            })
+            .await?;
+        match channel {
+            Some(c) => c.send(alert).await,
+            None => Ok(()),
+        }
+    }
+}

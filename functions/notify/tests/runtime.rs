@@ -74,3 +74,93 @@ async fn notify_publishes_failures_and_reports_bad_events() {
         other => panic!("{other:?}"),
     }
 }
+
+/// One HTTP request to 127.0.0.1 answered 200; returns the URL and the request body.
+fn one_request_server() -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/services/T0/B0/SECRETTOKEN", l.local_addr().unwrap());
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = s.read(&mut chunk).unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let t = String::from_utf8_lossy(&buf).to_string();
+            if let Some(p) = t.find("\r\n\r\n") {
+                let len: usize = t
+                    .lines()
+                    .find_map(|x| {
+                        x.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= p + 4 + len {
+                    write!(s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").unwrap();
+                    return t[p + 4..].to_string();
+                }
+            }
+            if n == 0 {
+                return String::new();
+            }
+        }
+    });
+    (url, h)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_from_ssm_still_gets_the_alert_when_sns_fails() {
+    let moto = support::Moto::start().await;
+    let sdk = moto.sdk().await;
+    let (url, server) = one_request_server();
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name("/landfall/test/slack_webhook_url")
+        .value(&url)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let failure = json!({"status": "failed", "execution": "arn:aws:states:us-east-1:123456789012:execution:landfall:b3-x",
+        "state": {"bucket": "land", "batch": "b3", "full_refresh": false,
+                  "failure": {"CheckFiles": {"Error": "Landfall.BadInput", "Cause": "s3://land/landing/b3/credits.csv: missing"}}}});
+    let api = RuntimeApi::start(vec![failure.to_string()]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_notify"))
+        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "landfall-notify")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        // a topic that does not exist: SNS fails, Slack must still be told
+        .env("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:missing")
+        .env("LANDFALL_ENV", "test")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let answers = api.wait_answers(1, Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    let body = server.join().unwrap();
+    let payload: Value = serde_json::from_str(&body).unwrap();
+    let text = payload.to_string();
+    assert!(
+        text.contains("Landfall.BadInput") && text.contains("CheckFiles") && text.contains("b3"),
+        "{text}"
+    );
+    match &answers[0] {
+        Answer::Error { error_type, body, .. } => {
+            assert_eq!(
+                error_type, "Landfall.Transient",
+                "delivery failed on one channel: {body}"
+            );
+            assert!(body.contains("sns"), "{body}");
+            assert!(!body.contains("SECRETTOKEN"), "{body}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
