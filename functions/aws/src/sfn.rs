@@ -20,20 +20,6 @@ impl StepFunctions {
         }
     }
 
-    /// Start an execution under an explicit name (backfills), returning its ARN.
-    pub async fn start_named(&self, name: &str, input: &Value) -> Result<String> {
-        let o = self
-            .client
-            .start_execution()
-            .state_machine_arn(&self.state_machine_arn)
-            .name(name)
-            .input(input.to_string())
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("StartExecution {name} on {}", self.state_machine_arn), e))?;
-        Ok(o.execution_arn().to_string())
-    }
-
     /// Status (`RUNNING`, `SUCCEEDED`, …) of an execution.
     pub async fn status(&self, execution_arn: &str) -> Result<String> {
         let d = self

@@ -438,10 +438,17 @@ async fn backfill(
     for b in &batches {
         let name = format!("{b}-{stamp}").chars().take(80).collect::<String>();
         let input = serde_json::json!({"bucket": bucket, "batch": b, "full_refresh": full_refresh});
-        match sfn.start_named(&name, &input).await {
-            Ok(arn) => {
+        match landfall_core::trigger::Executions::start(&sfn, &name, &input).await {
+            Ok(landfall_core::trigger::Started {
+                execution_arn: Some(arn),
+                ..
+            }) => {
                 println!("{b}\tstarted\t{arn}");
                 started.push((b.clone(), arn));
+            }
+            Ok(_) => {
+                eprintln!("landfall backfill: batch {b}: an execution named {name} exists already");
+                return ExitCode::from(1);
             }
             Err(e) => {
                 eprintln!("landfall backfill: batch {b}: {}", e.message);

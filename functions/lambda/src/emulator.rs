@@ -164,3 +164,21 @@ fn serve(conn: TcpStream, state: Arc<(Mutex<State>, Condvar)>) {
         let _ = write!(writer, "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{{}}");
     }
 }
+
+impl RuntimeApi {
+    /// Start a Lambda binary against this Runtime API, with the variables `lambda_runtime`
+    /// requires plus `env` (AWS endpoint, credentials, the function's own settings).
+    pub fn spawn(&self, binary: &str, env: &[(&str, &str)]) -> std::process::Child {
+        let mut c = std::process::Command::new(binary);
+        c.env("AWS_LAMBDA_RUNTIME_API", &self.addr)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "landfall-test")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.spawn().expect("the Lambda binary starts")
+    }
+}

@@ -35,20 +35,17 @@ async fn notify_publishes_failures_and_reports_bad_events() {
         status_change.to_string(),
         json!({"what": 1}).to_string(),
     ]);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_notify"))
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "landfall-notify")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("ALERT_TOPIC_ARN", &topic)
-        .env("LANDFALL_ENV", "test")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = api.spawn(
+        env!("CARGO_BIN_EXE_notify"),
+        &[
+            ("AWS_ENDPOINT_URL", moto.url.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("ALERT_TOPIC_ARN", topic.as_str()),
+            ("LANDFALL_ENV", "test"),
+        ],
+    );
     let answers = api.wait_answers(3, Duration::from_secs(30));
     let _ = child.kill();
     let _ = child.wait();
@@ -127,21 +124,17 @@ async fn slack_from_ssm_still_gets_the_alert_when_sns_fails() {
         "state": {"bucket": "land", "batch": "b3", "full_refresh": false,
                   "failure": {"CheckFiles": {"Error": "Landfall.BadInput", "Cause": "s3://land/landing/b3/credits.csv: missing"}}}});
     let api = RuntimeApi::start(vec![failure.to_string()]);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_notify"))
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "landfall-notify")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        // a topic that does not exist: SNS fails, Slack must still be told
-        .env("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:missing")
-        .env("LANDFALL_ENV", "test")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = api.spawn(
+        env!("CARGO_BIN_EXE_notify"),
+        &[
+            ("AWS_ENDPOINT_URL", moto.url.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:missing"),
+            ("LANDFALL_ENV", "test"),
+        ],
+    );
     let answers = api.wait_answers(1, Duration::from_secs(30));
     let _ = child.kill();
     let _ = child.wait();

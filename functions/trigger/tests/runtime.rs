@@ -41,21 +41,18 @@ async fn trigger_starts_an_execution_and_reports_bad_events_as_bad_input() {
         json!({"not": "an s3 event"}).to_string(),
     ];
     let api = RuntimeApi::start(events);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trigger"))
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "landfall-trigger")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("LANDING_BUCKET", "land")
-        .env("STATE_MACHINE_ARN", sm.state_machine_arn())
-        .env("LANDFALL_ENV", "test")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = api.spawn(
+        env!("CARGO_BIN_EXE_trigger"),
+        &[
+            ("AWS_ENDPOINT_URL", moto.url.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("LANDING_BUCKET", "land"),
+            ("STATE_MACHINE_ARN", sm.state_machine_arn()),
+            ("LANDFALL_ENV", "test"),
+        ],
+    );
     let answers = api.wait_answers(2, Duration::from_secs(30));
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
