@@ -75,9 +75,4 @@ impl Secrets {
     pub async fn invalidate(&self) {
         self.cache.lock().await.clear();
     }
-
-    /// Every cached value: what redaction must remove from messages.
-    pub async fn known_values(&self) -> Vec<String> {
-        self.cache.lock().await.values().cloned().collect()
-    }
 }

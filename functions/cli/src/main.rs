@@ -177,6 +177,15 @@ fn open_warehouse(a: &WarehouseArgs) -> Result<DuckWarehouse, PipelineError> {
     DuckWarehouse::open(&a.warehouse, &opts)
 }
 
+/// One runtime shape for every command: two workers (the LoadRaw branches run side by side).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if std::env::var_os("RUST_LOG").is_some() {
@@ -244,10 +253,7 @@ fn main() -> ExitCode {
                     return usage_error(e.message);
                 }
             }
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
+            let rt = runtime();
             rt.block_on(backfill(
                 state_machine,
                 bucket,
@@ -262,11 +268,7 @@ fn main() -> ExitCode {
                 Ok(w) => w,
                 Err(e) => return usage_error(e.message),
             };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
+            let rt = runtime();
             match rt.block_on(publish::rollback(&warehouse)) {
                 Ok(p) => {
                     if json {
@@ -393,11 +395,7 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     };
     let input = serde_json::json!({"bucket": landing.to_string_lossy(), "batch": batch, "full_refresh": full_refresh});
     let observer = progress::Progress::new();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = runtime();
     let mut summary = match rt.block_on(pipeline::run(deps, &settings, &input, &observer, &options)) {
         Ok(s) => s,
         Err(e) => return usage_error(e.message),

@@ -65,9 +65,6 @@ pub trait Observer: Send + Sync {
     fn step_finished(&self, _step: &StepRecord) {}
 }
 
-pub struct Silent;
-impl Observer for Silent {}
-
 /// How the local engine runs.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
