@@ -11,6 +11,7 @@ export LANDFALL_DBT ?= $(DBT_VENV)/bin/dbt
 # Where the tests find their tools (installed by `make tools`).
 export LANDFALL_MOTO_SERVER ?= $(CACHE)/venv-tools/bin/moto_server
 export LANDFALL_TOOLS_PYTHON ?= $(CACHE)/venv-tools/bin/python
+export LANDFALL_FAKESNOW_PYTHON ?= $(CACHE)/venv-snow/bin/python
 export LANDFALL_ASL_VALIDATOR ?= $(CACHE)/node-tools/node_modules/.bin/asl-validator
 LANDFALL := $(CARGO_TARGET_DIR)/release/landfall
 DEMO_DIR ?= out/demo

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Test tools from the package registries, pinned, installed once into the cache:
 #   - moto[server] (a real AWS API emulator, and Step Functions' ASL parser) in a virtualenv;
+#   - fakesnow in server mode (a Snowflake wire-protocol server over DuckDB) in its own
+#     virtualenv (it needs snowflake-connector-python<5 and its own duckdb);
 #   - asl-validator (npm), the static check of statemachine.asl.json.
 set -euo pipefail
 cache=${1:?usage: tools.sh CACHE_DIR}
@@ -11,6 +13,15 @@ if ! [ -x "$venv/bin/moto_server" ] || [ "$(cat "$venv/.landfall-pins" 2>/dev/nu
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "$pins"
   echo "$pins" > "$venv/.landfall-pins"
+fi
+snow="$cache/venv-snow"
+snow_pins='fakesnow[server]==0.12.1 snowflake-connector-python<5'
+if ! [ -x "$snow/bin/fakesnow" ] || [ "$(cat "$snow/.landfall-pins" 2>/dev/null)" != "$snow_pins" ]; then
+  echo "creating the fakesnow virtualenv in $snow…" >&2
+  python3 -m venv "$snow"
+  # shellcheck disable=SC2086
+  "$snow/bin/pip" install --quiet --disable-pip-version-check $snow_pins
+  echo "$snow_pins" > "$snow/.landfall-pins"
 fi
 node="$cache/node-tools"
 if ! [ -x "$node/node_modules/.bin/asl-validator" ]; then

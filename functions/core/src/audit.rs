@@ -38,7 +38,7 @@ pub async fn run_started(wh: &dyn Warehouse, run_id: &str, batch: &str) -> Resul
     wh.transaction(&[
         format!("delete from audit.runs where run_id = {}", sql_str(run_id)),
         format!(
-            "insert into audit.runs (run_id, batch, started_at, status, published) values ({}, {}, now()::timestamp, 'running', false)",
+            "insert into audit.runs (run_id, batch, started_at, status, published) values ({}, {}, current_timestamp::timestamp, 'running', false)",
             sql_str(run_id),
             sql_str(batch)
         ),

@@ -140,7 +140,12 @@ pub async fn build_models(
                 let cols = wh.columns(&rel.schema, &rel.name).await?;
                 let col_list = cols.join(", ");
                 let tmp = format!("{}__incr", rel.name);
-                let mut stmts = vec![format!("create or replace temporary table {tmp} as\n{sql}")];
+                // The new rows are computed outside the transaction: Snowflake commits
+                // implicitly around DDL, so only the delete and insert sit inside it.
+                wh.execute(&format!("create or replace temporary table {tmp} as\n{sql}"))
+                    .await
+                    .map_err(ctx)?;
+                let mut stmts = Vec::new();
                 if !m.config.unique_key.is_empty() {
                     let keys = m.config.unique_key.join(", ");
                     stmts.push(format!(
@@ -148,8 +153,8 @@ pub async fn build_models(
                     ));
                 }
                 stmts.push(format!("insert into {rel} ({col_list}) select {col_list} from {tmp}"));
-                stmts.push(format!("drop table {tmp}"));
-                wh.transaction(&stmts).await.map_err(ctx)?
+                wh.transaction(&stmts).await.map_err(ctx)?;
+                wh.execute(&format!("drop table if exists {tmp}")).await.map_err(ctx)?
             }
             "incremental" => wh
                 .execute(&format!("create or replace table {rel} as\n{sql}"))

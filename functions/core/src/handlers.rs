@@ -196,7 +196,7 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
     let out = deps.warehouse.load_csv(&spec).await?;
     deps.warehouse
         .execute(&format!(
-            "insert into audit.loads (run_id, batch, file, source, etag, rows, loaded_at) values ({}, {}, {}, {}, {}, {}, now()::timestamp)",
+            "insert into audit.loads (run_id, batch, file, source, etag, rows, loaded_at) values ({}, {}, {}, {}, {}, {}, current_timestamp::timestamp)",
             sql_str(&run.run_id),
             sql_str(&run.batch),
             sql_str(file),
@@ -228,7 +228,7 @@ pub async fn commit_raw(deps: Deps<'_>, run: &RunVars) -> Result<()> {
         sql_str(&run.batch)
     ));
     stmts.push(format!(
-        "insert into audit.raw_commits (batch, load_id, committed_at) values ({}, {}, now()::timestamp)",
+        "insert into audit.raw_commits (batch, load_id, committed_at) values ({}, {}, current_timestamp::timestamp)",
         sql_str(&run.batch),
         sql_str(&run.run_id)
     ));
@@ -313,7 +313,7 @@ pub async fn run_quality(deps: Deps<'_>, run: &RunVars) -> Result<QualityOutcome
     let coverage = quality::column_coverage(deps.project, deps.warehouse).await?;
     deps.warehouse
         .execute(&format!(
-            "update audit.runs set rows_loaded = {}, rows_rejected = {}, column_test_coverage = {coverage}, finished_at = now()::timestamp where run_id = {}",
+            "update audit.runs set rows_loaded = {}, rows_rejected = {}, column_test_coverage = {coverage}, finished_at = current_timestamp::timestamp where run_id = {}",
             loaded.values().sum::<i64>(),
             rejected.values().sum::<i64>(),
             sql_str(&run.run_id)
@@ -356,7 +356,7 @@ pub async fn on_failure(wh: &dyn Warehouse, run: &RunVars, state: &str, err: &Pi
         }
     }
     stmts.push(format!(
-        "update audit.runs set status = 'failed', failed_state = {}, error_name = {}, error_cause = {}, finished_at = now()::timestamp where run_id = {}",
+        "update audit.runs set status = 'failed', failed_state = {}, error_name = {}, error_cause = {}, finished_at = current_timestamp::timestamp where run_id = {}",
         sql_str(state),
         sql_str(err.name.as_str()),
         sql_str(&crate::alerts::truncate(&err.message, 4000)),
@@ -368,7 +368,7 @@ pub async fn on_failure(wh: &dyn Warehouse, run: &RunVars, state: &str, err: &Pi
 /// Mark a run succeeded.
 pub async fn on_success(wh: &dyn Warehouse, run: &RunVars) -> Result<()> {
     wh.execute(&format!(
-        "update audit.runs set status = 'succeeded', finished_at = coalesce(finished_at, now()::timestamp) where run_id = {}",
+        "update audit.runs set status = 'succeeded', finished_at = coalesce(finished_at, current_timestamp::timestamp) where run_id = {}",
         sql_str(&run.run_id)
     ))
     .await

@@ -40,35 +40,44 @@ pub async fn publish(project: &Project, wh: &dyn Warehouse, run_id: &str, batch:
         .query("select coalesce(max(publish_seq), 0) + 1 from audit.publishes")
         .await?
         .scalar_i64();
-    let mut stmts = vec![format!("create schema if not exists {ARCHIVE_SCHEMA}")];
+    // The archive copies come first: they are new tables nobody reads, so they need no
+    // atomicity with the publish (a failed publish leaves them to be replaced by the next).
+    wh.ensure_schema(ARCHIVE_SCHEMA).await?;
     let mut schemas = Vec::new();
+    let mut archive = Vec::new();
+    let mut copies = Vec::new();
     let mut names = Vec::new();
     for m in &models {
         let to = published_relation(m);
         if !schemas.contains(&to.schema) {
-            stmts.push(format!("create schema if not exists {}", to.schema));
+            wh.ensure_schema(&to.schema).await?;
             schemas.push(to.schema.clone());
         }
         let arch = archived(&to.name, seq);
-        stmts.push(format!(
+        archive.push(format!(
             "create or replace table {arch} as select * from {}",
             build_relation(m)
         ));
-        stmts.push(format!("create or replace table {to} as select * from {arch}"));
+        copies.push((arch, to.to_string()));
         names.push(to.to_string());
     }
-    stmts.push("update audit.publishes set active = false where active".into());
-    stmts.push(format!(
-        "insert into audit.publishes (publish_seq, run_id, batch, published_at, active, models) values ({seq}, {}, {}, now()::timestamp, true, {})",
-        sql_str(run_id),
-        sql_str(batch),
-        sql_str(&names.join(","))
-    ));
-    stmts.push(format!(
-        "update audit.runs set published = true where run_id = {}",
-        sql_str(run_id)
-    ));
-    wh.transaction(&stmts).await?;
+    for s in &archive {
+        wh.execute(s).await?;
+    }
+    let then = vec![
+        "update audit.publishes set active = false where active".to_string(),
+        format!(
+            "insert into audit.publishes (publish_seq, run_id, batch, published_at, active, models) values ({seq}, {}, {}, current_timestamp::timestamp, true, {})",
+            sql_str(run_id),
+            sql_str(batch),
+            sql_str(&names.join(","))
+        ),
+        format!(
+            "update audit.runs set published = true where run_id = {}",
+            sql_str(run_id)
+        ),
+    ];
+    wh.publish_tables(&copies, &then).await?;
     prune(wh, seq).await?;
     Ok(Published {
         publish_seq: seq,
@@ -86,19 +95,23 @@ async fn prune(wh: &dyn Warehouse, seq: i64) -> Result<()> {
             seq - KEEP_VERSIONS
         ))
         .await?;
-    let mut stmts = Vec::new();
+    let mut drops = Vec::new();
+    let mut updates = Vec::new();
     for r in &old.rows {
         let s = crate::warehouse::as_i64(&r[0]).unwrap_or(0);
         for rel in r[1].as_str().unwrap_or("").split(',').filter(|x| !x.is_empty()) {
             let name = rel.rsplit('.').next().unwrap_or(rel);
-            stmts.push(format!("drop table if exists {}", archived(name, s)));
+            drops.push(format!("drop table if exists {}", archived(name, s)));
         }
-        stmts.push(format!(
+        updates.push(format!(
             "update audit.publishes set models = '' where publish_seq = {s}"
         ));
     }
-    if !stmts.is_empty() {
-        wh.transaction(&stmts).await?;
+    // Bookkeeping first: a version marked pruned is never offered for rollback, even if a drop
+    // below fails and leaves its tables behind.
+    wh.transaction(&updates).await?;
+    for d in &drops {
+        wh.execute(d).await?;
     }
     Ok(())
 }
@@ -135,19 +148,18 @@ pub async fn rollback(wh: &dyn Warehouse) -> Result<Published> {
         .filter(|x| !x.is_empty())
         .map(str::to_string)
         .collect();
-    let mut stmts = Vec::new();
-    for rel in &rels {
-        let name = rel.rsplit('.').next().unwrap_or(rel);
-        stmts.push(format!(
-            "create or replace table {rel} as select * from {}",
-            archived(name, seq)
-        ));
-    }
-    stmts.push("update audit.publishes set active = false where active".into());
-    stmts.push(format!(
-        "update audit.publishes set active = true where publish_seq = {seq}"
-    ));
-    wh.transaction(&stmts).await?;
+    let copies: Vec<(String, String)> = rels
+        .iter()
+        .map(|rel| {
+            let name = rel.rsplit('.').next().unwrap_or(rel);
+            (archived(name, seq), rel.clone())
+        })
+        .collect();
+    let then = vec![
+        "update audit.publishes set active = false where active".to_string(),
+        format!("update audit.publishes set active = true where publish_seq = {seq}"),
+    ];
+    wh.publish_tables(&copies, &then).await?;
     Ok(Published {
         publish_seq: seq,
         batch,

@@ -252,7 +252,7 @@ pub async fn record(wh: &dyn Warehouse, run_id: &str, results: &[TestResult]) ->
             .iter()
             .map(|r| {
                 format!(
-                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, now()::timestamp)",
+                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, current_timestamp::timestamp)",
                     sql_str(run_id),
                     sql_str(&r.name),
                     sql_str(&r.kind),

@@ -85,6 +85,18 @@ pub trait Warehouse: Send + Sync {
     async fn relation_exists(&self, schema: &str, name: &str) -> Result<bool>;
     /// Column names of a relation, in order.
     async fn columns(&self, schema: &str, name: &str) -> Result<Vec<String>>;
+    /// Make each `(source, target)` copy visible at once — readers see all old or all new
+    /// tables — then run `then` (bookkeeping DML) atomically with it where the engine can.
+    /// The default is one transaction of `create or replace table … as select`, which DuckDB
+    /// makes atomic; Snowflake commits DDL implicitly and swaps a cloned schema in instead.
+    async fn publish_tables(&self, copies: &[(String, String)], then: &[String]) -> Result<()> {
+        let mut stmts: Vec<String> = copies
+            .iter()
+            .map(|(src, dst)| format!("create or replace table {dst} as select * from {src}"))
+            .collect();
+        stmts.extend(then.iter().cloned());
+        self.transaction(&stmts).await
+    }
     /// Create a schema if it does not exist.
     async fn ensure_schema(&self, schema: &str) -> Result<()> {
         self.execute(&format!("create schema if not exists {schema}")).await

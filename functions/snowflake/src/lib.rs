@@ -1,0 +1,477 @@
+//! # landfall-snowflake
+//!
+//! The [`Warehouse`] on Snowflake, for real scale. One firn session per Lambda container,
+//! key-pair (JWT) auth first and a password as the fallback, every statement tagged with the
+//! execution (`QUERY_TAG`) and bounded twice: by `STATEMENT_TIMEOUT_IN_SECONDS` on the server
+//! and by the invocation's deadline here (a statement still running when the Lambda's time is
+//! nearly up is cancelled on Snowflake and reported as `Landfall.Transient`, so the state's
+//! `Retry` runs it again instead of the Lambda being killed mid-wait). Statements that run
+//! past Snowflake's 45 s synchronous window come back as "still running" (code 333334) and are
+//! polled by firn until they finish.
+//!
+//! Loads never pass data through the Lambda: `COPY INTO` reads the file from the external
+//! stage over the landing bucket. Publishing swaps a cloned schema in (`ALTER SCHEMA … SWAP
+//! WITH`), because Snowflake DDL commits implicitly and cannot sit in a transaction.
+//!
+//! What it does not do: read credentials (the Lambda glue reads SSM and passes a [`Config`]),
+//! or know which statements make up the pipeline (`landfall-core` does).
+
+pub mod convert;
+pub mod sql;
+
+use async_trait::async_trait;
+use firn::{AuthArgs, AuthType, SecretString, SnowflakeApi, SnowflakeApiBuilder, SnowflakeApiError};
+use landfall_core::warehouse::{LoadOutcome, LoadSpec, Table, Warehouse, as_i64, sql_str};
+use landfall_core::{PipelineError, Result};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How the service user proves who it is.
+pub enum Credentials {
+    /// An RSA private key in PEM (PKCS#8); the user's public key is registered in Snowflake.
+    KeyPair { private_key_pem: String },
+    /// A password: only where key pairs cannot be used (Snowflake is retiring them for services).
+    Password { password: String },
+}
+
+/// Everything a session needs. Secrets live only in `credentials`.
+pub struct Config {
+    /// Account identifier, e.g. `myorg-myaccount`.
+    pub account: String,
+    pub user: String,
+    pub credentials: Credentials,
+    pub role: Option<String>,
+    pub warehouse: Option<String>,
+    pub database: String,
+    /// Another endpoint than `https://<account>.snowflakecomputing.com` (private link, tests).
+    pub base_url: Option<String>,
+    /// The external stage over the landing prefix, e.g. `raw.landing`.
+    pub stage: String,
+    /// The named CSV file format the COPY uses, e.g. `raw.landfall_csv`.
+    pub file_format: String,
+    /// Server-side bound on every statement.
+    pub statement_timeout: Duration,
+}
+
+/// Snowflake answers these codes when it refuses the credentials.
+const AUTH_CODES: &[&str] = &[
+    "390100", "390101", "390102", "390144", "390186", "394304", "390318", "390302",
+];
+
+pub struct SnowflakeWarehouse {
+    api: SnowflakeApi,
+    database: String,
+    stage: String,
+    file_format: String,
+    statement_timeout: Duration,
+    query_tag: Mutex<String>,
+    deadline: Mutex<Option<Instant>>,
+}
+
+impl SnowflakeWarehouse {
+    /// Open a session (logs in on the first statement, which this runs).
+    pub async fn connect(cfg: Config) -> Result<Self> {
+        let auth_type = match &cfg.credentials {
+            Credentials::KeyPair { private_key_pem } => AuthType::Certificate {
+                private_key_pem: SecretString::from(private_key_pem.clone()),
+            },
+            Credentials::Password { password } => AuthType::Password {
+                password: SecretString::from(password.clone()),
+                passcode: None,
+            },
+        };
+        let mut auth = AuthArgs::new(cfg.account.clone(), cfg.user.clone(), auth_type);
+        auth.role = cfg.role.clone();
+        auth.warehouse = cfg.warehouse.clone();
+        auth.database = Some(cfg.database.clone());
+        if let Some(u) = &cfg.base_url {
+            auth.base_url = Some(
+                url::Url::parse(u)
+                    .map_err(|e| PipelineError::config(format!("Snowflake URL '{u}' is not a URL: {e}")))?,
+            );
+        }
+        let api = SnowflakeApiBuilder::new(auth)
+            .with_application("landfall")
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_login_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| classify("connecting to Snowflake", e))?;
+        let wh = Self {
+            api,
+            database: cfg.database,
+            stage: cfg.stage,
+            file_format: cfg.file_format,
+            statement_timeout: cfg.statement_timeout,
+            query_tag: Mutex::new("landfall".into()),
+            deadline: Mutex::new(None),
+        };
+        wh.run("select current_version()")
+            .await
+            .map_err(|e| e.context("logging in to Snowflake"))?;
+        Ok(wh)
+    }
+
+    /// Tag the following statements (the execution name), for Snowflake's query history.
+    pub fn set_query_tag(&self, tag: &str) {
+        *self.query_tag.lock().unwrap() = tag.chars().take(2000).collect();
+    }
+
+    /// Statements still running at `deadline` are cancelled and fail as `Landfall.Transient`.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        *self.deadline.lock().unwrap() = deadline;
+    }
+
+    /// Run one statement with the session parameters, within the deadline.
+    async fn run(&self, sql: &str) -> Result<firn::QueryResult> {
+        let tag = self.query_tag.lock().unwrap().clone();
+        let deadline = *self.deadline.lock().unwrap();
+        let request_id = uuid::Uuid::new_v4();
+        let fut = self
+            .api
+            .query(sql)
+            .request_id(request_id)
+            .with_session_param("QUERY_TAG", tag)
+            .with_session_param("STATEMENT_TIMEOUT_IN_SECONDS", self.statement_timeout.as_secs())
+            .execute();
+        let what = first_line(sql);
+        let r = match deadline {
+            None => fut.await,
+            Some(d) => match tokio::time::timeout_at(d, fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let cancelled = self.api.cancel_query(request_id).await.is_ok();
+                    return Err(PipelineError::transient(format!(
+                        "{what}: still running when this invocation's time ran out; {} on Snowflake, and the state's Retry runs it again",
+                        if cancelled {
+                            "cancelled"
+                        } else {
+                            "cancelling failed, it may still run"
+                        }
+                    )));
+                }
+            },
+        };
+        r.map_err(|e| classify(&what, e))
+    }
+
+    async fn run_table(&self, sql: &str) -> Result<Table> {
+        let r = self.run(sql).await?;
+        convert::to_table(r)
+            .map_err(|e| PipelineError::transient(format!("{}: reading the result: {e}", first_line(sql))))
+    }
+
+    /// Replace `targets` with copies of `sources` so readers see all old or all new tables, then
+    /// run `then` (bookkeeping DML) in a transaction.
+    async fn swap_in(&self, copies: &[(String, String)], then: &[String]) -> Result<()> {
+        let mut by_schema: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for (src, dst) in copies {
+            let schema = dst.split_once('.').map(|(s, _)| s).unwrap_or("public");
+            by_schema
+                .entry(schema.to_string())
+                .or_default()
+                .push((src.clone(), dst.clone()));
+        }
+        for (schema, copies) in &by_schema {
+            for s in sql::swap_publish(schema, copies) {
+                self.run(&s).await?;
+            }
+        }
+        self.transaction(then).await
+    }
+}
+
+fn first_line(sql: &str) -> String {
+    let l = sql.trim().lines().next().unwrap_or("").trim();
+    landfall_core::alerts::truncate(l, 120)
+}
+
+/// Map a client error to the pipeline's vocabulary: refused credentials are `Config` (the
+/// Lambda re-reads SSM and tries once more), SQL errors are `Config` (a broken model or
+/// setup), load errors are `BadInput`, and the network and a busy warehouse are `Transient`.
+fn classify(what: &str, e: SnowflakeApiError) -> PipelineError {
+    match &e {
+        SnowflakeApiError::ApiError(code, msg) => {
+            let msg = format!("{what}: Snowflake error {code}: {msg}");
+            if AUTH_CODES.contains(&code.as_str()) {
+                PipelineError::config(format!(
+                    "{msg} (the credentials were refused: check the SSM parameters)"
+                ))
+            } else if code.starts_with("100") {
+                PipelineError::bad_input(msg)
+            } else if ["000625", "000630", "000604", "390112", "000606"].contains(&code.as_str()) {
+                PipelineError::transient(msg)
+            } else {
+                PipelineError::config(msg)
+            }
+        }
+        SnowflakeApiError::AuthError(a) => {
+            let m = a.to_string();
+            if m.contains("timed out") || matches!(a, firn::AuthError::RequestError(_)) {
+                PipelineError::transient(format!("{what}: {m}"))
+            } else {
+                PipelineError::config(format!(
+                    "{what}: {m} (the credentials were refused: check the SSM parameters)"
+                ))
+            }
+        }
+        SnowflakeApiError::ConfigError(c) => PipelineError::config(format!("{what}: {c}")),
+        _ => PipelineError::transient(format!("{what}: {e}")),
+    }
+}
+
+/// Is this the error of refused credentials (worth re-reading SSM once)?
+pub fn is_auth_failure(e: &PipelineError) -> bool {
+    e.message.contains("the credentials were refused")
+}
+
+#[async_trait]
+impl Warehouse for SnowflakeWarehouse {
+    fn target_type(&self) -> &'static str {
+        "snowflake"
+    }
+
+    fn database(&self) -> String {
+        self.database.clone()
+    }
+
+    async fn execute(&self, script: &str) -> Result<()> {
+        for s in sql::split_statements(script) {
+            self.run(&s).await?;
+        }
+        Ok(())
+    }
+
+    async fn query(&self, sql: &str) -> Result<Table> {
+        self.run_table(sql).await
+    }
+
+    /// DML in one transaction. Snowflake commits implicitly around DDL, so callers keep DDL
+    /// out of transactions (publishing goes through a schema swap instead).
+    async fn transaction(&self, statements: &[String]) -> Result<()> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.run("begin transaction").await?;
+        for s in statements {
+            if let Err(e) = self.run(s).await {
+                let _ = self.run("rollback").await;
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.run("commit").await {
+            let _ = self.run("rollback").await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// `COPY INTO` a session-local landing table from the stage (Snowflake reads the file
+    /// itself), check every file's result row, then replace the batch's raw rows in one
+    /// transaction. The header was checked against the contract in `CheckFiles`; extra columns
+    /// beyond the contract are not copied (`error_on_column_count_mismatch = false` in the file
+    /// format).
+    async fn load_csv(&self, spec: &LoadSpec) -> Result<LoadOutcome> {
+        let (schema, _) = spec.table.split_once('.').unwrap_or(("raw", &spec.table));
+        let cols = &spec.expected_columns;
+        self.run(&format!("create schema if not exists {schema}")).await?;
+        self.run(&sql::raw_ddl(&spec.table, cols)).await?;
+        self.run(&sql::landing_ddl(&spec.table, cols)).await?;
+        let copy = sql::copy_into(&spec.table, cols, &self.stage, &self.file_format, &spec.location);
+        let result = self.run_table(&copy).await.map_err(|e| {
+            if e.name == landfall_core::ErrorName::BadInput {
+                PipelineError::bad_input(format!(
+                    "{}: Snowflake rejected the file: {}",
+                    spec.display_name, e.message
+                ))
+            } else {
+                e.context(format!("{}: loading", spec.display_name))
+            }
+        })?;
+        let rows = check_copy_result(&spec.display_name, &result)?;
+        let landing = sql::landing_table(&spec.table);
+        let col_list = cols.join(", ");
+        let stmts = vec![
+            format!(
+                "delete from {} where _batch = {} and _load_id is distinct from {}",
+                spec.table,
+                sql_str(&spec.batch),
+                spec.keep_load_id.as_deref().map(sql_str).unwrap_or_else(|| "null".into())
+            ),
+            format!(
+                "insert into {table} ({col_list}, _batch, _source_file, _source_etag, _row_number, _loaded_at, _load_id)
+                 select {col_list}, {batch}, {file}, {etag}, _row_number, current_timestamp::timestamp, {load_id} from {landing}",
+                table = spec.table,
+                batch = sql_str(&spec.batch),
+                file = sql_str(&spec.display_name),
+                etag = sql_str(&spec.etag),
+                load_id = sql_str(&spec.load_id),
+            ),
+        ];
+        self.transaction(&stmts).await?;
+        self.run(&format!("drop table if exists {landing}")).await?;
+        Ok(LoadOutcome {
+            rows,
+            extra_columns: vec![],
+        })
+    }
+
+    async fn relation_exists(&self, schema: &str, name: &str) -> Result<bool> {
+        let t = self
+            .query(&format!(
+                "select count(*) from information_schema.tables where upper(table_schema) = upper({}) and upper(table_name) = upper({})",
+                sql_str(schema),
+                sql_str(name)
+            ))
+            .await?;
+        Ok(t.scalar_i64() > 0)
+    }
+
+    async fn columns(&self, schema: &str, name: &str) -> Result<Vec<String>> {
+        let t = self
+            .query(&format!(
+                "select column_name from information_schema.columns where upper(table_schema) = upper({}) and upper(table_name) = upper({}) order by ordinal_position",
+                sql_str(schema),
+                sql_str(name)
+            ))
+            .await?;
+        Ok(t.rows
+            .iter()
+            .filter_map(|r| r.first().and_then(|v| v.as_str()))
+            .map(|c| {
+                if c.chars().any(|x| x.is_ascii_lowercase()) {
+                    c.to_string()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect())
+    }
+
+    async fn publish_tables(&self, copies: &[(String, String)], then: &[String]) -> Result<()> {
+        self.swap_in(copies, then).await
+    }
+}
+
+/// COPY answers one row per file: `file, status, rows_parsed, rows_loaded, …, first_error, …`.
+/// A statement that succeeded is not enough: every file must be `LOADED` with every parsed row
+/// loaded.
+pub fn check_copy_result(display: &str, t: &Table) -> Result<u64> {
+    if t.rows.is_empty() {
+        return Err(PipelineError::bad_input(format!(
+            "{display}: COPY found no file to load (is the stage pointing at the landing prefix?)"
+        )));
+    }
+    let col = |name: &str, fallback: usize| t.column(name).unwrap_or(fallback);
+    let (status_i, parsed_i, loaded_i, err_i, line_i) = (
+        col("status", 1),
+        col("rows_parsed", 2),
+        col("rows_loaded", 3),
+        col("first_error", 6),
+        col("first_error_line", 7),
+    );
+    let mut total = 0;
+    for r in &t.rows {
+        let status = r
+            .get(status_i)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let parsed = r.get(parsed_i).and_then(as_i64).unwrap_or(-1);
+        let loaded = r.get(loaded_i).and_then(as_i64).unwrap_or(-2);
+        if status != "LOADED" || parsed != loaded {
+            let first = r.get(err_i).and_then(|v| v.as_str()).unwrap_or("no error reported");
+            let line = r
+                .get(line_i)
+                .and_then(as_i64)
+                .map(|l| format!(" at line {l}"))
+                .unwrap_or_default();
+            return Err(PipelineError::bad_input(format!(
+                "{display}: COPY status {status}, {loaded} of {parsed} rows loaded{line}: {first}"
+            )));
+        }
+        total += loaded as u64;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn copy_table(rows: Vec<Vec<serde_json::Value>>) -> Table {
+        Table {
+            columns: [
+                "file",
+                "status",
+                "rows_parsed",
+                "rows_loaded",
+                "error_limit",
+                "errors_seen",
+                "first_error",
+                "first_error_line",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+        }
+    }
+
+    #[test]
+    fn copy_results_are_checked_row_by_row() {
+        let ok = copy_table(vec![vec![
+            json!("s3://b/x.csv"),
+            json!("LOADED"),
+            json!("3"),
+            json!("3"),
+        ]]);
+        assert_eq!(check_copy_result("x.csv", &ok).unwrap(), 3);
+        let partial = copy_table(vec![vec![
+            json!("s3://b/x.csv"),
+            json!("PARTIALLY_LOADED"),
+            json!(5),
+            json!(4),
+            json!(1),
+            json!(1),
+            json!("Number of columns in file (3) does not match"),
+            json!(4),
+        ]]);
+        let e = check_copy_result("x.csv", &partial).unwrap_err();
+        assert_eq!(e.name, landfall_core::ErrorName::BadInput);
+        assert!(
+            e.message.contains("4 of 5 rows loaded at line 4: Number of columns"),
+            "{}",
+            e.message
+        );
+        let skipped = copy_table(vec![vec![json!("x"), json!("LOAD_SKIPPED"), json!(0), json!(0)]]);
+        assert!(check_copy_result("x.csv", &skipped).is_err());
+        assert!(check_copy_result("x.csv", &copy_table(vec![])).is_err());
+    }
+
+    #[test]
+    fn refused_credentials_are_config_and_a_busy_warehouse_is_transient() {
+        let e = classify(
+            "login",
+            SnowflakeApiError::ApiError("390144".into(), "JWT token is invalid".into()),
+        );
+        assert_eq!(e.name, landfall_core::ErrorName::Config);
+        assert!(is_auth_failure(&e));
+        let e = classify(
+            "q",
+            SnowflakeApiError::ApiError("000630".into(), "Statement reached its timeout".into()),
+        );
+        assert_eq!(e.name, landfall_core::ErrorName::Transient);
+        let e = classify(
+            "q",
+            SnowflakeApiError::ApiError("100038".into(), "Numeric value 'x' is not recognized".into()),
+        );
+        assert_eq!(e.name, landfall_core::ErrorName::BadInput);
+        let e = classify(
+            "q",
+            SnowflakeApiError::ApiError("002003".into(), "Object does not exist".into()),
+        );
+        assert_eq!(e.name, landfall_core::ErrorName::Config);
+    }
+}
