@@ -12,6 +12,7 @@ export LANDFALL_DBT ?= $(DBT_VENV)/bin/dbt
 export LANDFALL_MOTO_SERVER ?= $(CACHE)/venv-tools/bin/moto_server
 export LANDFALL_TOOLS_PYTHON ?= $(CACHE)/venv-tools/bin/python
 export LANDFALL_FAKESNOW_PYTHON ?= $(CACHE)/venv-snow/bin/python
+export LANDFALL_SAM_VENV ?= $(CACHE)/venv-sam
 export LANDFALL_ASL_VALIDATOR ?= $(CACHE)/node-tools/node_modules/.bin/asl-validator
 LANDFALL := $(CARGO_TARGET_DIR)/release/landfall
 DEMO_DIR ?= out/demo
@@ -44,7 +45,7 @@ demo: release
 ## Everything the tests need, then every test.
 test: libduckdb dbt-venv tools
 	@# The Lambda binaries must never link DuckDB.
-	@if cargo tree -e normal -p landfall-trigger -p landfall-notify -p landfall-lambda -p landfall-aws | grep -q duckdb; then \
+	@if cargo tree -e normal -p landfall-trigger -p landfall-notify -p landfall-load -p landfall-transform -p landfall-quality -p landfall-publish -p landfall-lambda -p landfall-aws -p landfall-snowflake | grep -q duckdb; then \
 	    echo "a Lambda crate depends on DuckDB" >&2; exit 1; fi
 	cargo test --workspace --no-fail-fast
 

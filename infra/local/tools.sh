@@ -3,6 +3,7 @@
 #   - moto[server] (a real AWS API emulator, and Step Functions' ASL parser) in a virtualenv;
 #   - fakesnow in server mode (a Snowflake wire-protocol server over DuckDB) in its own
 #     virtualenv (it needs snowflake-connector-python<5 and its own duckdb);
+#   - aws-sam-cli and cfn-lint, for the offline template checks;
 #   - asl-validator (npm), the static check of statemachine.asl.json.
 set -euo pipefail
 cache=${1:?usage: tools.sh CACHE_DIR}
@@ -22,6 +23,17 @@ if ! [ -x "$snow/bin/fakesnow" ] || [ "$(cat "$snow/.landfall-pins" 2>/dev/null)
   # shellcheck disable=SC2086
   "$snow/bin/pip" install --quiet --disable-pip-version-check $snow_pins
   echo "$snow_pins" > "$snow/.landfall-pins"
+fi
+# The template checks: cfn-lint after the SAM transform, and `sam validate --lint`. Its own
+# virtualenv: aws-sam-cli pins a click that breaks dbt-core.
+sam="$cache/venv-sam"
+sam_pins='aws-sam-cli==1.170.0 cfn-lint==1.58.0 aws-sam-translator==1.115.0'
+if ! [ -x "$sam/bin/sam" ] || [ "$(cat "$sam/.landfall-pins" 2>/dev/null)" != "$sam_pins" ]; then
+  echo "creating the SAM/cfn-lint virtualenv in $sam…" >&2
+  python3 -m venv "$sam"
+  # shellcheck disable=SC2086
+  "$sam/bin/pip" install --quiet --disable-pip-version-check $sam_pins
+  echo "$sam_pins" > "$sam/.landfall-pins"
 fi
 node="$cache/node-tools"
 if ! [ -x "$node/node_modules/.bin/asl-validator" ]; then

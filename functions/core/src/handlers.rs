@@ -183,7 +183,13 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
     }
     audit::ensure(deps.warehouse).await?;
     let keep = audit::committed_load(deps.warehouse, &run.batch).await?;
+    // The header again (a ranged read of the first bytes): the contract may have been checked
+    // by another invocation, and an engine that never sees the file needs its column list.
+    let prefix = deps.storage.read_prefix(&info.key, 64 * 1024).await?;
+    let header = csvcheck::parse_header(&info.url, &prefix)?;
+    csvcheck::check_header(&info.url, &header, expected)?;
     let spec = LoadSpec {
+        file_columns: header,
         table: format!("raw.{file}"),
         location: deps.storage.load_location(&info.key),
         display_name: info.url.clone(),

@@ -137,6 +137,14 @@ pub fn new_run_id(batch: &str) -> String {
     format!("{b}-{stamp}-{r:04x}")
 }
 
+/// Milliseconds since the Unix epoch (the Lambda runtime's deadline unit).
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)

@@ -53,6 +53,9 @@ pub struct LoadSpec {
     pub etag: String,
     /// Columns the contract expects; extra columns in the file are loaded too.
     pub expected_columns: Vec<String>,
+    /// The file's header as `CheckFiles` read it (empty: not known, read the file's own).
+    /// Engines that never see the bytes (Snowflake's COPY) shape the load from it.
+    pub file_columns: Vec<String>,
     /// This load's id, kept in `_load_id` on every row until the batch is committed.
     pub load_id: String,
     /// The batch's committed load, which stays; any other rows of the batch (leftovers of a

@@ -23,6 +23,7 @@ const CREDITS: &[&str] = &["person_id", "id", "name", "character", "role"];
 
 fn spec(loc: &std::path::Path, batch: &str) -> LoadSpec {
     LoadSpec {
+        file_columns: vec![],
         table: "raw.credits".into(),
         location: loc.to_string_lossy().into_owned(),
         display_name: loc.to_string_lossy().into_owned(),

@@ -79,6 +79,8 @@ mod tests {
 }
 
 pub mod emulator;
+#[cfg(feature = "warehouse")]
+pub mod warehouse;
 
 /// The Slack channel whose webhook URL is an SSM SecureString, read on the first alert (not at
 /// init, so a cold start makes no SSM round trip) and kept for the container's life. Without

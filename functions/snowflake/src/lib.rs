@@ -269,16 +269,35 @@ impl Warehouse for SnowflakeWarehouse {
 
     /// `COPY INTO` a session-local landing table from the stage (Snowflake reads the file
     /// itself), check every file's result row, then replace the batch's raw rows in one
-    /// transaction. The header was checked against the contract in `CheckFiles`; extra columns
-    /// beyond the contract are not copied (`error_on_column_count_mismatch = false` in the file
-    /// format).
+    /// transaction. The landing table takes the file's columns as `CheckFiles` read them, so
+    /// extra columns load as text like on DuckDB, and a record with another field count is an
+    /// error (`error_on_column_count_mismatch` in the file format).
     async fn load_csv(&self, spec: &LoadSpec) -> Result<LoadOutcome> {
         let (schema, _) = spec.table.split_once('.').unwrap_or(("raw", &spec.table));
-        let cols = &spec.expected_columns;
+        let file_cols: Vec<String> = if spec.file_columns.is_empty() {
+            spec.expected_columns.iter().map(|c| sql::ident(c)).collect()
+        } else {
+            spec.file_columns.iter().map(|c| sql::ident(c)).collect()
+        };
+        let extra: Vec<String> = spec
+            .file_columns
+            .iter()
+            .filter(|c| !spec.expected_columns.iter().any(|e| e.eq_ignore_ascii_case(c)))
+            .cloned()
+            .collect();
+        let expected: Vec<String> = spec.expected_columns.iter().map(|c| sql::ident(c)).collect();
         self.run(&format!("create schema if not exists {schema}")).await?;
-        self.run(&sql::raw_ddl(&spec.table, cols)).await?;
-        self.run(&sql::landing_ddl(&spec.table, cols)).await?;
-        let copy = sql::copy_into(&spec.table, cols, &self.stage, &self.file_format, &spec.location);
+        self.run(&sql::raw_ddl(&spec.table, &expected)).await?;
+        for x in &extra {
+            self.run(&format!(
+                "alter table {} add column if not exists {} varchar",
+                spec.table,
+                sql::ident(x)
+            ))
+            .await?;
+        }
+        self.run(&sql::landing_ddl(&spec.table, &file_cols)).await?;
+        let copy = sql::copy_into(&spec.table, &file_cols, &self.stage, &self.file_format, &spec.location);
         let result = self.run_table(&copy).await.map_err(|e| {
             if e.name == landfall_core::ErrorName::BadInput {
                 PipelineError::bad_input(format!(
@@ -291,7 +310,7 @@ impl Warehouse for SnowflakeWarehouse {
         })?;
         let rows = check_copy_result(&spec.display_name, &result)?;
         let landing = sql::landing_table(&spec.table);
-        let col_list = cols.join(", ");
+        let col_list = file_cols.join(", ");
         let stmts = vec![
             format!(
                 "delete from {} where _batch = {} and _load_id is distinct from {}",
@@ -313,7 +332,7 @@ impl Warehouse for SnowflakeWarehouse {
         self.run(&format!("drop table if exists {landing}")).await?;
         Ok(LoadOutcome {
             rows,
-            extra_columns: vec![],
+            extra_columns: extra,
         })
     }
 

@@ -67,6 +67,20 @@ pub fn split_statements(script: &str) -> Vec<String> {
     out
 }
 
+/// A column name as an identifier: plain lower-case names stay unquoted (Snowflake folds them,
+/// as the models expect); anything else is quoted exactly.
+pub fn ident(name: &str) -> String {
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
 /// Where a landing object is read from: `@<stage>/<dir>/` plus the file name for `FILES = (…)`.
 pub fn stage_path(stage: &str, location: &str) -> (String, String) {
     let loc = location.trim_start_matches('/');
@@ -172,6 +186,9 @@ mod tests {
             "copy into _landfall_load_titles (id, title) from @raw.landing/2026-11-26/ files = ('titles.csv') file_format = (format_name = 'raw.landfall_csv') on_error = abort_statement force = true"
         );
         assert!(landing_ddl("raw.titles", &cols).contains("autoincrement start 1 increment 1 order"));
+        assert_eq!(ident("imdb_score"), "imdb_score");
+        assert_eq!(ident("Extra Col"), "\"Extra Col\"");
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
     }
 
     #[test]

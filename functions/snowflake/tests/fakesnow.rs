@@ -96,7 +96,7 @@ async fn transform_builds_and_tests_through_the_snowflake_adapter() {
     wh.set_query_tag("2026-11-26-test");
     stage_over(&wh, &landing).await;
     let storage = StagedFolder(LocalFolder::new(&landing));
-    let project = Project::load(&repo_root().join("transform")).unwrap();
+    let project = Project::load(repo_root().join("transform")).unwrap();
     let deps = Deps {
         warehouse: &wh,
         storage: &storage,
@@ -219,7 +219,7 @@ async fn a_file_snowflake_cannot_read_fails_naming_the_file_and_raw_keeps_its_ro
     let wh = connect(&fs, "LANDFALL_BAD").await;
     stage_over(&wh, &landing).await;
     let storage = StagedFolder(LocalFolder::new(&landing));
-    let project = Project::load(&repo_root().join("transform")).unwrap();
+    let project = Project::load(repo_root().join("transform")).unwrap();
     let deps = Deps {
         warehouse: &wh,
         storage: &storage,
@@ -291,4 +291,49 @@ async fn errors_transactions_and_results() {
     assert!(e.message.contains("time ran out"), "{e}");
     wh.set_deadline(None);
     assert_eq!(wh.query("select 41 + 1").await.unwrap().scalar_i64(), 42);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn extra_columns_load_as_text_next_to_the_contract() {
+    let fs = FakeSnow::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let landing = tmp.path().join("landing");
+    let f = tmp.path().join("credits.csv");
+    std::fs::write(
+        &f,
+        "person_id,id,name,character,role,Source System\n1,tm1,A,\"B, the second\",ACTOR,crm\n2,tm1,C,D,DIRECTOR,crm\n",
+    )
+    .unwrap();
+    land(&landing, "b1", &f, &f);
+    let wh = connect(&fs, "LANDFALL_EXTRA").await;
+    stage_over(&wh, &landing).await;
+    let storage = StagedFolder(LocalFolder::new(&landing));
+    let project = Project::load(repo_root().join("transform")).unwrap();
+    let deps = Deps {
+        warehouse: &wh,
+        storage: &storage,
+        project: &project,
+    };
+    let run = RunVars {
+        run_id: "r1".into(),
+        batch: "b1".into(),
+        full_refresh: false,
+        bucket: "l".into(),
+    };
+    let info = storage.head("b1/credits.csv").await.unwrap().unwrap();
+    let loaded = handlers::load_file(deps, &run, "credits", &info).await.unwrap();
+    assert_eq!(loaded.rows, 2);
+    assert_eq!(loaded.extra_columns, vec!["Source System"]);
+    let t = wh
+        .query("select character, \"Source System\", _row_number from raw.credits order by _row_number")
+        .await
+        .unwrap();
+    assert_eq!(
+        t.rows[0],
+        vec![
+            serde_json::json!("B, the second"),
+            serde_json::json!("crm"),
+            serde_json::json!(1)
+        ]
+    );
 }

@@ -1,0 +1,152 @@
+//! Static checks of `template.yaml`, offline: what the template promises the state machine and
+//! the binaries, the SAM transform + cfn-lint (`infra/local/check_template.py`), and
+//! `sam validate --lint`. The tools come from the pinned virtualenv `make tools` installs.
+
+use serde_yaml::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sam_venv() -> PathBuf {
+    let v = std::env::var("LANDFALL_SAM_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/landfall/venv-sam"));
+    assert!(
+        v.join("bin/sam").is_file(),
+        "the SAM virtualenv is missing at {}: run `make tools` or set LANDFALL_SAM_VENV",
+        v.display()
+    );
+    v
+}
+
+fn template() -> Value {
+    serde_yaml::from_str(&std::fs::read_to_string(root().join("template.yaml")).unwrap()).unwrap()
+}
+
+/// `!Ref X` / `!GetAtt X.Arn` as (tag, value).
+fn tagged(v: &Value) -> Option<(String, String)> {
+    match v {
+        Value::Tagged(t) => Some((t.tag.to_string(), t.value.as_str().unwrap_or_default().to_string())),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_substitution_of_the_state_machine_is_a_function_of_the_template() {
+    let t = template();
+    let res = &t["Resources"];
+    let sm = &res["StateMachine"]["Properties"];
+    assert_eq!(sm["DefinitionUri"].as_str(), Some("statemachine.asl.json"));
+    let asl = std::fs::read_to_string(root().join("statemachine.asl.json")).unwrap();
+    for f in landfall_core::functions::FUNCTIONS {
+        let key = landfall_core::functions::substitution_key(f);
+        assert!(asl.contains(&format!("${{{key}}}")), "{key} is not used by the ASL");
+        let (tag, target) =
+            tagged(&sm["DefinitionSubstitutions"][key.as_str()]).unwrap_or_else(|| panic!("{key} missing"));
+        assert_eq!(tag, "!GetAtt");
+        let fname = target.trim_end_matches(".Arn");
+        let func = &res[fname];
+        assert_eq!(func["Type"].as_str(), Some("AWS::Serverless::Function"), "{fname}");
+        // The binary SAM builds is the crate of that name in functions/.
+        let bin = func["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        assert_eq!(bin, f);
+        assert!(
+            root().join("functions").join(bin).join("src/main.rs").is_file(),
+            "{bin}"
+        );
+    }
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+}
+
+#[test]
+fn warehouse_functions_outlive_their_states_timeouts() {
+    // A Task's TimeoutSeconds longer than its Lambda's would let Lambda kill the function
+    // before the adapter can cancel its statement and answer Landfall.Transient.
+    let t = template();
+    let asl: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("statemachine.asl.json")).unwrap()).unwrap();
+    let mut tasks = Vec::new();
+    fn walk(states: &serde_json::Value, out: &mut Vec<(String, String, u64)>) {
+        for (name, s) in states.as_object().unwrap() {
+            if s["Type"] == "Task" {
+                out.push((
+                    name.clone(),
+                    s["Resource"].as_str().unwrap().to_string(),
+                    s["TimeoutSeconds"].as_u64().unwrap(),
+                ));
+            }
+            for b in s["Branches"].as_array().into_iter().flatten() {
+                walk(&b["States"], out);
+            }
+        }
+    }
+    walk(&asl["States"], &mut tasks);
+    for (state, resource, timeout) in tasks {
+        let key = resource.trim_start_matches("${").trim_end_matches('}');
+        let (_, target) =
+            tagged(&t["Resources"]["StateMachine"]["Properties"]["DefinitionSubstitutions"][key]).unwrap();
+        let func = &t["Resources"][target.trim_end_matches(".Arn")]["Properties"];
+        let lambda_timeout = func["Timeout"].as_u64().unwrap();
+        assert!(
+            timeout <= lambda_timeout,
+            "{state}: TimeoutSeconds {timeout} exceeds its Lambda's Timeout {lambda_timeout}"
+        );
+    }
+}
+
+fn check_template(template: &Path) -> std::process::Output {
+    Command::new(sam_venv().join("bin/python"))
+        .arg(root().join("infra/local/check_template.py"))
+        .arg(template)
+        .arg(root().join("statemachine.asl.json"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn sam_transform_and_cfn_lint_pass_and_catch_a_broken_reference() {
+    let ok = check_template(&root().join("template.yaml"));
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // The same check fails on a reference to a resource that does not exist.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("template.yaml");
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    std::fs::write(
+        &bad,
+        text.replace("!GetAtt PublishFunction.Arn", "!GetAtt PublishFuncton.Arn"),
+    )
+    .unwrap();
+    let out = check_template(&bad);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PublishFuncton"));
+}
+
+#[test]
+fn sam_validate_lint_passes_without_credentials() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(sam_venv().join("bin/sam"))
+        .args(["validate", "--lint", "--region", "us-east-1", "--template"])
+        .arg(root().join("template.yaml"))
+        .env("HOME", home.path())
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("is a valid SAM Template"), "{text}");
+}

@@ -1,0 +1,217 @@
+//! The world a warehouse Lambda runs in, on 127.0.0.1: moto (S3 landing bucket, SSM
+//! credentials) and fakesnow (Snowflake), with the batch's files both in the bucket and in the
+//! folder the Snowflake stage reads (real Snowflake reads the bucket itself through its
+//! storage integration; fakesnow reads `file://` stages). Shared by the four binaries' tests
+//! through `#[path]`, next to `aws/tests/support` (moto) and `snowflake/tests/support`
+//! (fakesnow).
+#![allow(dead_code)]
+
+use crate::moto::Moto;
+use crate::snow::FakeSnow;
+use landfall_core::build::RunVars;
+use landfall_core::handlers::{self, Deps};
+use landfall_core::warehouse::Warehouse;
+use landfall_lambda::emulator::{Answer, RuntimeApi};
+use landfall_snowflake::{Config, Credentials, SnowflakeWarehouse};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const BUCKET: &str = "landfall-landing";
+
+pub struct WarehouseEnv {
+    pub moto: Moto,
+    pub snow: FakeSnow,
+    pub database: String,
+    pub stage_dir: tempfile::TempDir,
+    pub sdk: aws_config::SdkConfig,
+}
+
+pub fn netflix() -> PathBuf {
+    std::env::var("LANDFALL_NETFLIX_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/netflix"))
+}
+
+impl WarehouseEnv {
+    /// Moto and fakesnow up, the bucket and the SSM password in place, `batch` landed.
+    pub async fn start(database: &str, batch: &str) -> WarehouseEnv {
+        let moto = Moto::start().await;
+        let snow = FakeSnow::start();
+        let sdk = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+        s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        ssm.put_parameter()
+            .name("/landfall/test/snowflake/password")
+            .value("fakesnow-accepts-any-password")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+        let env = WarehouseEnv {
+            moto,
+            snow,
+            database: database.into(),
+            stage_dir: tempfile::tempdir().unwrap(),
+            sdk,
+        };
+        env.land(batch).await;
+        let wh = env.warehouse().await;
+        wh.execute(&format!(
+            "create schema if not exists raw;
+             create or replace file format raw.landfall_csv type = csv skip_header = 1 field_optionally_enclosed_by = '\"' empty_field_as_null = false;
+             create or replace stage raw.landing url = 'file://{}/' file_format = raw.landfall_csv;",
+            env.stage_dir.path().display()
+        ))
+        .await
+        .unwrap();
+        env
+    }
+
+    pub async fn land(&self, batch: &str) {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        for f in ["titles", "credits"] {
+            let body = std::fs::read(netflix().join(format!("{f}.csv"))).unwrap();
+            let dir = self.stage_dir.path().join(batch);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("{f}.csv")), &body).unwrap();
+            s3.put_object()
+                .bucket(BUCKET)
+                .key(format!("landing/{batch}/{f}.csv"))
+                .body(body.into())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// A session of our own, to set the stage up and to look at what a Lambda did.
+    pub async fn warehouse(&self) -> SnowflakeWarehouse {
+        SnowflakeWarehouse::connect(Config {
+            account: "fakesnow".into(),
+            user: "landfall".into(),
+            credentials: Credentials::Password { password: "x".into() },
+            role: None,
+            warehouse: None,
+            database: self.database.clone(),
+            base_url: Some(self.snow.url.clone()),
+            stage: "raw.landing".into(),
+            file_format: "raw.landfall_csv".into(),
+            statement_timeout: Duration::from_secs(600),
+        })
+        .await
+        .unwrap()
+    }
+
+    /// What `template.yaml` sets for a warehouse Lambda, pointed at the emulators.
+    pub fn lambda_env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.moto.url.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("LANDING_BUCKET", BUCKET),
+            ("LANDFALL_ENV", "test"),
+            ("SNOWFLAKE_ACCOUNT", "fakesnow"),
+            ("SNOWFLAKE_USER", "landfall_pipeline"),
+            ("SNOWFLAKE_ROLE", "LANDFALL_PIPELINE"),
+            ("SNOWFLAKE_WAREHOUSE", "LANDFALL_WH"),
+            ("SNOWFLAKE_DATABASE", self.database.as_str()),
+            ("SNOWFLAKE_URL", self.snow.url.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// Run a Lambda binary on the Runtime API emulator for `events`, with `env` overrides.
+    pub fn invoke(&self, binary: &str, events: Vec<Value>, overrides: &[(&str, &str)]) -> Vec<Answer> {
+        let n = events.len();
+        let api = RuntimeApi::start(events.iter().map(Value::to_string).collect());
+        let mut vars = self.lambda_env();
+        for (k, v) in overrides {
+            vars.retain(|(x, _)| x != k);
+            vars.push((k.to_string(), v.to_string()));
+        }
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut child = api.spawn(binary, &refs);
+        let answers = api.wait_answers(n, Duration::from_secs(120));
+        let _ = child.kill();
+        let _ = child.wait();
+        answers
+    }
+
+    /// The storage a Lambda sees: the landing bucket on moto.
+    pub fn storage(&self) -> landfall_aws::s3::S3Landing {
+        landfall_aws::s3::S3Landing::new(&self.sdk, BUCKET, landfall_core::trigger::LANDING_PREFIX)
+    }
+
+    /// Do in-process, with the same core functions, what the states before `upto`
+    /// (`transform`, `quality` or `publish`) do.
+    pub async fn run_until(&self, wh: &SnowflakeWarehouse, run: &RunVars, upto: &str) {
+        let storage = self.storage();
+        let project = landfall_lambda::warehouse::embedded_project().unwrap();
+        let deps = Deps {
+            warehouse: wh,
+            storage: &storage,
+            project: &project,
+        };
+        landfall_core::audit::ensure(wh).await.unwrap();
+        landfall_core::audit::run_started(wh, &run.run_id, &run.batch)
+            .await
+            .unwrap();
+        let input = handlers::ExecutionInput {
+            bucket: run.bucket.clone(),
+            batch: run.batch.clone(),
+            full_refresh: false,
+        };
+        let files = handlers::check_files(deps, &input).await.unwrap();
+        for f in ["titles", "credits"] {
+            handlers::load_file(deps, run, f, &files.files[f]).await.unwrap();
+        }
+        if upto == "transform" {
+            return;
+        }
+        for (i, layer) in ["staging", "intermediate", "marts"].into_iter().enumerate() {
+            handlers::build_layer(deps, run, layer, i == 0).await.unwrap();
+        }
+        if upto == "quality" {
+            return;
+        }
+        handlers::run_quality(deps, run).await.unwrap();
+    }
+}
+
+pub fn run_vars(run_id: &str, batch: &str) -> RunVars {
+    RunVars {
+        run_id: run_id.into(),
+        batch: batch.into(),
+        full_refresh: false,
+        bucket: BUCKET.into(),
+    }
+}
+
+pub fn run_json(run: &RunVars) -> Value {
+    json!({"run_id": run.run_id, "batch": run.batch, "full_refresh": run.full_refresh, "bucket": run.bucket})
+}
+
+/// The body of a success answer, or a panic that shows what came back instead.
+pub fn ok(a: &Answer) -> Value {
+    match a {
+        Answer::Response { body, .. } => serde_json::from_str(body).unwrap(),
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+/// The error type and body of an error answer.
+pub fn err(a: &Answer) -> (String, String) {
+    match a {
+        Answer::Error { error_type, body, .. } => (error_type.clone(), body.clone()),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

@@ -1,0 +1,100 @@
+//! The real load binary on the Runtime API emulator, against moto (S3, SSM) and fakesnow:
+//! `ValidateInput` → `CheckFiles` → `LoadTitles` / `LoadCredits` with the payloads the state
+//! machine sends, and the errors the ASL matches on.
+
+#[path = "../../aws/tests/support/mod.rs"]
+mod moto;
+#[path = "../../snowflake/tests/support/mod.rs"]
+mod snow;
+#[path = "../../lambda/tests/support/warehouse_env.rs"]
+mod warehouse_env;
+
+use landfall_core::warehouse::Warehouse;
+use serde_json::json;
+use warehouse_env::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_validates_checks_and_copies_both_files() {
+    let env = WarehouseEnv::start("LOAD_LAMBDA", "2026-11-26").await;
+    let input = json!({"bucket": BUCKET, "batch": "2026-11-26", "full_refresh": false});
+    let bin = env!("CARGO_BIN_EXE_load");
+    let a = env.invoke(
+        bin,
+        vec![
+            json!({"action": "validate", "input": input, "execution": "2026-11-26-abc"}),
+            json!({"action": "validate", "input": {"bucket": BUCKET, "batch": "../etc"}, "execution": "x"}),
+            json!({"action": "validate", "input": {"bucket": "someone-elses", "batch": "b"}, "execution": "x"}),
+        ],
+        &[],
+    );
+    let run = ok(&a[0]);
+    assert_eq!(
+        run,
+        json!({"run_id": "2026-11-26-abc", "batch": "2026-11-26", "full_refresh": false, "bucket": BUCKET})
+    );
+    let (t, body) = err(&a[1]);
+    assert_eq!(t, "Landfall.BadInput", "{body}");
+    assert!(body.contains("not a valid batch id"), "{body}");
+    let (t, body) = err(&a[2]);
+    assert_eq!(t, "Landfall.BadInput", "{body}");
+    assert!(body.contains("this deployment loads from 'landfall-landing'"), "{body}");
+
+    let a = env.invoke(bin, vec![json!({"action": "check", "run": run})], &[]);
+    let files = ok(&a[0]);
+    assert_eq!(
+        files["files"]["titles"]["url"],
+        json!(format!("s3://{BUCKET}/landing/2026-11-26/titles.csv"))
+    );
+    assert!(
+        files["files"]["credits"]["etag"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+
+    let a = env.invoke(
+        bin,
+        vec![
+            json!({"action": "load", "file": "titles", "run": run, "object": files["files"]["titles"]}),
+            json!({"action": "load", "file": "credits", "run": run, "object": files["files"]["credits"]}),
+        ],
+        &[],
+    );
+    assert_eq!(ok(&a[0])["rows"], json!(6137));
+    assert_eq!(ok(&a[1])["rows"], json!(81357));
+    let wh = env.warehouse().await;
+    let t = wh
+        .query("select _source_file, count(*) from raw.credits where _load_id = '2026-11-26-abc' group by 1")
+        .await
+        .unwrap();
+    assert_eq!(t.rows.len(), 1);
+    assert_eq!(
+        t.rows[0][0],
+        json!(format!("s3://{BUCKET}/landing/2026-11-26/credits.csv"))
+    );
+    let loads = wh
+        .query("select count(*) from audit.loads where run_id = '2026-11-26-abc'")
+        .await
+        .unwrap();
+    assert_eq!(loads.scalar_i64(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_ssm_parameter_is_config_naming_it_and_no_secret_leaks() {
+    let env = WarehouseEnv::start("LOAD_NO_SSM", "b1").await;
+    let bin = env!("CARGO_BIN_EXE_load");
+    let event = json!({"action": "validate", "input": {"bucket": BUCKET, "batch": "b1"}, "execution": "b1-x"});
+    let a = env.invoke(
+        bin,
+        vec![event.clone()],
+        &[("LANDFALL_SSM_PREFIX", "/landfall/elsewhere/")],
+    );
+    let (t, body) = err(&a[0]);
+    assert_eq!(t, "Landfall.Config");
+    assert!(body.contains("/landfall/elsewhere/snowflake/private_key"), "{body}");
+    assert!(!body.contains("fakesnow-accepts-any-password"));
+    // A required setting missing from the environment is Config too, naming the variable.
+    let a = env.invoke(bin, vec![event], &[("SNOWFLAKE_DATABASE", "")]);
+    let (t, body) = err(&a[0]);
+    assert_eq!(t, "Landfall.Config");
+    assert!(body.contains("SNOWFLAKE_DATABASE"), "{body}");
+}
