@@ -62,6 +62,13 @@ impl RuntimeApi {
     }
 
     /// Wait until `n` answers arrived (or panic after `timeout`).
+    /// Queue one more event (a later invocation of the same running function).
+    pub fn push(&self, event: String) {
+        let (m, cv) = &*self.state;
+        m.lock().unwrap().events.push_back(event);
+        cv.notify_all();
+    }
+
     pub fn wait_answers(&self, n: usize, timeout: Duration) -> Vec<Answer> {
         let (m, cv) = &*self.state;
         let guard = m.lock().unwrap();

@@ -90,21 +90,31 @@ impl Settings {
     }
 }
 
-pub struct WarehouseLambda {
-    function: &'static str,
+/// One Snowflake session per container, opened on first use with credentials from SSM, and
+/// opened again (credentials read afresh) after Snowflake refuses them.
+pub struct Session {
     settings: Result<Settings>,
     secrets: Secrets,
-    storage: S3Landing,
-    bucket: String,
-    project: Result<Project>,
-    session: Mutex<Option<Arc<SnowflakeWarehouse>>>,
-    /// Values that must never reach an error message.
+    slot: Mutex<Option<Arc<SnowflakeWarehouse>>>,
+    /// Values that must never reach an error message or a log line.
     known_secrets: Mutex<Vec<String>>,
 }
 
-impl WarehouseLambda {
-    async fn connect(&self) -> Result<Arc<SnowflakeWarehouse>> {
-        let mut slot = self.session.lock().await;
+impl Session {
+    /// From the environment (`SNOWFLAKE_*`, `LANDFALL_*`) and the SSM prefix; nothing is read
+    /// from SSM or Snowflake until [`Session::get`].
+    pub fn from_env(secrets: Secrets) -> Self {
+        Self {
+            settings: Settings::from_env(),
+            secrets,
+            slot: Mutex::new(None),
+            known_secrets: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The open session, or a new one.
+    pub async fn get(&self) -> Result<Arc<SnowflakeWarehouse>> {
+        let mut slot = self.slot.lock().await;
         if let Some(s) = slot.as_ref() {
             return Ok(s.clone());
         }
@@ -145,11 +155,27 @@ impl WarehouseLambda {
         Ok(wh)
     }
 
-    async fn forget_session(&self) {
-        *self.session.lock().await = None;
+    /// Drop the session and the cached credentials: the next [`Session::get`] reads SSM again.
+    pub async fn forget(&self) {
+        *self.slot.lock().await = None;
         self.secrets.invalidate().await;
     }
 
+    /// The secrets read so far, for redaction.
+    pub async fn known_secrets(&self) -> Vec<String> {
+        self.known_secrets.lock().await.clone()
+    }
+}
+
+pub struct WarehouseLambda {
+    function: &'static str,
+    session: Session,
+    storage: S3Landing,
+    bucket: String,
+    project: Result<Project>,
+}
+
+impl WarehouseLambda {
     /// The execution's bucket must be the one this deployment's stage reads.
     fn check_bucket(&self, event: &Value) -> Result<()> {
         for b in [event.pointer("/run/bucket"), event.pointer("/input/bucket")]
@@ -178,11 +204,11 @@ impl WarehouseLambda {
         self.check_bucket(&event)?;
         let project = self.project.as_ref().map_err(Clone::clone)?;
         for attempt in 0..2 {
-            let wh = match self.connect().await {
+            let wh = match self.session.get().await {
                 Ok(wh) => wh,
                 Err(e) if attempt == 0 && is_auth_failure(&e) => {
                     tracing::warn!("Snowflake refused the credentials; reading them from SSM again");
-                    self.forget_session().await;
+                    self.session.forget().await;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -197,7 +223,7 @@ impl WarehouseLambda {
             match f(deps, event.clone()).await {
                 Err(e) if attempt == 0 && is_auth_failure(&e) => {
                     tracing::warn!("Snowflake refused the credentials; reading them from SSM again");
-                    self.forget_session().await;
+                    self.session.forget().await;
                 }
                 other => return other,
             }
@@ -213,13 +239,10 @@ pub async fn serve(function: &'static str, f: Function) -> Result<(), lambda_run
     let bucket = env("LANDING_BUCKET").map_err(|e| e.message)?;
     let lambda = WarehouseLambda {
         function,
-        settings: Settings::from_env(),
-        secrets: Secrets::new(&sdk, ssm_prefix()),
+        session: Session::from_env(Secrets::new(&sdk, ssm_prefix())),
         storage: S3Landing::new(&sdk, &bucket, LANDING_PREFIX),
         bucket,
         project: embedded_project(),
-        session: Mutex::new(None),
-        known_secrets: Mutex::new(Vec::new()),
     };
     let environment = environment();
     let lambda = &lambda;
@@ -245,7 +268,7 @@ pub async fn serve(function: &'static str, f: Function) -> Result<(), lambda_run
             // Boxed: the handler futures are deep, and the layout of the whole chain would
             // otherwise exceed the compiler's query depth.
             let result = Box::pin(lambda.invoke(f, payload, Some(deadline), &tag)).await;
-            let secrets = lambda.known_secrets.lock().await.clone();
+            let secrets = lambda.session.known_secrets().await;
             let duration_ms = started.elapsed().as_millis() as u64;
             match &result {
                 Ok(_) => tracing::info!(duration_ms, "done"),

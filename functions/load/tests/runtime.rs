@@ -98,3 +98,57 @@ async fn a_missing_ssm_parameter_is_config_naming_it_and_no_secret_leaks() {
     assert_eq!(t, "Landfall.Config");
     assert!(body.contains("SNOWFLAKE_DATABASE"), "{body}");
 }
+
+/// A real RSA key pair's private half (PKCS#8 PEM), from the system's openssl.
+fn private_key_pem() -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+        .output()
+        .expect("openssl is needed to make a key pair for the key-pair login test");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_read_again_from_ssm_and_key_pair_login_works() {
+    let env = WarehouseEnv::start("LOAD_KEYPAIR", "b1").await;
+    let ssm = aws_sdk_ssm::Client::new(&env.sdk);
+    let put = |value: String| {
+        let ssm = ssm.clone();
+        async move {
+            ssm.put_parameter()
+                .name("/landfall/test/snowflake/private_key")
+                .value(value)
+                .overwrite(true)
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    put("-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5LXNlY3JldA==\n-----END PRIVATE KEY-----\n".into()).await;
+    let event = json!({"action": "validate", "input": {"bucket": BUCKET, "batch": "b1"}, "execution": "b1-k"});
+    // One Lambda process, two invocations; the key is rotated in SSM between them.
+    let api = landfall_lambda::emulator::RuntimeApi::start(vec![event.to_string()]);
+    let vars = env.lambda_env();
+    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut child = api.spawn(env!("CARGO_BIN_EXE_load"), &refs);
+    let first = api.wait_answers(1, std::time::Duration::from_secs(60));
+    let (t, body) = err(&first[0]);
+    assert_eq!(t, "Landfall.Config", "{body}");
+    assert!(body.contains("credentials were refused"), "{body}");
+    assert!(
+        !body.contains("bm90LWEta2V5LXNlY3JldA"),
+        "the key never reaches an error: {body}"
+    );
+    put(private_key_pem()).await;
+    api.push(event.to_string());
+    let both = api.wait_answers(2, std::time::Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        ok(&both[1])["batch"],
+        json!("b1"),
+        "the second invocation read the new key and logged in with it"
+    );
+}

@@ -1,15 +1,22 @@
 //! The notify Lambda: NotifySuccess / NotifyFailure of the state machine, and EventBridge's
 //! "Step Functions Execution Status Change" events (FAILED, TIMED_OUT, ABORTED), to SNS and —
-//! when the SSM parameter `slack_webhook_url` exists (read on the first alert) — Slack. One channel failing does not stop
-//! the other. Environment: `ALERT_TOPIC_ARN`, `LANDFALL_ENV`, `LANDFALL_SSM_PREFIX`,
-//! `LANDFALL_NOTIFY_SUCCESS` (`true` to announce successes).
+//! when the SSM parameter `slack_webhook_url` exists (read on the first alert) — Slack. One
+//! channel failing does not stop the other. With `SNOWFLAKE_ACCOUNT` set, a failure is also
+//! recorded in `audit.runs` (and the run's pending raw rows dropped), best effort: the alert
+//! goes out even when Snowflake cannot be reached. Environment: `ALERT_TOPIC_ARN`,
+//! `LANDFALL_ENV`, `LANDFALL_SSM_PREFIX`, `LANDFALL_NOTIFY_SUCCESS` (`true` to announce
+//! successes), and the warehouse Lambdas' `SNOWFLAKE_*` variables.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use landfall_aws::{sdk_config, sns::SnsAlerts, ssm::Secrets};
 use landfall_core::alerts::{Alerts, FanOut};
 use landfall_core::functions::{self, NotifySettings};
+use landfall_core::warehouse::Warehouse;
+use landfall_lambda::warehouse::Session;
 use landfall_lambda::{LambdaError, SlackFromSsm, env, environment, init_tracing, ssm_prefix};
 use serde_json::Value;
+use std::time::Duration;
+use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -30,16 +37,64 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         secrets: vec![],
         notify_success: std::env::var("LANDFALL_NOTIFY_SUCCESS").is_ok_and(|v| v == "true"),
     };
-    let settings = &settings;
+    let session = std::env::var("SNOWFLAKE_ACCOUNT")
+        .is_ok_and(|v| !v.is_empty())
+        .then(|| Session::from_env(Secrets::new(&sdk, ssm_prefix())));
+    let (settings, session) = (&settings, &session);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let payload = event.payload;
-        let result =
-            if payload.get("detail-type").and_then(Value::as_str) == Some("Step Functions Execution Status Change") {
+        let execution = payload
+            .get("execution")
+            .or_else(|| payload.pointer("/detail/name"))
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .rsplit(':')
+            .next()
+            .unwrap_or("-")
+            .to_string();
+        let batch = payload
+            .pointer("/state/batch")
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_string();
+        let span = tracing::info_span!("invocation", function = "notify", execution = %execution, batch = %batch);
+        async move {
+            let result = if payload.get("detail-type").and_then(Value::as_str)
+                == Some("Step Functions Execution Status Change")
+            {
                 functions::notify_status_change(settings, payload).await
             } else {
-                functions::notify(settings, None, payload).await
+                let failed = payload.get("status").and_then(Value::as_str) == Some("failed");
+                let wh = match session {
+                    Some(s) if failed => match tokio::time::timeout(Duration::from_secs(20), s.get()).await {
+                        Ok(Ok(wh)) => Some(wh),
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e.name, "the failure is alerted but not recorded in audit.runs: {}", e.message);
+                            None
+                        }
+                        Err(_) => {
+                            tracing::warn!("the failure is alerted but not recorded in audit.runs: Snowflake did not answer within 20 s");
+                            None
+                        }
+                    },
+                    _ => None,
+                };
+                let remaining = Duration::from_millis(
+                    event.context.deadline.saturating_sub(landfall_core::pipeline::unix_millis()),
+                );
+                if let Some(w) = &wh {
+                    w.set_query_tag(&format!("landfall:notify:{execution}"));
+                    w.set_deadline(Some(tokio::time::Instant::now() + remaining.saturating_sub(Duration::from_secs(15))));
+                }
+                Box::pin(functions::notify(settings, wh.as_deref().map(|w| w as &dyn Warehouse), payload)).await
             };
-        result.map_err(LambdaError::from)
+            if let Err(e) = &result {
+                tracing::error!(error = %e.name, "{}", e.message);
+            }
+            result.map_err(LambdaError::from)
+        }
+        .instrument(span)
+        .await
     }))
     .await
 }

@@ -3,7 +3,12 @@
 //! is an error whose errorType is the ASL error name.
 
 #[path = "../../aws/tests/support/mod.rs"]
-mod support;
+mod moto;
+#[path = "../../snowflake/tests/support/mod.rs"]
+mod snow;
+#[path = "../../lambda/tests/support/warehouse_env.rs"]
+mod warehouse_env;
+use moto as support;
 
 use landfall_lambda::emulator::{Answer, RuntimeApi};
 use serde_json::{Value, json};
@@ -156,4 +161,62 @@ async fn slack_from_ssm_still_gets_the_alert_when_sns_fails() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// With Snowflake configured, NotifyFailure also marks the run failed in `audit.runs` and drops
+/// the run's pending raw rows; the alert still goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_records_the_failure_in_the_warehouse() {
+    use landfall_core::warehouse::Warehouse;
+    let env = warehouse_env::WarehouseEnv::start("NOTIFY_AUDIT", "b1").await;
+    let wh = env.warehouse().await;
+    let run = warehouse_env::run_vars("b1-fail", "b1");
+    env.run_until(&wh, &run, "transform").await;
+    let pending = wh
+        .query("select count(*) from raw.credits where _load_id = 'b1-fail'")
+        .await
+        .unwrap()
+        .scalar_i64();
+    assert_eq!(pending, 81357);
+    let sns = aws_sdk_sns::Client::new(&env.sdk);
+    let topic = sns
+        .create_topic()
+        .name("alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let failure = json!({"status": "failed", "execution": "arn:aws:states:us-east-1:123456789012:execution:landfall:b1-fail",
+        "state": {"bucket": warehouse_env::BUCKET, "batch": "b1", "full_refresh": false, "run": warehouse_env::run_json(&run),
+                  "failure": {"BuildStaging": {"Error": "Landfall.Transient", "Cause": "{\"errorMessage\": \"warehouse busy\", \"errorType\": \"Landfall.Transient\"}"}}}});
+    let answers = env.invoke(
+        env!("CARGO_BIN_EXE_notify"),
+        vec![failure],
+        &[("ALERT_TOPIC_ARN", topic.as_str())],
+    );
+    assert_eq!(
+        warehouse_env::ok(&answers[0]),
+        json!({"sent": true, "failed_state": "BuildStaging", "error": "Landfall.Transient"})
+    );
+    let r = wh
+        .query("select status, failed_state, error_name, error_cause from audit.runs where run_id = 'b1-fail'")
+        .await
+        .unwrap();
+    assert_eq!(
+        r.rows[0],
+        vec![
+            json!("failed"),
+            json!("BuildStaging"),
+            json!("Landfall.Transient"),
+            json!("warehouse busy")
+        ]
+    );
+    let left = wh
+        .query("select count(*) from raw.credits where _load_id = 'b1-fail'")
+        .await
+        .unwrap()
+        .scalar_i64();
+    assert_eq!(left, 0, "the failed run's pending rows are gone");
 }
