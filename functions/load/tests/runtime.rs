@@ -39,8 +39,16 @@ async fn load_validates_checks_and_copies_both_files() {
     assert_eq!(t, "Landfall.BadInput", "{body}");
     assert!(body.contains("this deployment loads from 'landfall-landing'"), "{body}");
 
-    let a = env.invoke(bin, vec![json!({"action": "check", "run": run})], &[]);
+    let (a, logs) = env.invoke_with_logs(bin, vec![json!({"action": "check", "run": run})], &[]);
     let files = ok(&a[0]);
+    // JSON logs, every line of the invocation naming the execution and the batch.
+    let lines: Vec<serde_json::Value> = logs.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(!lines.is_empty(), "the function logged nothing");
+    for l in &lines {
+        assert_eq!(l["span"]["execution"], json!("2026-11-26-abc"), "{l}");
+        assert_eq!(l["span"]["batch"], json!("2026-11-26"), "{l}");
+        assert_eq!(l["span"]["function"], json!("load"), "{l}");
+    }
     assert_eq!(
         files["files"]["titles"]["url"],
         json!(format!("s3://{BUCKET}/landing/2026-11-26/titles.csv"))

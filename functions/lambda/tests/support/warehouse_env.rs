@@ -131,6 +131,11 @@ impl WarehouseEnv {
 
     /// Run a Lambda binary on the Runtime API emulator for `events`, with `env` overrides.
     pub fn invoke(&self, binary: &str, events: Vec<Value>, overrides: &[(&str, &str)]) -> Vec<Answer> {
+        self.invoke_with_logs(binary, events, overrides).0
+    }
+
+    /// [`WarehouseEnv::invoke`], also returning what the function logged on stdout.
+    pub fn invoke_with_logs(&self, binary: &str, events: Vec<Value>, overrides: &[(&str, &str)]) -> (Vec<Answer>, String) {
         let n = events.len();
         let api = RuntimeApi::start(events.iter().map(Value::to_string).collect());
         let mut vars = self.lambda_env();
@@ -142,8 +147,13 @@ impl WarehouseEnv {
         let mut child = api.spawn(binary, &refs);
         let answers = api.wait_answers(n, Duration::from_secs(120));
         let _ = child.kill();
+        let mut logs = String::new();
+        if let Some(mut out) = child.stdout.take() {
+            use std::io::Read;
+            let _ = out.read_to_string(&mut logs);
+        }
         let _ = child.wait();
-        answers
+        (answers, logs)
     }
 
     /// The storage a Lambda sees: the landing bucket on moto.
