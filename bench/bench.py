@@ -138,6 +138,9 @@ class Next(http.server.BaseHTTPRequestHandler):
         pass
 
 
+LAMBDAS = ("trigger", "load", "transform", "quality", "publish", "notify")
+
+
 def lambda_cold_start(binary, env, runs=5):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Next)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -159,17 +162,18 @@ def lambda_cold_start(binary, env, runs=5):
 
 
 def lambdas():
-    subprocess.run(["cargo", "build", "--release", "-p", "landfall-trigger", "-p", "landfall-notify"], check=True, cwd=ROOT)
+    subprocess.run(["cargo", "build", "--release"] + [a for n in LAMBDAS for a in ("-p", f"landfall-{n}")], check=True, cwd=ROOT)
     port = socket.socket(); port.bind(("127.0.0.1", 0)); p = port.getsockname()[1]; port.close()
     moto = subprocess.Popen([CACHE / "venv-tools" / "bin" / "moto_server", "-H", "127.0.0.1", "-p", str(p)],
                             env=dict(os.environ, MOTO_PORT=str(p)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(2)
     env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{p}", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="test",
                AWS_SECRET_ACCESS_KEY="test", LANDING_BUCKET="land", STATE_MACHINE_ARN="arn:aws:states:us-east-1:123456789012:stateMachine:x",
-               ALERT_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:alerts", LANDFALL_ENV="bench")
+               ALERT_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:alerts", LANDFALL_ENV="bench",
+               SNOWFLAKE_ACCOUNT="bench", SNOWFLAKE_USER="bench", SNOWFLAKE_DATABASE="LANDFALL")
     res = []
     try:
-        for name in ("trigger", "notify"):
+        for name in LAMBDAS:
             b = TARGET / "release" / name
             stripped = WORK / f"{name}.stripped"
             subprocess.run(["strip", "-o", stripped, b], check=True)

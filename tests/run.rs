@@ -502,6 +502,27 @@ fn a_transient_fault_is_retried_with_backoff_and_still_publishes() {
     // IntervalSeconds 300, BackoffRate 2, full jitter: each delay within [0, 300 s · 2^n]
     assert!(delays[0] <= 300_000 && delays[1] <= 600_000, "{delays:?}");
     assert_eq!(step(&s, "LoadTitles")["attempts"], 1);
+    // The summary's metrics are the numbers the Lambdas publish as EMF, per Task state.
+    let metrics = o.summary["metrics"].as_array().unwrap();
+    let m = |state: &str| {
+        metrics
+            .iter()
+            .find(|m| m["state"] == state)
+            .unwrap_or_else(|| panic!("no metrics for {state}: {metrics:?}"))["metrics"]
+            .clone()
+    };
+    assert_eq!(m("LoadCredits")["Retries"], 2.0);
+    assert_eq!(
+        m("LoadCredits")["RowsLoaded"].as_f64(),
+        o.summary["loaded"]["credits"].as_f64()
+    );
+    assert_eq!(m("LoadTitles")["Retries"], 0.0);
+    assert_eq!(
+        m("RunQualityChecks")["TestsPassed"].as_f64(),
+        o.summary["tests"]["passed"].as_f64()
+    );
+    assert_eq!(m("RunQualityChecks")["TestsFailed"], 0.0);
+    assert_eq!(m("Publish")["Failed"], 0.0);
     assert!(
         o.stderr.contains("LoadCredits") && o.stderr.contains("attempt 3"),
         "{}",

@@ -4,7 +4,8 @@
 #   - fakesnow in server mode (a Snowflake wire-protocol server over DuckDB) in its own
 #     virtualenv (it needs snowflake-connector-python<5 and its own duckdb);
 #   - aws-sam-cli and cfn-lint, for the offline template checks;
-#   - asl-validator (npm), the static check of statemachine.asl.json.
+#   - asl-validator (npm), the static check of statemachine.asl.json;
+#   - Debian's chromium (apt), the headless browser the run-report test renders in.
 set -euo pipefail
 cache=${1:?usage: tools.sh CACHE_DIR}
 venv="$cache/venv-tools"
@@ -40,4 +41,15 @@ if ! [ -x "$node/node_modules/.bin/asl-validator" ]; then
   echo "installing asl-validator into $node…" >&2
   mkdir -p "$node"
   (cd "$node" && npm install --silent --no-audit --no-fund --prefix . asl-validator@4.0.0 >/dev/null)
+fi
+if ! command -v "${LANDFALL_CHROMIUM:-chromium}" >/dev/null 2>&1; then
+  echo "installing chromium (apt) for the run-report browser test…" >&2
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "chromium is missing and this user cannot apt-get install it: install Debian's chromium package" >&2; exit 1; }
+    sudo="sudo -n"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends chromium >/dev/null; }
 fi

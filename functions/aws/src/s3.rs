@@ -10,6 +10,7 @@ pub struct S3Landing {
     client: Client,
     bucket: String,
     prefix: String,
+    region: String,
 }
 
 impl S3Landing {
@@ -24,6 +25,10 @@ impl S3Landing {
             client: Client::from_conf(conf),
             bucket: bucket.into(),
             prefix: prefix.into(),
+            region: sdk
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".into()),
         }
     }
 
@@ -34,6 +39,31 @@ impl S3Landing {
     fn full_key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
+}
+
+/// Run reports go to `reports/<batch>/<run id>.html` in the landing bucket, next to (not under)
+/// `landing/`, so a report never triggers a run.
+#[async_trait]
+impl landfall_core::report::ReportSink for S3Landing {
+    async fn put(&self, batch: &str, run_id: &str, html: String) -> Result<String> {
+        let key = format!("reports/{batch}/{run_id}.html");
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("text/html; charset=utf-8")
+            .body(html.into_bytes().into())
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("PUT s3://{}/{key}", self.bucket), e))?;
+        Ok(report_console_link(&self.bucket, &self.region, &key))
+    }
+}
+
+/// The S3 console page of an object (opens for whoever may read the bucket; no presigned
+/// credentials in alerts).
+pub fn report_console_link(bucket: &str, region: &str, key: &str) -> String {
+    format!("https://s3.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}")
 }
 
 #[async_trait]

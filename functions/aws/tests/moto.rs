@@ -234,6 +234,7 @@ async fn sns_alerts_arrive_with_a_short_subject() {
         cause: Some("warehouse busy".into()),
         failing_tests: vec![],
         link: None,
+        report: None,
         at: "now".into(),
     };
     SnsAlerts::new(&sdk, &topic).send(&alert).await.unwrap();

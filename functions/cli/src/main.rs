@@ -78,6 +78,9 @@ struct RunArgs {
     /// Run this state machine definition instead of the built-in statemachine.asl.json.
     #[arg(long, env = "LANDFALL_STATE_MACHINE")]
     state_machine: Option<PathBuf>,
+    /// Where the run report goes (default: reports/<batch>/<run id>.html next to the warehouse).
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +140,20 @@ enum Command {
         /// Seconds between status checks with --wait.
         #[arg(long, default_value_t = 10)]
         poll_seconds: u64,
+    },
+    /// Write the HTML report of a stored run (default: the latest).
+    Report {
+        #[command(flatten)]
+        wh: WarehouseArgs,
+        /// The run id (as in the run summary); default: the latest run.
+        #[arg(long)]
+        run: Option<String>,
+        /// Where to write it (default: reports/<batch>/<run id>.html next to the warehouse).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The SQL project (for the lineage).
+        #[arg(long, env = "LANDFALL_PROJECT")]
+        project: Option<PathBuf>,
     },
     /// Republish the marts of the previously published batch.
     Rollback {
@@ -291,6 +308,27 @@ fn main() -> ExitCode {
             }
         }
         Command::Run(args) => run_cmd(args),
+        Command::Report { wh, run, out, project } => {
+            let project = match find_project(project).and_then(|p| Project::load(&p).map_err(|e| e.message)) {
+                Ok(p) => p,
+                Err(e) => return usage_error(e),
+            };
+            let warehouse = match open_warehouse(&wh) {
+                Ok(w) => w,
+                Err(e) => return usage_error(e.message),
+            };
+            let rt = runtime();
+            match rt.block_on(write_report(&warehouse, &project, run.as_deref(), out, &wh.warehouse)) {
+                Ok(path) => {
+                    println!("{}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("landfall report: {}", e.message);
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Demo { dir, titles, project } => {
             let batch = "demo-1".to_string();
             let landing = dir.join("landing");
@@ -314,6 +352,7 @@ fn main() -> ExitCode {
                 notify_success: false,
                 real_time: false,
                 state_machine: None,
+                report: None,
             })
         }
     }
@@ -333,6 +372,7 @@ fn run_cmd(args: RunArgs) -> ExitCode {
         notify_success,
         real_time,
         state_machine,
+        report,
     } = args;
     let faults = match std::env::var("LANDFALL_FAULTS") {
         Ok(spec) => match pipeline::parse_faults(&spec) {
@@ -381,12 +421,18 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     }
     let fan = FanOut(channels);
     let storage = LocalFolder::new(&landing);
+    // Alerts link the report where `landfall run` puts it by default (`--report` names a file
+    // the alert cannot know in advance: the run id is made inside the run).
+    let reports_dir = report.is_none().then(|| default_reports_dir(&wh.warehouse));
     let settings = RunSettings {
         pipeline: "landfall",
         environment: &env,
         alerts: &fan,
         secrets,
         notify_success,
+        report_base: reports_dir.map(|d| d.to_string_lossy().into_owned()),
+        // `landfall run` writes the report itself once the run is over (with its timeline).
+        report_sink: None,
     };
     let deps = Deps {
         warehouse: &warehouse,
@@ -400,6 +446,18 @@ fn run_cmd(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(e.message),
     };
+    match rt.block_on(write_report(
+        &warehouse,
+        &project,
+        Some(&summary.run_id),
+        report,
+        &wh.warehouse,
+    )) {
+        Ok(p) => summary.report = Some(p.to_string_lossy().into_owned()),
+        Err(e) => summary
+            .warnings
+            .push(format!("no run report was written: {}", e.message)),
+    }
     if let Err(e) = warehouse.checkpoint() {
         summary.warnings.push(format!(
             "the warehouse file was not checkpointed (DuckDB replays its WAL at the next open): {}",
@@ -417,6 +475,33 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `reports/` next to the warehouse file.
+fn default_reports_dir(warehouse: &Path) -> PathBuf {
+    warehouse.parent().unwrap_or(Path::new(".")).join("reports")
+}
+
+/// Collect and write a run's report; returns where it went.
+async fn write_report(
+    wh: &DuckWarehouse,
+    project: &Project,
+    run_id: Option<&str>,
+    out: Option<PathBuf>,
+    warehouse_path: &Path,
+) -> Result<PathBuf, PipelineError> {
+    let r = landfall_core::report::collect(wh, project, run_id).await?;
+    let path = out.unwrap_or_else(|| {
+        default_reports_dir(warehouse_path)
+            .join(&r.run.batch)
+            .join(format!("{}.html", r.run.run_id))
+    });
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| PipelineError::config(format!("{}: {e}", dir.display())))?;
+    }
+    std::fs::write(&path, landfall_core::report::render(&r))
+        .map_err(|e| PipelineError::config(format!("{}: {e}", path.display())))?;
+    Ok(path)
 }
 
 /// `landfall backfill`: one execution per batch, named `<batch>-manual-<time>` so a re-run of a

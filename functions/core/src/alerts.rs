@@ -34,6 +34,9 @@ pub struct Alert {
     pub cause: Option<String>,
     pub failing_tests: Vec<FailingTest>,
     pub link: Option<String>,
+    /// Where the run's report is (a file locally, the S3 console on AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
     pub at: String,
 }
 
@@ -84,6 +87,9 @@ impl Alert {
         if let Some(l) = &self.link {
             out += &format!("execution: {l}\n");
         }
+        if let Some(r) = &self.report {
+            out += &format!("report: {r}\n");
+        }
         out
     }
 
@@ -116,8 +122,15 @@ impl Alert {
                 .join("\n");
             blocks.push(serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Failing tests*\n{}", truncate(&list, 2900))}}));
         }
+        let mut links = Vec::new();
         if let Some(l) = &self.link {
-            blocks.push(serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{l}|Open the execution>")}]}));
+            links.push(serde_json::json!({"type": "mrkdwn", "text": format!("<{l}|Open the execution>")}));
+        }
+        if let Some(r) = &self.report {
+            links.push(serde_json::json!({"type": "mrkdwn", "text": if r.starts_with("http") { format!("<{r}|Open the run report>") } else { format!("Run report: `{r}`") }}));
+        }
+        if !links.is_empty() {
+            blocks.push(serde_json::json!({"type": "context", "elements": links}));
         }
         serde_json::json!({"text": self.subject(), "blocks": blocks})
     }
@@ -399,6 +412,7 @@ mod tests {
             cause: None,
             failing_tests: vec![],
             link: None,
+            report: None,
             at: "now".into(),
         };
         assert!(a.subject().chars().count() <= 100);

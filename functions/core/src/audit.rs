@@ -23,6 +23,11 @@ pub const DDL: &[&str] = &[
     "create table if not exists audit.raw_commits (batch varchar, load_id varchar, committed_at timestamp)",
     "create table if not exists audit.publishes (
         publish_seq bigint, run_id varchar, batch varchar, published_at timestamp, active boolean, models varchar)",
+    // Added after the first release: warehouses created before get the column here.
+    "alter table audit.test_results add column if not exists sample_rows varchar",
+    "create table if not exists audit.run_steps (
+        run_id varchar, state varchar, status varchar, attempts bigint, duration_ms bigint,
+        error_name varchar, finished_at timestamp)",
 ];
 
 pub async fn ensure(wh: &dyn Warehouse) -> Result<()> {
@@ -55,4 +60,49 @@ pub async fn committed_load(wh: &dyn Warehouse, batch: &str) -> Result<Option<St
         ))
         .await?;
     Ok(t.scalar().and_then(|v| v.as_str()).map(str::to_string))
+}
+
+/// One state of a run, for the report's timeline.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepRow {
+    pub state: String,
+    pub status: String,
+    pub attempts: u32,
+    pub duration_ms: u64,
+    pub error_name: Option<String>,
+}
+
+/// Record states of a run (replacing earlier rows of the same states: a retried Lambda
+/// invocation records its latest attempt).
+pub async fn record_steps(wh: &dyn Warehouse, run_id: &str, steps: &[StepRow]) -> Result<()> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = steps.iter().map(|s| sql_str(&s.state)).collect();
+    let values: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            format!(
+                "({}, {}, {}, {}, {}, {}, current_timestamp::timestamp)",
+                sql_str(run_id),
+                sql_str(&s.state),
+                sql_str(&s.status),
+                s.attempts,
+                s.duration_ms,
+                opt(s.error_name.as_deref())
+            )
+        })
+        .collect();
+    wh.transaction(&[
+        format!(
+            "delete from audit.run_steps where run_id = {} and state in ({})",
+            sql_str(run_id),
+            names.join(", ")
+        ),
+        format!(
+            "insert into audit.run_steps (run_id, state, status, attempts, duration_ms, error_name, finished_at) values {}",
+            values.join(", ")
+        ),
+    ])
+    .await
 }

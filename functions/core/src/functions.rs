@@ -118,6 +118,15 @@ pub struct NotifySettings<'a> {
     /// Values that must never appear in an alert.
     pub secrets: Vec<String>,
     pub notify_success: bool,
+    /// Where run reports go: an alert links `<report_base>/<batch>/<execution>.html`.
+    pub report_base: Option<String>,
+    /// With a warehouse at hand, write the run's report here (and link it) before alerting.
+    pub report_sink: Option<(&'a dyn crate::report::ReportSink, &'a crate::project::Project)>,
+}
+
+/// The link to a run's report.
+pub fn report_link(base: &str, batch: &str, execution: &str) -> String {
+    format!("{}/{batch}/{execution}.html", base.trim_end_matches('/'))
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,6 +205,10 @@ pub async fn notify(settings: &NotifySettings<'_>, warehouse: Option<&dyn Wareho
         .unwrap_or_default();
     let execution_name = e.execution.rsplit(':').next().unwrap_or(&e.execution).to_string();
     let now = crate::pipeline::now_rfc3339();
+    let report = settings
+        .report_base
+        .as_deref()
+        .map(|b| report_link(b, &batch, &execution_name));
     let mut alert = Alert {
         status: e.status.clone(),
         pipeline: settings.pipeline.into(),
@@ -207,9 +220,13 @@ pub async fn notify(settings: &NotifySettings<'_>, warehouse: Option<&dyn Wareho
         cause: None,
         failing_tests: vec![],
         link: console_link(&e.execution),
+        report,
         at: now,
     };
     if e.status == "succeeded" {
+        if let (Some(wh), Some(run)) = (warehouse, &run) {
+            put_report(settings, wh, &run.run_id, &mut alert).await;
+        }
         if settings.notify_success {
             settings.alerts.send(&alert).await?;
             return Ok(serde_json::json!({"sent": true}));
@@ -247,8 +264,23 @@ pub async fn notify(settings: &NotifySettings<'_>, warehouse: Option<&dyn Wareho
     if alert.failing_tests.is_empty() && f.error == ErrorName::QualityGate.as_str() {
         alert.failing_tests = failing_tests_in(&f.cause);
     }
+    if let (Some(wh), Some(run)) = (warehouse, &run) {
+        put_report(settings, wh, &run.run_id, &mut alert).await;
+    }
     settings.alerts.send(&alert).await?;
     Ok(serde_json::json!({"sent": true, "failed_state": f.state, "error": f.error}))
+}
+
+/// Write the run's report through the settings' sink and link it from the alert; a report
+/// that cannot be written never stops the alert.
+async fn put_report(settings: &NotifySettings<'_>, wh: &dyn Warehouse, run_id: &str, alert: &mut Alert) {
+    let Some((sink, project)) = settings.report_sink else {
+        return;
+    };
+    match crate::report::publish(wh, project, sink, run_id).await {
+        Ok(link) => alert.report = Some(link),
+        Err(e) => tracing::warn!(error = %e.name, "the run report was not written: {}", e.message),
+    }
 }
 
 /// `notify` for EventBridge's "Step Functions Execution Status Change" events: an alert even
@@ -303,6 +335,7 @@ pub async fn notify_status_change(settings: &NotifySettings<'_>, event: Value) -
         )),
         failing_tests: vec![],
         link: console_link(arn),
+        report: None,
         at: crate::pipeline::now_rfc3339(),
     };
     settings.alerts.send(&alert).await?;

@@ -11,6 +11,7 @@
 pub mod alerts;
 pub mod csvcheck;
 pub mod error;
+pub mod metrics;
 pub mod project;
 pub mod storage;
 pub mod warehouse;
@@ -24,4 +25,5 @@ pub mod handlers;
 pub mod pipeline;
 pub mod publish;
 pub mod quality;
+pub mod report;
 pub mod trigger;

@@ -56,6 +56,10 @@ pub struct RunSummary {
     pub published: bool,
     pub warnings: Vec<String>,
     pub steps: Vec<StepRecord>,
+    /// Per Task state, the numbers the Lambdas publish as CloudWatch EMF metrics.
+    pub metrics: Vec<crate::metrics::StateMetrics>,
+    /// Where the run's HTML report was written.
+    pub report: Option<String>,
     pub duration_ms: u64,
 }
 
@@ -244,13 +248,29 @@ pub async fn run(
     drop(engine);
     let tasks = Arc::try_unwrap(tasks).ok().expect("the engine is done with the tasks");
     let results = tasks.results.into_inner().unwrap();
-    Ok(summarize(
-        &ex,
-        &results,
-        run_id,
-        batch,
-        started.elapsed().as_millis() as u64,
-    ))
+    let summary = summarize(&ex, &results, run_id, batch, started.elapsed().as_millis() as u64);
+    // The timeline for the run report. Best effort: a run that could not even open the
+    // warehouse has nothing to record it in.
+    if let Err(e) = crate::audit::record_steps(deps.warehouse, &summary.run_id, &step_rows(&summary)).await {
+        tracing::warn!(error = %e, "the run's steps were not recorded for its report");
+    }
+    Ok(summary)
+}
+
+/// The summary's steps as `audit.run_steps` rows.
+pub fn step_rows(s: &RunSummary) -> Vec<crate::audit::StepRow> {
+    s.steps
+        .iter()
+        .map(|st| crate::audit::StepRow {
+            state: st.name.clone(),
+            status: st.status.clone(),
+            attempts: st.attempts,
+            duration_ms: st.duration_ms,
+            error_name: (st.status == "failed" && s.failed_state.as_deref() == st.name.rsplit('/').next())
+                .then(|| s.error.as_ref().map(|e| e.name.as_str().to_string()))
+                .flatten(),
+        })
+        .collect()
 }
 
 fn summarize(
@@ -285,6 +305,8 @@ fn summarize(
         published: ok("Publish").is_some(),
         warnings: vec![],
         steps: vec![],
+        metrics: vec![],
+        report: None,
         duration_ms,
     };
     if let Some(run) = ok("ValidateInput").and_then(|v| serde_json::from_value::<RunVars>(v).ok()) {
@@ -370,6 +392,20 @@ fn summarize(
             duration_ms: r.duration_ms,
             attempts: r.attempts,
             retry_delays_ms: r.retry_delays_ms,
+        })
+        .collect();
+    s.metrics = s
+        .steps
+        .iter()
+        .filter_map(|step| {
+            let leaf = step.name.rsplit('/').next().unwrap_or(&step.name);
+            let (_, r) = results.iter().rev().find(|(st, _)| st == leaf)?;
+            Some(crate::metrics::for_state(
+                leaf,
+                r.as_ref(),
+                step.duration_ms,
+                step.attempts.saturating_sub(1),
+            ))
         })
         .collect();
     s

@@ -30,7 +30,14 @@ pub struct TestResult {
     pub status: TestStatus,
     pub failures: i64,
     pub message: String,
+    /// Up to [`SAMPLE_ROWS`] failing rows (warned and failed tests), for the run report. Kept
+    /// out of the state data (Step Functions passes at most 256 KB between states).
+    #[serde(skip)]
+    pub sample: Option<crate::warehouse::Table>,
 }
+
+/// Failing rows kept per test.
+pub const SAMPLE_ROWS: usize = 5;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TestCounts {
@@ -227,6 +234,16 @@ pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> 
             TestStatus::Pass => String::new(),
             _ => format!("{} failing row{}", failures, if failures == 1 { "" } else { "s" }),
         };
+        let sample = if failures > 0 {
+            // Best effort: a sample that cannot be read never fails the step.
+            wh.query(&format!(
+                "select * from (\n{sql}\n) dbt_internal_test limit {SAMPLE_ROWS}"
+            ))
+            .await
+            .ok()
+        } else {
+            None
+        };
         out.push(TestResult {
             name: t.name.clone(),
             kind: t.kind.clone(),
@@ -236,6 +253,7 @@ pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> 
             status,
             failures,
             message,
+            sample,
         });
     }
     Ok(out)
@@ -252,7 +270,7 @@ pub async fn record(wh: &dyn Warehouse, run_id: &str, results: &[TestResult]) ->
             .iter()
             .map(|r| {
                 format!(
-                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, current_timestamp::timestamp)",
+                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, current_timestamp::timestamp, {})",
                     sql_str(run_id),
                     sql_str(&r.name),
                     sql_str(&r.kind),
@@ -265,12 +283,19 @@ pub async fn record(wh: &dyn Warehouse, run_id: &str, results: &[TestResult]) ->
                         TestStatus::Fail => "fail",
                     }),
                     r.failures,
-                    sql_str(&r.message)
+                    sql_str(&r.message),
+                    crate::audit::opt(
+                        r.sample
+                            .as_ref()
+                            .and_then(|t| serde_json::to_string(t).ok())
+                            .map(|j| crate::alerts::truncate(&j, 8000))
+                            .as_deref()
+                    )
                 )
             })
             .collect();
         stmts.push(format!(
-            "insert into audit.test_results (run_id, test_name, test_kind, model, column_name, severity, status, failures, message, executed_at) values {}",
+            "insert into audit.test_results (run_id, test_name, test_kind, model, column_name, severity, status, failures, message, executed_at, sample_rows) values {}",
             values.join(", ")
         ));
     }
@@ -342,6 +367,7 @@ mod tests {
             status,
             failures: 3,
             message: String::new(),
+            sample: None,
         };
         assert!(gate(&[r("a", TestStatus::Pass), r("b", TestStatus::Warn)]).is_ok());
         let e = gate(&[r("a", TestStatus::Pass), r("b", TestStatus::Fail)]).unwrap_err();

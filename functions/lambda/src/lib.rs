@@ -20,6 +20,27 @@ pub fn init_tracing() {
         .init();
 }
 
+/// Print the state's CloudWatch EMF line on stdout (CloudWatch Logs extracts the metrics).
+pub fn print_emf(
+    state: &str,
+    result: Result<&serde_json::Value, &PipelineError>,
+    duration_ms: u64,
+    retries: u32,
+    execution: &str,
+    batch: &str,
+) {
+    let m = landfall_core::metrics::for_state(state, result, duration_ms, retries);
+    println!(
+        "{}",
+        landfall_core::metrics::emf_line(
+            &environment(),
+            &m,
+            landfall_core::pipeline::unix_millis(),
+            &[("execution", execution), ("batch", batch)]
+        )
+    );
+}
+
 /// A required environment variable, or `Landfall.Config` naming it.
 pub fn env(name: &str) -> Result<String, PipelineError> {
     std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| {

@@ -155,6 +155,11 @@ impl Session {
         Ok(wh)
     }
 
+    /// The open session, if any (never connects).
+    pub async fn current(&self) -> Option<Arc<SnowflakeWarehouse>> {
+        self.slot.lock().await.clone()
+    }
+
     /// Drop the session and the cached credentials: the next [`Session::get`] reads SSM again.
     pub async fn forget(&self) {
         *self.slot.lock().await = None;
@@ -267,9 +272,25 @@ pub async fn serve(function: &'static str, f: Function) -> Result<(), lambda_run
             let started = std::time::Instant::now();
             // Boxed: the handler futures are deep, and the layout of the whole chain would
             // otherwise exceed the compiler's query depth.
+            let state = landfall_core::metrics::state_of(lambda.function, &payload);
+            let retries = payload.get("retry").and_then(Value::as_u64).unwrap_or(0) as u32;
             let result = Box::pin(lambda.invoke(f, payload, Some(deadline), &tag)).await;
             let secrets = lambda.session.known_secrets().await;
             let duration_ms = started.elapsed().as_millis() as u64;
+            crate::print_emf(&state, result.as_ref(), duration_ms, retries, &execution, &batch);
+            // The report's timeline: this state's latest attempt, best effort.
+            if let Some(wh) = lambda.session.current().await {
+                let row = landfall_core::audit::StepRow {
+                    state: state.clone(),
+                    status: if result.is_ok() { "succeeded" } else { "failed" }.into(),
+                    attempts: retries + 1,
+                    duration_ms,
+                    error_name: result.as_ref().err().map(|e| e.name.as_str().to_string()),
+                };
+                if let Err(e) = landfall_core::audit::record_steps(wh.as_ref(), &execution, &[row]).await {
+                    tracing::warn!(error = %e.name, "the step was not recorded for the run report: {}", e.message);
+                }
+            }
             match &result {
                 Ok(_) => tracing::info!(duration_ms, "done"),
                 Err(e) => tracing::error!(error = %e.name, duration_ms, "{}", landfall_core::alerts::redact(&e.message, &secrets)),

@@ -42,9 +42,18 @@ async fn load_validates_checks_and_copies_both_files() {
     let (a, logs) = env.invoke_with_logs(bin, vec![json!({"action": "check", "run": run})], &[]);
     let files = ok(&a[0]);
     // JSON logs, every line of the invocation naming the execution and the batch.
-    let lines: Vec<serde_json::Value> = logs.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
     assert!(!lines.is_empty(), "the function logged nothing");
     for l in &lines {
+        if l.get("_aws").is_some() {
+            // The EMF metrics line carries them as properties.
+            assert_eq!(l["execution"], json!("2026-11-26-abc"), "{l}");
+            assert_eq!(l["batch"], json!("2026-11-26"), "{l}");
+            continue;
+        }
         assert_eq!(l["span"]["execution"], json!("2026-11-26-abc"), "{l}");
         assert_eq!(l["span"]["batch"], json!("2026-11-26"), "{l}");
         assert_eq!(l["span"]["function"], json!("load"), "{l}");
@@ -59,16 +68,39 @@ async fn load_validates_checks_and_copies_both_files() {
             .is_some_and(|e| !e.is_empty())
     );
 
-    let a = env.invoke(
+    let (a, logs) = env.invoke_with_logs(
         bin,
         vec![
-            json!({"action": "load", "file": "titles", "run": run, "object": files["files"]["titles"]}),
-            json!({"action": "load", "file": "credits", "run": run, "object": files["files"]["credits"]}),
+            json!({"action": "load", "file": "titles", "run": run, "object": files["files"]["titles"], "step": "LoadTitles", "retry": 0}),
+            json!({"action": "load", "file": "credits", "run": run, "object": files["files"]["credits"], "step": "LoadCredits", "retry": 2}),
         ],
         &[],
     );
     assert_eq!(ok(&a[0])["rows"], json!(6137));
     assert_eq!(ok(&a[1])["rows"], json!(81357));
+    // One CloudWatch EMF line per invocation, with the numbers of the answer.
+    let emf: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 2, "{logs}");
+    for (line, (state, rows, retries)) in emf
+        .iter()
+        .zip([("LoadTitles", 6137.0, 0.0), ("LoadCredits", 81357.0, 2.0)])
+    {
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], json!("Landfall"));
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["environment", "state"]])
+        );
+        assert_eq!(line["environment"], json!("test"));
+        assert_eq!(line["state"], json!(state));
+        assert_eq!(line["RowsLoaded"], json!(rows));
+        assert_eq!(line["Retries"], json!(retries));
+        assert_eq!(line["Failed"], json!(0.0));
+        assert!(line["Duration"].as_f64().unwrap() > 0.0);
+    }
     let wh = env.warehouse().await;
     let t = wh
         .query("select _source_file, count(*) from raw.credits where _load_id = '2026-11-26-abc' group by 1")

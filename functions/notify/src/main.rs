@@ -3,7 +3,9 @@
 //! when the SSM parameter `slack_webhook_url` exists (read on the first alert) — Slack. One
 //! channel failing does not stop the other. With `SNOWFLAKE_ACCOUNT` set, a failure is also
 //! recorded in `audit.runs` (and the run's pending raw rows dropped), best effort: the alert
-//! goes out even when Snowflake cannot be reached. Environment: `ALERT_TOPIC_ARN`,
+//! goes out even when Snowflake cannot be reached. With `LANDING_BUCKET` too, the run's HTML
+//! report is written to `reports/<batch>/<execution>.html` there and the alert links it.
+//! Environment: `ALERT_TOPIC_ARN`,
 //! `LANDFALL_ENV`, `LANDFALL_SSM_PREFIX`, `LANDFALL_NOTIFY_SUCCESS` (`true` to announce
 //! successes), and the warehouse Lambdas' `SNOWFLAKE_*` variables.
 
@@ -28,6 +30,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Box::new(SlackFromSsm::new(Secrets::new(&sdk, ssm_prefix()), "slack_webhook_url")),
     ];
     let fan = FanOut(channels);
+    // Reports go to the landing bucket's reports/ (with Snowflake configured: the report is read
+    // from the warehouse).
+    let reports = std::env::var("LANDING_BUCKET")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .map(|b| landfall_aws::s3::S3Landing::new(&sdk, b, landfall_core::trigger::LANDING_PREFIX));
+    let project = landfall_lambda::warehouse::embedded_project().ok();
+    let report_sink = match (&reports, &project) {
+        (Some(r), Some(p)) => Some((r as &dyn landfall_core::report::ReportSink, p)),
+        _ => None,
+    };
     let settings = NotifySettings {
         pipeline: "landfall",
         environment: &environment,
@@ -36,6 +49,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         // webhook paths anyway), so there is no literal secret to list here.
         secrets: vec![],
         notify_success: std::env::var("LANDFALL_NOTIFY_SUCCESS").is_ok_and(|v| v == "true"),
+        report_base: None,
+        report_sink,
     };
     let session = std::env::var("SNOWFLAKE_ACCOUNT")
         .is_ok_and(|v| !v.is_empty())
@@ -58,22 +73,27 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .unwrap_or("-")
             .to_string();
         let span = tracing::info_span!("invocation", function = "notify", execution = %execution, batch = %batch);
+        let state = landfall_core::metrics::state_of("notify", &payload);
+        let retries = payload.get("retry").and_then(Value::as_u64).unwrap_or(0) as u32;
+        let started = std::time::Instant::now();
         async move {
             let result = if payload.get("detail-type").and_then(Value::as_str)
                 == Some("Step Functions Execution Status Change")
             {
                 functions::notify_status_change(settings, payload).await
             } else {
-                let failed = payload.get("status").and_then(Value::as_str) == Some("failed");
+                // The warehouse: to mark a failure in audit.runs, and for the run report.
+                let wants = payload.get("status").and_then(Value::as_str) == Some("failed")
+                    || settings.report_sink.is_some();
                 let wh = match session {
-                    Some(s) if failed => match tokio::time::timeout(Duration::from_secs(20), s.get()).await {
+                    Some(s) if wants => match tokio::time::timeout(Duration::from_secs(20), s.get()).await {
                         Ok(Ok(wh)) => Some(wh),
                         Ok(Err(e)) => {
-                            tracing::warn!(error = %e.name, "the failure is alerted but not recorded in audit.runs: {}", e.message);
+                            tracing::warn!(error = %e.name, "the alert goes out without the warehouse (no audit.runs update, no report): {}", e.message);
                             None
                         }
                         Err(_) => {
-                            tracing::warn!("the failure is alerted but not recorded in audit.runs: Snowflake did not answer within 20 s");
+                            tracing::warn!("the alert goes out without the warehouse (no audit.runs update, no report): Snowflake did not answer within 20 s");
                             None
                         }
                     },
@@ -91,6 +111,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             if let Err(e) = &result {
                 tracing::error!(error = %e.name, "{}", e.message);
             }
+            landfall_lambda::print_emf(
+                &state,
+                result.as_ref(),
+                started.elapsed().as_millis() as u64,
+                retries,
+                &execution,
+                &batch,
+            );
             result.map_err(LambdaError::from)
         }
         .instrument(span)

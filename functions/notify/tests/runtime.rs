@@ -191,7 +191,7 @@ async fn notify_records_the_failure_in_the_warehouse() {
     let failure = json!({"status": "failed", "execution": "arn:aws:states:us-east-1:123456789012:execution:landfall:b1-fail",
         "state": {"bucket": warehouse_env::BUCKET, "batch": "b1", "full_refresh": false, "run": warehouse_env::run_json(&run),
                   "failure": {"BuildStaging": {"Error": "Landfall.Transient", "Cause": "{\"errorMessage\": \"warehouse busy\", \"errorType\": \"Landfall.Transient\"}"}}}});
-    let answers = env.invoke(
+    let (answers, logs) = env.invoke_with_logs(
         env!("CARGO_BIN_EXE_notify"),
         vec![failure],
         &[("ALERT_TOPIC_ARN", topic.as_str())],
@@ -219,4 +219,21 @@ async fn notify_records_the_failure_in_the_warehouse() {
         .unwrap()
         .scalar_i64();
     assert_eq!(left, 0, "the failed run's pending rows are gone");
+    // The run report went to the bucket, next to landing/, and says what failed.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&env.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let o = s3
+        .get_object()
+        .bucket(warehouse_env::BUCKET)
+        .key("reports/b1/b1-fail.html")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the report is not in the bucket ({e}); the function logged:\n{logs}"));
+    assert_eq!(o.content_type(), Some("text/html; charset=utf-8"));
+    let html = String::from_utf8(o.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert!(html.contains("Landfall.Transient") && html.contains("BuildStaging") && html.contains("warehouse busy"));
+    assert!(html.contains("id=\"lineage\""));
 }

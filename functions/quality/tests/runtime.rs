@@ -38,8 +38,22 @@ async fn quality_passes_a_sound_batch_and_gates_a_broken_one() {
     wh.execute("insert into build_marts.genre_content_share select * from build_marts.genre_content_share limit 1")
         .await
         .unwrap();
-    let a = env.invoke(bin, vec![json!({"run": run_json(&run)})], &[]);
+    let (a, logs) = env.invoke_with_logs(
+        bin,
+        vec![json!({"run": run_json(&run), "step": "RunQualityChecks", "retry": 0})],
+        &[],
+    );
     let (t, body) = err(&a[0]);
+    // The gate's EMF line counts the failed test and marks the state failed.
+    let emf: serde_json::Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v.get("_aws").is_some())
+        .expect("an EMF line");
+    assert_eq!(emf["state"], json!("RunQualityChecks"));
+    assert_eq!(emf["Failed"], json!(1.0));
+    assert!(emf["TestsFailed"].as_f64().unwrap() >= 1.0, "{emf}");
+    assert_eq!(emf["RowsRejected"], json!(2.0));
     assert_eq!(t, "Landfall.QualityGate", "{body}");
     assert!(body.contains("genre_content_share"), "{body}");
 }

@@ -135,7 +135,12 @@ impl WarehouseEnv {
     }
 
     /// [`WarehouseEnv::invoke`], also returning what the function logged on stdout.
-    pub fn invoke_with_logs(&self, binary: &str, events: Vec<Value>, overrides: &[(&str, &str)]) -> (Vec<Answer>, String) {
+    pub fn invoke_with_logs(
+        &self,
+        binary: &str,
+        events: Vec<Value>,
+        overrides: &[(&str, &str)],
+    ) -> (Vec<Answer>, String) {
         let n = events.len();
         let api = RuntimeApi::start(events.iter().map(Value::to_string).collect());
         let mut vars = self.lambda_env();
