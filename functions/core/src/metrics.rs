@@ -5,7 +5,7 @@
 //!
 //! Metrics: `Duration` (ms), `Retries` (the state's retry count), `Failed` (1 when the attempt
 //! failed), and where the state knows them `RowsLoaded`, `RowsRejected`, `TestsPassed`,
-//! `TestsFailed`, `TestsWarned`.
+//! `TestsFailed`, `TestsWarned`; the trigger counts `ExecutionsStarted`.
 
 use crate::error::PipelineError;
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,12 @@ pub fn for_state(state: &str, result: Result<&Value, &PipelineError>, duration_m
         Ok(v) => Some(v),
         Err(e) => e.details.as_ref(),
     };
+    if state == "Trigger"
+        && let Ok(v) = result
+    {
+        let started = v.get("action").and_then(Value::as_str) == Some("started");
+        m.insert("ExecutionsStarted".into(), if started { 1.0 } else { 0.0 });
+    }
     if let Some(v) = body {
         if state.starts_with("Load")
             && let Some(n) = v.get("rows").and_then(Value::as_f64)

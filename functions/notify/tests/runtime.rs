@@ -178,6 +178,16 @@ async fn notify_records_the_failure_in_the_warehouse() {
         .unwrap()
         .scalar_i64();
     assert_eq!(pending, 81357);
+    // Slack records the alert, to see the report link.
+    let (slack_url, slack) = one_request_server();
+    aws_sdk_ssm::Client::new(&env.sdk)
+        .put_parameter()
+        .name("/landfall/test/slack_webhook_url")
+        .value(&slack_url)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
     let sns = aws_sdk_sns::Client::new(&env.sdk);
     let topic = sns
         .create_topic()
@@ -236,4 +246,9 @@ async fn notify_records_the_failure_in_the_warehouse() {
     let html = String::from_utf8(o.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
     assert!(html.contains("Landfall.Transient") && html.contains("BuildStaging") && html.contains("warehouse busy"));
     assert!(html.contains("id=\"lineage\""));
+    let alert = slack.join().unwrap();
+    assert!(
+        alert.contains("Open the run report") && alert.contains("prefix=reports/b1/b1-fail.html"),
+        "the alert links the report: {alert}"
+    );
 }

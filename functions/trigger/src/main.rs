@@ -28,12 +28,28 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let batch = key.split('/').nth(1).unwrap_or("-").to_string();
         let span = tracing::info_span!("invocation", function = "trigger", key = %key, batch = %batch);
         async move {
-            let outcome = trigger(storage, executions, bucket, &event.payload)
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e.name, "{}", e.message);
-                    LambdaError::from(e)
-                })?;
+            let started = std::time::Instant::now();
+            let result = trigger(storage, executions, bucket, &event.payload).await;
+            let value = result
+                .as_ref()
+                .map(|o| serde_json::to_value(o).expect("outcome serializes"));
+            let execution = result
+                .as_ref()
+                .ok()
+                .and_then(|o| o.execution_name.clone())
+                .unwrap_or_else(|| "-".into());
+            landfall_lambda::print_emf(
+                "Trigger",
+                value.as_ref().map_err(|e| *e),
+                started.elapsed().as_millis() as u64,
+                0,
+                &execution,
+                &batch,
+            );
+            let outcome = result.map_err(|e| {
+                tracing::error!(error = %e.name, "{}", e.message);
+                LambdaError::from(e)
+            })?;
             tracing::info!(
                 action = %outcome.action,
                 batch = outcome.batch.as_deref().unwrap_or("-"),

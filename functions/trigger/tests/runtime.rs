@@ -90,4 +90,17 @@ async fn trigger_starts_an_execution_and_reports_bad_events_as_bad_input() {
     let v: Value = serde_json::from_str(line).unwrap();
     assert_eq!(v["fields"]["batch"], "b1");
     assert!(v["fields"]["execution"].as_str().unwrap().starts_with("b1-"));
+    assert_eq!(v["span"]["batch"], "b1", "the invocation's span names the batch: {v}");
+    // One EMF line per invocation: the start is counted, the bad event is a failure.
+    let emf: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 2, "{logs}");
+    assert_eq!(emf[0]["state"], "Trigger");
+    assert_eq!(emf[0]["ExecutionsStarted"], 1.0);
+    assert_eq!(emf[0]["Failed"], 0.0);
+    assert_eq!(emf[0]["batch"], "b1");
+    assert_eq!(emf[1]["Failed"], 1.0);
 }
