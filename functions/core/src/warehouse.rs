@@ -40,6 +40,16 @@ pub fn as_i64(v: &Value) -> Option<i64> {
     }
 }
 
+/// The columns every raw table has after the file's own (DESIGN.md §3, plus `_load_id`).
+pub const RAW_LINEAGE_COLUMNS: &[&str] = &[
+    "_batch varchar",
+    "_source_file varchar",
+    "_source_etag varchar",
+    "_row_number bigint",
+    "_loaded_at timestamp",
+    "_load_id varchar",
+];
+
 /// One CSV object to load into a raw table, replacing the batch's previous rows.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {

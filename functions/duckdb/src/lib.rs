@@ -295,16 +295,9 @@ impl Warehouse for DuckWarehouse {
             .map(|c| format!("{} varchar", ident(c)))
             .collect();
         cols_def.extend(
-            [
-                "_batch varchar",
-                "_source_file varchar",
-                "_source_etag varchar",
-                "_row_number bigint",
-                "_loaded_at timestamp",
-                "_load_id varchar",
-            ]
-            .iter()
-            .map(|s| s.to_string()),
+            landfall_core::warehouse::RAW_LINEAGE_COLUMNS
+                .iter()
+                .map(|s| s.to_string()),
         );
         let header_cols = shape.header.iter().map(|h| ident(h)).collect::<Vec<_>>().join(", ");
         let columns_struct = shape

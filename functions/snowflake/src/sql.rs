@@ -123,15 +123,9 @@ pub fn copy_into(table: &str, columns: &[String], stage: &str, file_format: &str
 pub fn raw_ddl(table: &str, columns: &[String]) -> String {
     let mut cols: Vec<String> = columns.iter().map(|c| format!("{c} varchar")).collect();
     cols.extend(
-        [
-            "_batch varchar",
-            "_source_file varchar",
-            "_source_etag varchar",
-            "_row_number bigint",
-            "_loaded_at timestamp",
-            "_load_id varchar",
-        ]
-        .map(String::from),
+        landfall_core::warehouse::RAW_LINEAGE_COLUMNS
+            .iter()
+            .map(|s| s.to_string()),
     );
     format!("create table if not exists {table} ({})", cols.join(", "))
 }
