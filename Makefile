@@ -15,6 +15,9 @@ export LANDFALL_FAKESNOW_PYTHON ?= $(CACHE)/venv-snow/bin/python
 export LANDFALL_SAM_VENV ?= $(CACHE)/venv-sam
 export LANDFALL_ASL_VALIDATOR ?= $(CACHE)/node-tools/node_modules/.bin/asl-validator
 LANDFALL := $(CARGO_TARGET_DIR)/release/landfall
+# `make bench` scales and runs (SCALES=1 RUNS=5 make bench narrows it).
+SCALES ?= 1,10,100
+RUNS ?= 3
 DEMO_DIR ?= out/demo
 
 .PHONY: demo test bench libduckdb dbt-venv tools build release lint fmt clean
@@ -51,7 +54,7 @@ test: libduckdb dbt-venv tools
 
 ## landfall vs the dbt-duckdb peer vs our own floor at 1x, 10x, 100x; writes bench/RESULTS.md.
 bench: release dbt-venv tools
-	python3 bench/bench.py --runs $(or $(RUNS),3) --scales $(or $(SCALES),1,10,100)
+	python3 bench/bench.py --runs $(RUNS) --scales $(SCALES)
 
 lint: libduckdb
 	cargo fmt --all -- --check

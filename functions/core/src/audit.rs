@@ -30,7 +30,29 @@ pub const DDL: &[&str] = &[
         error_name varchar, finished_at timestamp)",
 ];
 
+/// The audit tables, as [`DDL`] creates them.
+const TABLES: &[&str] = &["runs", "test_results", "loads", "raw_commits", "publishes", "run_steps"];
+
+/// Create the audit schema where it is missing. One read when it is all there: every DDL
+/// statement is a commit (a WAL flush on DuckDB), and this runs in several states of every run.
 pub async fn ensure(wh: &dyn Warehouse) -> Result<()> {
+    let names = TABLES.iter().map(|t| sql_str(t)).collect::<Vec<_>>().join(", ");
+    let present = wh
+        .query(&format!(
+            "select count(distinct case when lower(table_name) in ({names}) then lower(table_name) end), \
+                    count(case when lower(table_name) = 'test_results' and lower(column_name) = 'sample_rows' then 1 end) \
+             from information_schema.columns where lower(table_schema) = 'audit'"
+        ))
+        .await
+        .ok()
+        .and_then(|t| t.rows.first().cloned());
+    if let Some(r) = present
+        && r.len() == 2
+        && crate::warehouse::as_i64(&r[0]) == Some(TABLES.len() as i64)
+        && crate::warehouse::as_i64(&r[1]) == Some(1)
+    {
+        return Ok(());
+    }
     wh.execute(&DDL.join(";\n")).await
 }
 

@@ -121,7 +121,11 @@ pub struct NotifySettings<'a> {
     /// Where run reports go: an alert links `<report_base>/<batch>/<execution>.html`.
     pub report_base: Option<String>,
     /// With a warehouse at hand, write the run's report here (and link it) before alerting.
-    pub report_sink: Option<(&'a dyn crate::report::ReportSink, &'a crate::project::Project)>,
+    /// The project is loaded on first use (a Lambda's cold start does not pay for it).
+    pub report_sink: Option<(
+        &'a dyn crate::report::ReportSink,
+        &'a std::sync::LazyLock<Result<crate::project::Project>>,
+    )>,
 }
 
 /// The link to a run's report.
@@ -276,6 +280,13 @@ pub async fn notify(settings: &NotifySettings<'_>, warehouse: Option<&dyn Wareho
 async fn put_report(settings: &NotifySettings<'_>, wh: &dyn Warehouse, run_id: &str, alert: &mut Alert) {
     let Some((sink, project)) = settings.report_sink else {
         return;
+    };
+    let project = match &**project {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e.name, "the run report was not written: {}", e.message);
+            return;
+        }
     };
     match crate::report::publish(wh, project, sink, run_id).await {
         Ok(link) => alert.report = Some(link),

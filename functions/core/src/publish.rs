@@ -40,29 +40,26 @@ pub async fn publish(project: &Project, wh: &dyn Warehouse, run_id: &str, batch:
         .query("select coalesce(max(publish_seq), 0) + 1 from audit.publishes")
         .await?
         .scalar_i64();
-    // The archive copies come first: they are new tables nobody reads, so they need no
-    // atomicity with the publish (a failed publish leaves them to be replaced by the next).
-    wh.ensure_schema(ARCHIVE_SCHEMA).await?;
+    // The archive copies come first: new tables nobody reads, so where the engine cannot make
+    // them part of the publish's atomic step (Snowflake) a failure only leaves them to be
+    // replaced by the next publish.
+    let mut prepare = vec![format!("create schema if not exists {ARCHIVE_SCHEMA}")];
     let mut schemas = Vec::new();
-    let mut archive = Vec::new();
     let mut copies = Vec::new();
     let mut names = Vec::new();
     for m in &models {
         let to = published_relation(m);
         if !schemas.contains(&to.schema) {
-            wh.ensure_schema(&to.schema).await?;
+            prepare.push(format!("create schema if not exists {}", to.schema));
             schemas.push(to.schema.clone());
         }
         let arch = archived(&to.name, seq);
-        archive.push(format!(
+        prepare.push(format!(
             "create or replace table {arch} as select * from {}",
             build_relation(m)
         ));
         copies.push((arch, to.to_string()));
         names.push(to.to_string());
-    }
-    for s in &archive {
-        wh.execute(s).await?;
     }
     let then = vec![
         "update audit.publishes set active = false where active".to_string(),
@@ -77,7 +74,7 @@ pub async fn publish(project: &Project, wh: &dyn Warehouse, run_id: &str, batch:
             sql_str(run_id)
         ),
     ];
-    wh.publish_tables(&copies, &then).await?;
+    wh.publish_tables(&prepare, &copies, &then).await?;
     prune(wh, seq).await?;
     Ok(Published {
         publish_seq: seq,
@@ -107,13 +104,13 @@ async fn prune(wh: &dyn Warehouse, seq: i64) -> Result<()> {
             "update audit.publishes set models = '' where publish_seq = {s}"
         ));
     }
-    // Bookkeeping first: a version marked pruned is never offered for rollback, even if a drop
-    // below fails and leaves its tables behind.
-    wh.transaction(&updates).await?;
-    for d in &drops {
-        wh.execute(d).await?;
+    // Bookkeeping first: a version marked pruned is never offered for rollback, even where the
+    // engine commits the drops on their own (Snowflake).
+    updates.extend(drops);
+    if updates.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    wh.transaction(&updates).await
 }
 
 /// Republish the version published before the active one.
@@ -159,7 +156,7 @@ pub async fn rollback(wh: &dyn Warehouse) -> Result<Published> {
         "update audit.publishes set active = false where active".to_string(),
         format!("update audit.publishes set active = true where publish_seq = {seq}"),
     ];
-    wh.publish_tables(&copies, &then).await?;
+    wh.publish_tables(&[], &copies, &then).await?;
     Ok(Published {
         publish_seq: seq,
         batch,

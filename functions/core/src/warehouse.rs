@@ -102,11 +102,15 @@ pub trait Warehouse: Send + Sync {
     /// tables — then run `then` (bookkeeping DML) atomically with it where the engine can.
     /// The default is one transaction of `create or replace table … as select`, which DuckDB
     /// makes atomic; Snowflake commits DDL implicitly and swaps a cloned schema in instead.
-    async fn publish_tables(&self, copies: &[(String, String)], then: &[String]) -> Result<()> {
-        let mut stmts: Vec<String> = copies
-            .iter()
-            .map(|(src, dst)| format!("create or replace table {dst} as select * from {src}"))
-            .collect();
+    /// `prepare` (schemas, the archive copies) runs first; engines that can put it in the same
+    /// transaction do (one commit, one WAL flush on DuckDB).
+    async fn publish_tables(&self, prepare: &[String], copies: &[(String, String)], then: &[String]) -> Result<()> {
+        let mut stmts: Vec<String> = prepare.to_vec();
+        stmts.extend(
+            copies
+                .iter()
+                .map(|(src, dst)| format!("create or replace table {dst} as select * from {src}")),
+        );
         stmts.extend(then.iter().cloned());
         self.transaction(&stmts).await
     }

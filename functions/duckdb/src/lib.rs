@@ -191,6 +191,9 @@ impl DuckWarehouse {
     }
 
     fn transaction_sync(conn: &Connection, log: &Option<Arc<SqlLog>>, statements: &[String]) -> Result<()> {
+        if statements.is_empty() {
+            return Ok(());
+        }
         run(conn, log, "begin transaction").map_err(|e| db_err("begin", e))?;
         for s in statements {
             if let Err(e) = run(conn, log, s) {

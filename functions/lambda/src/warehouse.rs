@@ -177,7 +177,9 @@ pub struct WarehouseLambda {
     session: Session,
     storage: S3Landing,
     bucket: String,
-    project: Result<Project>,
+    /// Loaded on the first invocation, not at init (writing and parsing it costs a few ms of
+    /// cold start).
+    project: std::sync::LazyLock<Result<Project>>,
 }
 
 impl WarehouseLambda {
@@ -207,7 +209,7 @@ impl WarehouseLambda {
         tag: &str,
     ) -> Result<Value> {
         self.check_bucket(&event)?;
-        let project = self.project.as_ref().map_err(Clone::clone)?;
+        let project = (*self.project).as_ref().map_err(Clone::clone)?;
         for attempt in 0..2 {
             let wh = match self.session.get().await {
                 Ok(wh) => wh,
@@ -247,7 +249,7 @@ pub async fn serve(function: &'static str, f: Function) -> Result<(), lambda_run
         session: Session::from_env(Secrets::new(&sdk, ssm_prefix())),
         storage: S3Landing::new(&sdk, &bucket, LANDING_PREFIX),
         bucket,
-        project: embedded_project(),
+        project: std::sync::LazyLock::new(embedded_project),
     };
     let environment = environment();
     let lambda = &lambda;

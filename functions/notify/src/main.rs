@@ -36,11 +36,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .ok()
         .filter(|b| !b.is_empty())
         .map(|b| landfall_aws::s3::S3Landing::new(&sdk, b, landfall_core::trigger::LANDING_PREFIX));
-    let project = landfall_lambda::warehouse::embedded_project().ok();
-    let report_sink = match (&reports, &project) {
-        (Some(r), Some(p)) => Some((r as &dyn landfall_core::report::ReportSink, p)),
-        _ => None,
-    };
+    let project: std::sync::LazyLock<_> =
+        std::sync::LazyLock::new(landfall_lambda::warehouse::embedded_project as fn() -> _);
+    let report_sink = reports
+        .as_ref()
+        .map(|r| (r as &dyn landfall_core::report::ReportSink, &project));
     let settings = NotifySettings {
         pipeline: "landfall",
         environment: &environment,

@@ -368,7 +368,12 @@ impl Warehouse for SnowflakeWarehouse {
             .collect())
     }
 
-    async fn publish_tables(&self, copies: &[(String, String)], then: &[String]) -> Result<()> {
+    /// DDL commits implicitly on Snowflake: `prepare` runs statement by statement first (new
+    /// tables nobody reads yet), then the swap.
+    async fn publish_tables(&self, prepare: &[String], copies: &[(String, String)], then: &[String]) -> Result<()> {
+        for s in prepare {
+            self.run(s).await?;
+        }
         self.swap_in(copies, then).await
     }
 }

@@ -74,6 +74,43 @@ async fn stage_over(wh: &SnowflakeWarehouse, landing: &Path) {
     .unwrap();
 }
 
+/// A fakesnow database whose landing stage reads a temporary folder, with the SQL project.
+struct Staged {
+    _fs: FakeSnow,
+    tmp: tempfile::TempDir,
+    landing: PathBuf,
+    wh: SnowflakeWarehouse,
+    storage: StagedFolder,
+    project: Project,
+}
+
+impl Staged {
+    async fn start(database: &str) -> Staged {
+        let fs = FakeSnow::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let landing = tmp.path().join("landing");
+        std::fs::create_dir_all(&landing).unwrap();
+        let wh = connect(&fs, database).await;
+        stage_over(&wh, &landing).await;
+        Staged {
+            storage: StagedFolder(LocalFolder::new(&landing)),
+            project: Project::load(repo_root().join("transform")).unwrap(),
+            _fs: fs,
+            tmp,
+            landing,
+            wh,
+        }
+    }
+
+    fn deps(&self) -> Deps<'_> {
+        Deps {
+            warehouse: &self.wh,
+            storage: &self.storage,
+            project: &self.project,
+        }
+    }
+}
+
 fn land(dir: &Path, batch: &str, titles: &Path, credits: &Path) {
     let b = dir.join(batch);
     std::fs::create_dir_all(&b).unwrap();
@@ -83,25 +120,16 @@ fn land(dir: &Path, batch: &str, titles: &Path, credits: &Path) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transform_builds_and_tests_through_the_snowflake_adapter() {
-    let fs = FakeSnow::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let landing = tmp.path().join("landing");
+    let st = Staged::start("LANDFALL_E2E").await;
     land(
-        &landing,
+        &st.landing,
         "2026-11-26",
         &netflix().join("titles.csv"),
         &netflix().join("credits.csv"),
     );
-    let wh = connect(&fs, "LANDFALL_E2E").await;
+    let wh = &st.wh;
     wh.set_query_tag("2026-11-26-test");
-    stage_over(&wh, &landing).await;
-    let storage = StagedFolder(LocalFolder::new(&landing));
-    let project = Project::load(repo_root().join("transform")).unwrap();
-    let deps = Deps {
-        warehouse: &wh,
-        storage: &storage,
-        project: &project,
-    };
+    let deps = st.deps();
     let run = RunVars {
         run_id: "run-1".into(),
         batch: "2026-11-26".into(),
@@ -110,8 +138,8 @@ async fn transform_builds_and_tests_through_the_snowflake_adapter() {
     };
     let input = handlers::validate_input(&serde_json::json!({"bucket": "landing", "batch": "2026-11-26"})).unwrap();
     let files = handlers::check_files(deps, &input).await.unwrap();
-    landfall_core::audit::ensure(&wh).await.unwrap();
-    landfall_core::audit::run_started(&wh, &run.run_id, &run.batch)
+    landfall_core::audit::ensure(wh).await.unwrap();
+    landfall_core::audit::run_started(wh, &run.run_id, &run.batch)
         .await
         .unwrap();
     for f in ["titles", "credits"] {
@@ -199,32 +227,23 @@ async fn transform_builds_and_tests_through_the_snowflake_adapter() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_snowflake_cannot_read_fails_naming_the_file_and_raw_keeps_its_rows() {
-    let fs = FakeSnow::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let landing = tmp.path().join("landing");
-    let good = tmp.path().join("good.csv");
+    let st = Staged::start("LANDFALL_BAD").await;
+    let good = st.tmp.path().join("good.csv");
     std::fs::write(
         &good,
         "person_id,id,name,character,role\n1,tm1,A,B,ACTOR\n2,tm1,C,D,DIRECTOR\n",
     )
     .unwrap();
-    let bad = tmp.path().join("bad.csv");
+    let bad = st.tmp.path().join("bad.csv");
     std::fs::write(
         &bad,
         "person_id,id,name,character,role\n1,tm1,A,B,ACTOR\n2,tm1,\"unterminated,D,DIRECTOR\n",
     )
     .unwrap();
-    land(&landing, "b1", &good, &good);
-    land(&landing, "b2", &bad, &bad);
-    let wh = connect(&fs, "LANDFALL_BAD").await;
-    stage_over(&wh, &landing).await;
-    let storage = StagedFolder(LocalFolder::new(&landing));
-    let project = Project::load(repo_root().join("transform")).unwrap();
-    let deps = Deps {
-        warehouse: &wh,
-        storage: &storage,
-        project: &project,
-    };
+    land(&st.landing, "b1", &good, &good);
+    land(&st.landing, "b2", &bad, &bad);
+    let (wh, storage) = (&st.wh, &st.storage);
+    let deps = st.deps();
     let mut run = RunVars {
         run_id: "r1".into(),
         batch: "b1".into(),
@@ -295,25 +314,16 @@ async fn errors_transactions_and_results() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn extra_columns_load_as_text_next_to_the_contract() {
-    let fs = FakeSnow::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let landing = tmp.path().join("landing");
-    let f = tmp.path().join("credits.csv");
+    let st = Staged::start("LANDFALL_EXTRA").await;
+    let f = st.tmp.path().join("credits.csv");
     std::fs::write(
         &f,
         "person_id,id,name,character,role,Source System\n1,tm1,A,\"B, the second\",ACTOR,crm\n2,tm1,C,D,DIRECTOR,crm\n",
     )
     .unwrap();
-    land(&landing, "b1", &f, &f);
-    let wh = connect(&fs, "LANDFALL_EXTRA").await;
-    stage_over(&wh, &landing).await;
-    let storage = StagedFolder(LocalFolder::new(&landing));
-    let project = Project::load(repo_root().join("transform")).unwrap();
-    let deps = Deps {
-        warehouse: &wh,
-        storage: &storage,
-        project: &project,
-    };
+    land(&st.landing, "b1", &f, &f);
+    let (wh, storage) = (&st.wh, &st.storage);
+    let deps = st.deps();
     let run = RunVars {
         run_id: "r1".into(),
         batch: "b1".into(),
