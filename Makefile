@@ -43,7 +43,7 @@ release: libduckdb
 demo: release
 	rm -rf "$(DEMO_DIR)"
 	$(LANDFALL) demo --dir "$(DEMO_DIR)" --project transform
-	@echo "warehouse: $(DEMO_DIR)/landfall.duckdb (published marts in schema 'marts'); alerts: $(DEMO_DIR)/alerts.jsonl"
+	@echo "warehouse: $(DEMO_DIR)/landfall.duckdb (published marts in schema 'marts'); run report: $(DEMO_DIR)/reports/; alerts: $(DEMO_DIR)/alerts.jsonl"
 
 ## Everything the tests need, then every test.
 test: libduckdb dbt-venv tools

@@ -119,4 +119,7 @@ pub fn print_summary(s: &RunSummary) {
     for w in &s.warnings {
         println!("  warning: {w}");
     }
+    if let Some(r) = &s.report {
+        println!("  report: {r}");
+    }
 }
