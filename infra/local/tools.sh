@@ -8,34 +8,22 @@
 #   - Debian's chromium (apt), the headless browser the run-report test renders in.
 set -euo pipefail
 cache=${1:?usage: tools.sh CACHE_DIR}
-venv="$cache/venv-tools"
-pins='moto[server]==5.2.5'
-if ! [ -x "$venv/bin/moto_server" ] || [ "$(cat "$venv/.landfall-pins" 2>/dev/null)" != "$pins" ]; then
-  echo "creating the tools virtualenv in $venv…" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "$pins"
-  echo "$pins" > "$venv/.landfall-pins"
-fi
-snow="$cache/venv-snow"
-snow_pins='fakesnow[server]==0.12.1 snowflake-connector-python<5'
-if ! [ -x "$snow/bin/fakesnow" ] || [ "$(cat "$snow/.landfall-pins" 2>/dev/null)" != "$snow_pins" ]; then
-  echo "creating the fakesnow virtualenv in $snow…" >&2
-  python3 -m venv "$snow"
-  # shellcheck disable=SC2086
-  "$snow/bin/pip" install --quiet --disable-pip-version-check $snow_pins
-  echo "$snow_pins" > "$snow/.landfall-pins"
-fi
+# A virtualenv DIR with the pinned packages, (re)created when BIN is missing or the pins changed.
+venv() {
+  local dir=$1 bin=$2 what=$3; shift 3
+  local pins="$*"
+  if ! [ -x "$dir/bin/$bin" ] || [ "$(cat "$dir/.landfall-pins" 2>/dev/null)" != "$pins" ]; then
+    echo "creating the $what virtualenv in $dir…" >&2
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+    echo "$pins" > "$dir/.landfall-pins"
+  fi
+}
+venv "$cache/venv-tools" moto_server tools 'moto[server]==5.2.5'
+venv "$cache/venv-snow" fakesnow fakesnow 'fakesnow[server]==0.12.1' 'snowflake-connector-python<5'
 # The template checks: cfn-lint after the SAM transform, and `sam validate --lint`. Its own
 # virtualenv: aws-sam-cli pins a click that breaks dbt-core.
-sam="$cache/venv-sam"
-sam_pins='aws-sam-cli==1.170.0 cfn-lint==1.58.0 aws-sam-translator==1.115.0'
-if ! [ -x "$sam/bin/sam" ] || [ "$(cat "$sam/.landfall-pins" 2>/dev/null)" != "$sam_pins" ]; then
-  echo "creating the SAM/cfn-lint virtualenv in $sam…" >&2
-  python3 -m venv "$sam"
-  # shellcheck disable=SC2086
-  "$sam/bin/pip" install --quiet --disable-pip-version-check $sam_pins
-  echo "$sam_pins" > "$sam/.landfall-pins"
-fi
+venv "$cache/venv-sam" sam SAM/cfn-lint 'aws-sam-cli==1.170.0' 'cfn-lint==1.58.0' 'aws-sam-translator==1.115.0'
 node="$cache/node-tools"
 if ! [ -x "$node/node_modules/.bin/asl-validator" ]; then
   echo "installing asl-validator into $node…" >&2

@@ -76,6 +76,7 @@ impl Storage for S3Landing {
                 url: self.url(key),
                 etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
                 size: o.content_length().unwrap_or(0).max(0) as u64,
+                columns: vec![],
             })),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => Ok(None),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),

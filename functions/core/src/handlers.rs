@@ -143,7 +143,7 @@ pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<Check
     let mut warnings = Vec::new();
     for f in SOURCE_FILES {
         let key = batch_key(&input.batch, f);
-        let info = deps.storage.head(&key).await?.ok_or_else(|| {
+        let mut info = deps.storage.head(&key).await?.ok_or_else(|| {
             PipelineError::bad_input(format!(
                 "{}: missing; batch '{}' needs both titles.csv and credits.csv",
                 deps.storage.url(&key),
@@ -161,6 +161,7 @@ pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<Check
                 extra.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
             ));
         }
+        info.columns = header;
         files.insert(f.to_string(), info);
     }
     Ok(CheckedFiles { files, warnings })
@@ -183,11 +184,16 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
     }
     audit::ensure(deps.warehouse).await?;
     let keep = audit::committed_load(deps.warehouse, &run.batch).await?;
-    // The header again (a ranged read of the first bytes): the contract may have been checked
-    // by another invocation, and an engine that never sees the file needs its column list.
-    let prefix = deps.storage.read_prefix(&info.key, 64 * 1024).await?;
-    let header = csvcheck::parse_header(&info.url, &prefix)?;
-    csvcheck::check_header(&info.url, &header, expected)?;
+    // The header CheckFiles read; an object from elsewhere (a hand-made event) gets it read
+    // here. An engine that never sees the file (Snowflake's COPY) shapes the load from it.
+    let header = if info.columns.is_empty() {
+        let prefix = deps.storage.read_prefix(&info.key, 64 * 1024).await?;
+        let header = csvcheck::parse_header(&info.url, &prefix)?;
+        csvcheck::check_header(&info.url, &header, expected)?;
+        header
+    } else {
+        info.columns.clone()
+    };
     let spec = LoadSpec {
         file_columns: header,
         table: format!("raw.{file}"),

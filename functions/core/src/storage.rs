@@ -18,6 +18,10 @@ pub struct ObjectInfo {
     pub url: String,
     pub etag: String,
     pub size: u64,
+    /// The header, once `CheckFiles` has read and checked it (empty before): the load states
+    /// get it with the object, so no state reads the file's first bytes twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
 }
 
 #[async_trait]
@@ -73,6 +77,7 @@ impl Storage for LocalFolder {
                     url: self.url(key),
                     etag: format!("{:x}-{:x}", m.len(), mtime),
                     size: m.len(),
+                    columns: vec![],
                 }))
             }
             Ok(_) => Ok(None),

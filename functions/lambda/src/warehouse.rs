@@ -136,7 +136,11 @@ impl Session {
             Credentials::KeyPair { private_key_pem } => private_key_pem.clone(),
             Credentials::Password { password } => password.clone(),
         };
-        self.known_secrets.lock().await.push(secret);
+        let mut known = self.known_secrets.lock().await;
+        if !known.contains(&secret) {
+            known.push(secret);
+        }
+        drop(known);
         let wh = SnowflakeWarehouse::connect(Config {
             account: settings.account.clone(),
             user: settings.user.clone(),

@@ -10,7 +10,7 @@ use serde_json::{Number, Value};
 
 /// Snowflake folds unquoted identifiers to upper case; the pipeline names columns in lower case
 /// (as DuckDB returns them), so all-upper names are folded back.
-fn column_name(n: &str) -> String {
+pub fn column_name(n: &str) -> String {
     if n.chars().any(|c| c.is_ascii_lowercase()) {
         n.to_string()
     } else {

@@ -55,6 +55,9 @@ pub struct Config {
     pub statement_timeout: Duration,
 }
 
+/// Said in every error of refused credentials; [`is_auth_failure`] looks for it.
+const REFUSED: &str = "the credentials were refused: check the SSM parameters";
+
 /// Snowflake answers these codes when it refuses the credentials.
 const AUTH_CODES: &[&str] = &[
     "390100", "390101", "390102", "390144", "390186", "394304", "390318", "390302",
@@ -195,9 +198,7 @@ fn classify(what: &str, e: SnowflakeApiError) -> PipelineError {
         SnowflakeApiError::ApiError(code, msg) => {
             let msg = format!("{what}: Snowflake error {code}: {msg}");
             if AUTH_CODES.contains(&code.as_str()) {
-                PipelineError::config(format!(
-                    "{msg} (the credentials were refused: check the SSM parameters)"
-                ))
+                PipelineError::config(format!("{msg} ({REFUSED})"))
             } else if code.starts_with("100") {
                 PipelineError::bad_input(msg)
             } else if ["000625", "000630", "000604", "390112", "000606"].contains(&code.as_str()) {
@@ -211,9 +212,7 @@ fn classify(what: &str, e: SnowflakeApiError) -> PipelineError {
             if m.contains("timed out") || matches!(a, firn::AuthError::RequestError(_)) {
                 PipelineError::transient(format!("{what}: {m}"))
             } else {
-                PipelineError::config(format!(
-                    "{what}: {m} (the credentials were refused: check the SSM parameters)"
-                ))
+                PipelineError::config(format!("{what}: {m} ({REFUSED})"))
             }
         }
         SnowflakeApiError::ConfigError(c) => PipelineError::config(format!("{what}: {c}")),
@@ -223,7 +222,7 @@ fn classify(what: &str, e: SnowflakeApiError) -> PipelineError {
 
 /// Is this the error of refused credentials (worth re-reading SSM once)?
 pub fn is_auth_failure(e: &PipelineError) -> bool {
-    e.message.contains("the credentials were refused")
+    e.message.contains(REFUSED)
 }
 
 #[async_trait]
@@ -358,13 +357,7 @@ impl Warehouse for SnowflakeWarehouse {
         Ok(t.rows
             .iter()
             .filter_map(|r| r.first().and_then(|v| v.as_str()))
-            .map(|c| {
-                if c.chars().any(|x| x.is_ascii_lowercase()) {
-                    c.to_string()
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            })
+            .map(convert::column_name)
             .collect())
     }
 
