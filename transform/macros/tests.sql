@@ -7,8 +7,9 @@ where {{ column_name }} < {{ min_value }} or {{ column_name }} > {{ max_value }}
 {#
   Drift against the batch that is published now (audit.publishes, active), on a raw source.
   row_count_drift: the batch's row count moved more than max_change_pct percent.
-  null_share_drift: a column's share of null-or-empty values moved more than
-  max_change_points percentage points. Nothing to compare with (first publish): no failure.
+  null_share_drift: a column's share of null-or-blank values moved more than
+  max_change_points percentage points. Nothing to compare with (first publish, or the
+  published batch is this one): no failure. One scan, grouped by batch.
   Severity and thresholds are set per source in models/staging/_sources.yml.
 #}
 {% test row_count_drift(model, max_change_pct) %}
@@ -33,24 +34,25 @@ where previous_rows > 0
 with previous_batch as (
     select batch from {{ source('audit', 'publishes') }} where active
 ),
-shares as (
+per_batch as {{ materialized_cte() }} (
     select
-    {%- for c in columns %}
-        100.0 * count(case when _batch = '{{ var("batch") }}' and nullif(trim({{ c }}), '') is null then 1 end)
-            / nullif(count(case when _batch = '{{ var("batch") }}' then 1 end), 0) as current_{{ c }},
-        100.0 * count(case when _batch = (select batch from previous_batch) and nullif(trim({{ c }}), '') is null then 1 end)
-            / nullif(count(case when _batch = (select batch from previous_batch) then 1 end), 0) as previous_{{ c }}{{ "," if not loop.last }}
+        _batch = '{{ var("batch") }}' as is_current,
+        count(*) as n_rows
+    {%- for c in columns %},
+        count(case when {{ is_blank(c) }} then 1 end) as blank_{{ loop.index }}
     {%- endfor %}
     from {{ model }}
     where _batch = '{{ var("batch") }}' or _batch = (select batch from previous_batch)
+    group by 1
 ),
 per_column as (
     {%- for c in columns %}
-    {% if not loop.first %}union all {% endif %}select '{{ c }}' as column_name, current_{{ c }} as current_pct, previous_{{ c }} as previous_pct from shares
+    {% if not loop.first %}union all {% endif %}select '{{ c }}' as column_name, is_current, 100.0 * blank_{{ loop.index }} / n_rows as pct from per_batch
     {%- endfor %}
 )
-select column_name, round(current_pct, 1) as current_pct, round(previous_pct, 1) as previous_pct
-from per_column
-where current_pct is not null and previous_pct is not null
-  and abs(current_pct - previous_pct) > {{ max_change_points }}
+select c.column_name, round(c.pct, 1) as current_pct, round(p.pct, 1) as previous_pct
+from per_column c
+join per_column p on p.column_name = c.column_name and not p.is_current
+where c.is_current
+  and abs(c.pct - p.pct) > {{ max_change_points }}
 {% endtest %}

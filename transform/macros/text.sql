@@ -17,3 +17,9 @@
 {% macro materialized_cte() -%}
     {%- if target.type == 'duckdb' %}materialized{% endif -%}
 {%- endmacro %}
+
+{# Null, empty or only blanks, as `clean_text(column) is null` means, but trimming only the
+   values that start with a blank: a trim copies every string, and this runs over raw files. #}
+{% macro is_blank(column) -%}
+    ({{ column }} is null or {{ column }} = '' or (startswith({{ column }}, ' ') and trim({{ column }}) = ''))
+{%- endmacro %}

@@ -36,7 +36,8 @@ struct WarehouseArgs {
     /// DuckDB memory limit, e.g. 1GB (spills to disk beyond it).
     #[arg(long, env = "LANDFALL_MEMORY_LIMIT")]
     memory_limit: Option<String>,
-    /// DuckDB worker threads (default: all cores).
+    /// DuckDB worker threads per statement (default: all cores; one for a small batch, with
+    /// statements side by side).
     #[arg(long, env = "LANDFALL_THREADS")]
     threads: Option<usize>,
     /// Append every SQL statement run to this file (replay it with `landfall replay`).
@@ -78,6 +79,10 @@ struct RunArgs {
     /// Run this state machine definition instead of the built-in statemachine.asl.json.
     #[arg(long, env = "LANDFALL_STATE_MACHINE")]
     state_machine: Option<PathBuf>,
+    /// Keep every model as built in the warehouse file's build schemas (default: only the
+    /// quarantine after a successful run; everything after a failed one, to inspect).
+    #[arg(long)]
+    keep_build: bool,
     /// Where the run report goes (default: reports/<batch>/<run id>.html next to the warehouse).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -185,9 +190,21 @@ fn find_project(arg: Option<PathBuf>) -> Result<PathBuf, String> {
 }
 
 fn open_warehouse(a: &WarehouseArgs) -> Result<DuckWarehouse, PipelineError> {
+    open_warehouse_for(a, None, false)
+}
+
+/// Open the warehouse for a run that will load `input_bytes` (sizes DuckDB's threads), with
+/// its builds in memory when `scratch_builds`.
+fn open_warehouse_for(
+    a: &WarehouseArgs,
+    input_bytes: Option<u64>,
+    scratch_builds: bool,
+) -> Result<DuckWarehouse, PipelineError> {
     let opts = DuckOptions {
         memory_limit: a.memory_limit.clone(),
         threads: a.threads,
+        input_bytes,
+        scratch_builds,
         temp_directory: None,
         sql_log: a.sql_log.clone(),
     };
@@ -352,6 +369,7 @@ fn main() -> ExitCode {
                 notify_success: false,
                 real_time: false,
                 state_machine: None,
+                keep_build: false,
                 report: None,
             })
         }
@@ -372,6 +390,7 @@ fn run_cmd(args: RunArgs) -> ExitCode {
         notify_success,
         real_time,
         state_machine,
+        keep_build,
         report,
     } = args;
     let faults = match std::env::var("LANDFALL_FAULTS") {
@@ -404,7 +423,14 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     if !landing.is_dir() {
         return usage_error(format!("landing folder {} does not exist", landing.display()));
     }
-    let warehouse = match open_warehouse(&wh) {
+    let input_bytes = std::fs::read_dir(landing.join(&batch)).ok().map(|files| {
+        files
+            .filter_map(|f| f.ok()?.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum()
+    });
+    let warehouse = match open_warehouse_for(&wh, input_bytes, true) {
         Ok(w) => w,
         Err(e) => return usage_error(e.message),
     };
@@ -457,6 +483,25 @@ fn run_cmd(args: RunArgs) -> ExitCode {
         Err(e) => summary
             .warnings
             .push(format!("no run report was written: {}", e.message)),
+    }
+    // The run's builds were in memory: keep the quarantine (and everything after a failure).
+    let quarantine: Vec<String> = project
+        .vars
+        .get("quarantine_model")
+        .and_then(serde_json::Value::as_str)
+        .or(Some("quarantine"))
+        .and_then(|q| project.model(q))
+        .map(|m| {
+            let r = landfall_core::build::build_relation(m, &warehouse);
+            format!("{}.{}", r.schema, r.name)
+        })
+        .into_iter()
+        .collect();
+    let failed = summary.status != "succeeded";
+    if let Err(e) = rt.block_on(warehouse.keep_builds(&quarantine, failed || keep_build)) {
+        summary
+            .warnings
+            .push(format!("the run's build tables were not kept: {}", e.message));
     }
     if let Err(e) = warehouse.checkpoint() {
         summary.warnings.push(format!(

@@ -53,7 +53,9 @@ pub async fn ensure(wh: &dyn Warehouse) -> Result<()> {
     {
         return Ok(());
     }
-    wh.execute(&DDL.join(";\n")).await
+    // One transaction: one commit (a WAL flush on DuckDB) instead of one per statement.
+    // Snowflake commits each DDL statement by itself regardless.
+    wh.transaction(&DDL.iter().map(|s| s.to_string()).collect::<Vec<_>>()).await
 }
 
 pub fn opt(s: Option<&str>) -> String {

@@ -38,11 +38,19 @@ impl RunVars {
 }
 
 /// Where a model is built.
-pub fn build_relation(m: &Model) -> Relation {
-    Relation::new(
-        format!("{BUILD_PREFIX}{}", m.config.schema.as_deref().unwrap_or("main")),
-        m.config.alias.clone().unwrap_or_else(|| m.name.clone()),
-    )
+/// An incremental model stays in the warehouse's own database even when builds go elsewhere
+/// ([`Warehouse::build_catalog`]): it grows from its previous build.
+pub fn build_relation(m: &Model, wh: &dyn Warehouse) -> Relation {
+    Relation {
+        database: wh
+            .build_catalog()
+            .filter(|_| m.config.materialized != "incremental")
+            .map(str::to_string),
+        ..Relation::new(
+            format!("{BUILD_PREFIX}{}", m.config.schema.as_deref().unwrap_or("main")),
+            m.config.alias.clone().unwrap_or_else(|| m.name.clone()),
+        )
+    }
 }
 
 /// Where a published model is read by consumers.
@@ -61,7 +69,7 @@ pub fn run_scope(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Render
         models: project
             .models
             .iter()
-            .map(|m| (m.name.clone(), build_relation(m)))
+            .map(|m| (m.name.clone(), build_relation(m, wh)))
             .collect(),
         sources: project
             .sources
@@ -105,74 +113,124 @@ pub async fn on_run_start(project: &Project, wh: &dyn Warehouse, run: &RunVars) 
     Ok(())
 }
 
-/// Build the given models in order.
+/// Build the given models, each once the models it refs (among those given) are built: up
+/// to the warehouse's [`concurrency`](Warehouse::concurrency) at once. Results come back in
+/// the given order. After a failure no model starts; those running finish, then the first
+/// error is returned.
 pub async fn build_models(
     project: &Project,
     wh: &dyn Warehouse,
     run: &RunVars,
     models: &[&Model],
 ) -> Result<Vec<ModelRun>> {
-    let mut out = Vec::new();
+    use futures_util::FutureExt;
+    use futures_util::future::BoxFuture;
+    use futures_util::stream::{FuturesUnordered, StreamExt};
     let mut schemas: Vec<String> = Vec::new();
     for m in models {
-        let started = Instant::now();
-        let rel = build_relation(m);
-        if !schemas.contains(&rel.schema) {
-            wh.ensure_schema(&rel.schema).await?;
-            schemas.push(rel.schema.clone());
+        let schema = build_relation(m, wh).schema_path();
+        if !schemas.contains(&schema) {
+            wh.ensure_schema(&schema).await?;
+            schemas.push(schema);
         }
-        let exists = m.config.materialized == "incremental" && wh.relation_exists(&rel.schema, &rel.name).await?;
-        let mut scope = run_scope(project, wh, run);
-        scope.this = Some(rel.clone());
-        scope.is_incremental = exists && !run.full_refresh;
-        let (sql, _) = render::render(project, &m.raw_sql, &m.path, &scope)?;
-        let ctx = |e: PipelineError| e.context(format!("model {} ({})", m.name, m.path.display()));
-        match m.config.materialized.as_str() {
-            "view" => wh
-                .execute(&format!("create or replace view {rel} as\n{sql}"))
-                .await
-                .map_err(ctx)?,
-            "table" => wh
-                .execute(&format!("create or replace table {rel} as\n{sql}"))
-                .await
-                .map_err(ctx)?,
-            "incremental" if scope.is_incremental => {
-                let cols = wh.columns(&rel.schema, &rel.name).await?;
-                let col_list = cols.join(", ");
-                let tmp = format!("{}__incr", rel.name);
-                // The new rows are computed outside the transaction: Snowflake commits
-                // implicitly around DDL, so only the delete and insert sit inside it.
-                wh.execute(&format!("create or replace temporary table {tmp} as\n{sql}"))
-                    .await
-                    .map_err(ctx)?;
-                let mut stmts = Vec::new();
-                if !m.config.unique_key.is_empty() {
-                    let keys = m.config.unique_key.join(", ");
-                    stmts.push(format!(
-                        "delete from {rel} where ({keys}) in (select {keys} from {tmp})"
-                    ));
-                }
-                stmts.push(format!("insert into {rel} ({col_list}) select {col_list} from {tmp}"));
-                wh.transaction(&stmts).await.map_err(ctx)?;
-                wh.execute(&format!("drop table if exists {tmp}")).await.map_err(ctx)?
-            }
-            "incremental" => wh
-                .execute(&format!("create or replace table {rel} as\n{sql}"))
-                .await
-                .map_err(ctx)?,
-            other => {
-                return Err(PipelineError::config(format!(
-                    "{}: materialized='{other}' is not supported",
-                    m.path.display()
-                )));
-            }
-        }
-        out.push(ModelRun {
-            name: m.name.clone(),
-            relation: rel.to_string(),
-            materialized: m.config.materialized.clone(),
-            duration_ms: started.elapsed().as_millis() as u64,
-        });
     }
-    Ok(out)
+    let given: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    let mut done: Vec<Option<ModelRun>> = models.iter().map(|_| None).collect();
+    let mut waiting: Vec<usize> = (0..models.len()).collect();
+    let mut running = FuturesUnordered::new();
+    let mut first_error = None;
+    loop {
+        while first_error.is_none() && running.len() < wh.concurrency().max(1) {
+            let ready = waiting.iter().position(|&i| {
+                models[i].refs.iter().all(|r| {
+                    given.iter().position(|g| g == r).is_none_or(|j| done[j].is_some())
+                })
+            });
+            let Some(k) = ready else { break };
+            let i = waiting.remove(k);
+            let build: BoxFuture<'_, (usize, Result<ModelRun>)> =
+                build_model(project, wh, run, models[i]).map(move |r| (i, r)).boxed();
+            running.push(build);
+        }
+        match running.next().await {
+            Some((i, Ok(r))) => done[i] = Some(r),
+            Some((_, Err(e))) => {
+                first_error.get_or_insert(e);
+            }
+            None => break,
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    if let Some(&i) = waiting.first() {
+        return Err(PipelineError::config(format!(
+            "model {} refs a model that is never built (a ref cycle?)",
+            models[i].name
+        )));
+    }
+    Ok(done.into_iter().flatten().collect())
+}
+
+/// Render one model for its build relation and materialize it.
+async fn build_model(project: &Project, wh: &dyn Warehouse, run: &RunVars, m: &Model) -> Result<ModelRun> {
+    let started = Instant::now();
+    let rel = build_relation(m, wh);
+    let exists = m.config.materialized == "incremental" && wh.relation_exists(&rel).await?;
+    let mut scope = run_scope(project, wh, run);
+    scope.this = Some(rel.clone());
+    scope.is_incremental = exists && !run.full_refresh;
+    let (sql, _) = render::render(project, &m.raw_sql, &m.path, &scope)?;
+    let ctx = |e: PipelineError| e.context(format!("model {} ({})", m.name, m.path.display()));
+    match m.config.materialized.as_str() {
+        "view" => wh
+            .execute(&format!("create or replace view {rel} as\n{sql}"))
+            .await
+            .map_err(ctx)?,
+        "table" => wh
+            .execute(&format!("create or replace table {rel} as\n{sql}"))
+            .await
+            .map_err(ctx)?,
+        "incremental" if scope.is_incremental => {
+            let cols = wh.columns(&rel).await?;
+            let col_list = cols.join(", ");
+            // A plain table next to the model, not a temporary one: the statements below may
+            // run on different connections of a pool. The new rows are computed outside the
+            // transaction: Snowflake commits implicitly around DDL, so only the delete and
+            // insert sit inside it.
+            let tmp = Relation {
+                name: format!("{}__incr", rel.name),
+                ..rel.clone()
+            };
+            wh.execute(&format!("create or replace table {tmp} as\n{sql}"))
+                .await
+                .map_err(ctx)?;
+            let mut stmts = Vec::new();
+            if !m.config.unique_key.is_empty() {
+                let keys = m.config.unique_key.join(", ");
+                stmts.push(format!(
+                    "delete from {rel} where ({keys}) in (select {keys} from {tmp})"
+                ));
+            }
+            stmts.push(format!("insert into {rel} ({col_list}) select {col_list} from {tmp}"));
+            wh.transaction(&stmts).await.map_err(ctx)?;
+            wh.execute(&format!("drop table if exists {tmp}")).await.map_err(ctx)?
+        }
+        "incremental" => wh
+            .execute(&format!("create or replace table {rel} as\n{sql}"))
+            .await
+            .map_err(ctx)?,
+        other => {
+            return Err(PipelineError::config(format!(
+                "{}: materialized='{other}' is not supported",
+                m.path.display()
+            )));
+        }
+    }
+    Ok(ModelRun {
+        name: m.name.clone(),
+        relation: rel.to_string(),
+        materialized: m.config.materialized.clone(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
 }

@@ -6,7 +6,7 @@ use crate::audit;
 use crate::build::{self, ModelRun, RunVars};
 use crate::csvcheck;
 use crate::error::{PipelineError, Result};
-use crate::project::Project;
+use crate::project::{Project, Relation};
 use crate::publish::{self, Published};
 use crate::quality::{self, TestCounts, TestResult};
 use crate::storage::{ObjectInfo, SOURCE_FILES, Storage, batch_key};
@@ -291,7 +291,7 @@ pub async fn rejected_counts(deps: Deps<'_>) -> Result<BTreeMap<String, i64>> {
             .warehouse
             .query(&format!(
                 "select source, count(*) from {} group by source",
-                build::build_relation(m)
+                build::build_relation(m, deps.warehouse)
             ))
             .await?;
         for r in t.rows {
@@ -362,7 +362,7 @@ pub async fn on_failure(wh: &dyn Warehouse, run: &RunVars, state: &str, err: &Pi
     let mut stmts = Vec::new();
     if committed.as_deref() != Some(run.run_id.as_str()) {
         for f in SOURCE_FILES {
-            if wh.relation_exists("raw", f).await? {
+            if wh.relation_exists(&Relation::new("raw", f)).await? {
                 stmts.push(format!("delete from raw.{f} where _load_id = {}", sql_str(&run.run_id)));
             }
         }

@@ -207,56 +207,71 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
     })
 }
 
-/// Run every test of the project against the run's build relations.
+/// Run every test of the project against the run's build relations: up to the warehouse's
+/// [`concurrency`](Warehouse::concurrency) at once (each test only reads), results in the
+/// project's order.
 pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<Vec<TestResult>> {
+    use futures_util::FutureExt;
+    use futures_util::future::BoxFuture;
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
     let scope = run_scope(project, wh, run);
-    let mut out = Vec::with_capacity(project.tests.len());
-    for t in &project.tests {
-        let sql = compile_test(project, t, &scope)?;
-        let failures = wh
-            .query(&format!("select count(*) from (\n{sql}\n) dbt_internal_test"))
-            .await
-            .map_err(|e| e.context(format!("test {}", t.name)))?
-            .scalar_i64();
-        let status = if t.severity == "error" && threshold_hit(&t.error_if, failures)? {
-            TestStatus::Fail
-        } else if threshold_hit(&t.warn_if, failures)? {
-            TestStatus::Warn
-        } else {
-            TestStatus::Pass
-        };
-        let model = match &t.target {
-            Some(TestTarget::Model(m)) => Some(m.clone()),
-            Some(TestTarget::Source(s, n)) => Some(format!("source:{s}.{n}")),
-            None => None,
-        };
-        let message = match status {
-            TestStatus::Pass => String::new(),
-            _ => format!("{} failing row{}", failures, if failures == 1 { "" } else { "s" }),
-        };
-        let sample = if failures > 0 {
-            // Best effort: a sample that cannot be read never fails the step.
-            wh.query(&format!(
-                "select * from (\n{sql}\n) dbt_internal_test limit {SAMPLE_ROWS}"
-            ))
-            .await
-            .ok()
-        } else {
-            None
-        };
-        out.push(TestResult {
-            name: t.name.clone(),
-            kind: t.kind.clone(),
-            model,
-            column: t.column.clone(),
-            severity: t.severity.clone(),
-            status,
-            failures,
-            message,
-            sample,
-        });
-    }
-    Ok(out)
+    let compiled = project
+        .tests
+        .iter()
+        .map(|t| Ok((t, compile_test(project, t, &scope)?)))
+        .collect::<Result<Vec<_>>>()?;
+    // Boxed up front: a stream of closures' futures trips rustc's higher-ranked `Send` check.
+    let runs: Vec<BoxFuture<'_, Result<TestResult>>> =
+        compiled.into_iter().map(|(t, sql)| run_test(wh, t, sql).boxed()).collect();
+    stream::iter(runs)
+        .buffered(wh.concurrency().max(1))
+        .try_collect()
+        .await
+}
+
+async fn run_test(wh: &dyn Warehouse, t: &TestSpec, sql: String) -> Result<TestResult> {
+    let failures = wh
+        .query(&format!("select count(*) from (\n{sql}\n) dbt_internal_test"))
+        .await
+        .map_err(|e| e.context(format!("test {}", t.name)))?
+        .scalar_i64();
+    let status = if t.severity == "error" && threshold_hit(&t.error_if, failures)? {
+        TestStatus::Fail
+    } else if threshold_hit(&t.warn_if, failures)? {
+        TestStatus::Warn
+    } else {
+        TestStatus::Pass
+    };
+    let model = match &t.target {
+        Some(TestTarget::Model(m)) => Some(m.clone()),
+        Some(TestTarget::Source(s, n)) => Some(format!("source:{s}.{n}")),
+        None => None,
+    };
+    let message = match status {
+        TestStatus::Pass => String::new(),
+        _ => format!("{} failing row{}", failures, if failures == 1 { "" } else { "s" }),
+    };
+    let sample = if failures > 0 {
+        // Best effort: a sample that cannot be read never fails the step.
+        wh.query(&format!(
+            "select * from (\n{sql}\n) dbt_internal_test limit {SAMPLE_ROWS}"
+        ))
+        .await
+        .ok()
+    } else {
+        None
+    };
+    Ok(TestResult {
+        name: t.name.clone(),
+        kind: t.kind.clone(),
+        model,
+        column: t.column.clone(),
+        severity: t.severity.clone(),
+        status,
+        failures,
+        message,
+        sample,
+    })
 }
 
 /// Store results in `audit.test_results`.
@@ -322,11 +337,24 @@ pub fn gate(results: &[TestResult]) -> Result<()> {
 
 /// Share of model columns (of the built relations) that at least one test covers.
 pub async fn column_coverage(project: &Project, wh: &dyn Warehouse) -> Result<f64> {
+    use futures_util::FutureExt;
+    use futures_util::future::BoxFuture;
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let lookups: Vec<BoxFuture<'_, Result<Vec<String>>>> = project
+        .models
+        .iter()
+        .map(|m| {
+            let rel = crate::build::build_relation(m, wh);
+            async move { wh.columns(&rel).await }.boxed()
+        })
+        .collect();
+    let columns: Vec<Vec<String>> = stream::iter(lookups)
+        .buffered(wh.concurrency().max(1))
+        .try_collect()
+        .await?;
     let mut total = 0usize;
     let mut covered = 0usize;
-    for m in &project.models {
-        let rel = crate::build::build_relation(m);
-        let cols = wh.columns(&rel.schema, &rel.name).await?;
+    for (m, cols) in project.models.iter().zip(columns) {
         for c in cols {
             total += 1;
             let tested = project.tests.iter().any(|t| {

@@ -13,7 +13,7 @@
 use crate::audit::StepRow;
 use crate::build::build_relation;
 use crate::error::{PipelineError, Result};
-use crate::project::{Project, TestTarget};
+use crate::project::{Project, Relation, TestTarget};
 use crate::warehouse::{Table, Warehouse, as_i64, sql_str};
 use serde::Serialize;
 use serde_json::Value;
@@ -311,8 +311,8 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
             .unwrap_or("quarantine"),
     ) {
         Some(m) => {
-            let rel = build_relation(m);
-            if wh.relation_exists(&rel.schema, &rel.name).await.unwrap_or(false) {
+            let rel = build_relation(m, wh);
+            if wh.relation_exists(&rel).await.unwrap_or(false) {
                 wh.query(&format!("select * from {rel} limit 10")).await.ok()
             } else {
                 None
@@ -351,7 +351,7 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
 
     let mut genres = Vec::new();
     if wh
-        .relation_exists("marts", "genre_content_share")
+        .relation_exists(&Relation::new("marts", "genre_content_share"))
         .await
         .unwrap_or(false)
     {
@@ -365,7 +365,7 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
     }
     let mut years: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     if wh
-        .relation_exists("marts", "titles_by_release_year")
+        .relation_exists(&Relation::new("marts", "titles_by_release_year"))
         .await
         .unwrap_or(false)
     {

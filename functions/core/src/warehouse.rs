@@ -7,6 +7,7 @@
 //! atomic publish of audited marts.
 
 use crate::error::Result;
+use crate::project::Relation;
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
@@ -86,6 +87,11 @@ pub trait Warehouse: Send + Sync {
     fn target_type(&self) -> &'static str;
     /// The database name for `target.database`.
     fn database(&self) -> String;
+    /// How many independent statements the pipeline may run at once (tests of a gate,
+    /// models of a layer whose inputs are built). One: strictly in order.
+    fn concurrency(&self) -> usize {
+        1
+    }
     /// Run one or more statements that return nothing of interest.
     async fn execute(&self, sql: &str) -> Result<()>;
     /// Run a query and fetch its rows.
@@ -95,9 +101,14 @@ pub trait Warehouse: Send + Sync {
     /// Load one CSV object into a raw table as text, replacing the batch's rows atomically.
     async fn load_csv(&self, spec: &LoadSpec) -> Result<LoadOutcome>;
     /// Does a table or view exist?
-    async fn relation_exists(&self, schema: &str, name: &str) -> Result<bool>;
+    async fn relation_exists(&self, rel: &Relation) -> Result<bool>;
     /// Column names of a relation, in order.
-    async fn columns(&self, schema: &str, name: &str) -> Result<Vec<String>>;
+    async fn columns(&self, rel: &Relation) -> Result<Vec<String>>;
+    /// The database build relations live in when it is not the warehouse's own: `landfall
+    /// run` keeps a run's builds in memory on DuckDB (they are scratch until published).
+    fn build_catalog(&self) -> Option<&str> {
+        None
+    }
     /// Make each `(source, target)` copy visible at once — readers see all old or all new
     /// tables — then run `then` (bookkeeping DML) atomically with it where the engine can.
     /// The default is one transaction of `create or replace table … as select`, which DuckDB

@@ -9,12 +9,14 @@
 use async_trait::async_trait;
 use duckdb::Connection;
 use duckdb::types::ValueRef;
+use landfall_core::project::Relation;
 use landfall_core::csvcheck;
 use landfall_core::warehouse::{LoadOutcome, LoadSpec, Table, Warehouse, sql_str};
 use landfall_core::{PipelineError, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// The Snowflake-compat macros, created in the warehouse file at open.
 pub const PRELUDE: &str = include_str!("prelude.sql");
@@ -24,10 +26,18 @@ pub const PRELUDE: &str = include_str!("prelude.sql");
 pub struct DuckOptions {
     /// DuckDB's `memory_limit` (e.g. `"1GB"`); `None` leaves DuckDB's default.
     pub memory_limit: Option<String>,
-    /// Worker threads; `None` leaves DuckDB's default (all cores).
+    /// Worker threads per statement, and as many connections; `None`: see `input_bytes`.
     pub threads: Option<usize>,
+    /// How much the run will load, if known. Below [`SMALL_INPUT_BYTES`] every statement
+    /// gets one thread and statements run side by side on one connection per core; above
+    /// it (or unknown) every statement gets all cores.
+    pub input_bytes: Option<u64>,
     /// Where DuckDB spills when memory is short.
     pub temp_directory: Option<PathBuf>,
+    /// Build models in an in-memory catalog ([`SCRATCH_CATALOG`]) instead of the file: a run's
+    /// builds are scratch until published, and writing them (WAL, then the checkpoint's
+    /// compression) was a third of a small run. `keep_builds` copies what is worth keeping.
+    pub scratch_builds: bool,
     /// Append every statement the pipeline runs to this file (for `landfall replay`, the
     /// benchmark's "floor": the same SQL with no orchestration).
     pub sql_log: Option<PathBuf>,
@@ -54,10 +64,46 @@ fn run(conn: &Connection, log: &Option<Arc<SqlLog>>, sql: &str) -> duckdb::Resul
     conn.execute_batch(sql)
 }
 
+/// The in-memory catalog builds go to with [`DuckOptions::scratch_builds`].
+pub const SCRATCH_CATALOG: &str = "scratch";
+
+/// The most connections a warehouse opens, whatever the thread count.
+const MAX_CONNECTIONS: usize = 4;
+
+/// Inputs below this are "small": no table of theirs spans more than a couple of DuckDB row
+/// groups (122,880 rows), so a statement cannot use a second thread, and idle workers waiting
+/// for work only burn the core another statement could use (measured: docs/decisions.md).
+pub const SMALL_INPUT_BYTES: u64 = 16 << 20;
+
 pub struct DuckWarehouse {
-    conn: Mutex<Connection>,
+    pool: Arc<Pool>,
+    scratch: bool,
     path: PathBuf,
     log: Option<Arc<SqlLog>>,
+}
+
+/// Connections to the one database, so that independent statements (the tests of a gate, the
+/// models of a layer) run side by side. DuckDB splits a scan by row group (122,880 rows): at
+/// the real files' size one query keeps one core busy, and a second connection the other.
+/// Settings and the prelude's macros are database-wide, so every connection sees them.
+struct Pool {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl Pool {
+    /// A free connection if there is one, else wait for one in turn.
+    fn get(&self) -> MutexGuard<'_, Connection> {
+        for c in &self.conns {
+            match c.try_lock() {
+                Ok(g) => return g,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        self.conns[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// DuckDB errors are either our SQL being wrong for the data (not retryable) or I/O trouble.
@@ -77,6 +123,33 @@ fn db_err(context: &str, e: duckdb::Error) -> PipelineError {
         lower.contains("out of memory"),
         "raise --memory-limit (LANDFALL_MEMORY_LIMIT) or lower --threads",
     )
+}
+
+/// Create the prelude's macros unless this very prelude is installed already: in one
+/// transaction (one WAL flush instead of one per macro), and only when it changed, so that
+/// opening a warehouse writes nothing.
+fn install_prelude(conn: &Connection) -> Result<()> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    PRELUDE.hash(&mut h);
+    let version = format!("{:016x}", h.finish());
+    let installed: Option<String> = conn
+        .query_row(
+            "select macro_definition from duckdb_functions() where schema_name = 'main' and function_name = 'landfall_prelude'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    if installed.is_some_and(|d| d.contains(&version)) {
+        return Ok(());
+    }
+    conn.execute_batch(&format!(
+        "begin transaction;\n{PRELUDE}\ncreate or replace macro main.landfall_prelude() as '{version}';\ncommit"
+    ))
+    .map_err(|e| {
+        let _ = conn.execute_batch("rollback");
+        db_err("installing the Snowflake-compat prelude", e)
+    })
 }
 
 fn first_line(sql: &str) -> String {
@@ -100,19 +173,26 @@ impl DuckWarehouse {
         if let Some(m) = &opts.memory_limit {
             settings += &format!("set memory_limit = {};\n", sql_str(m));
         }
-        if let Some(t) = opts.threads {
-            settings += &format!("set threads = {t};\n");
-        }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let (threads, connections) = match opts.threads {
+            Some(t) => (t.max(1), t),
+            None if opts.input_bytes.is_some_and(|b| b < SMALL_INPUT_BYTES) => (1, cores),
+            None => (cores, cores),
+        };
+        settings += &format!("set threads = {threads};\n");
         if let Some(d) = &opts.temp_directory {
             settings += &format!("set temp_directory = {};\n", sql_str(&d.to_string_lossy()));
         }
         settings += "set preserve_insertion_order = true;\n";
         // One checkpoint at the end of a run (see `checkpoint`) instead of several mid-run.
         settings += "set checkpoint_threshold = '1GB';\n";
+        // Lighter compression: FSST's symbol tables cost a quarter of a run's CPU at 1x (the
+        // checkpoint compresses every string column) for ~25 % less file. Dictionary, RLE
+        // and the numeric codecs stay (docs/decisions.md).
+        settings += "set disabled_compression_methods = 'fsst';\n";
         conn.execute_batch(&settings)
             .map_err(|e| db_err("warehouse settings", e))?;
-        conn.execute_batch(PRELUDE)
-            .map_err(|e| db_err("installing the Snowflake-compat prelude", e))?;
+        install_prelude(&conn)?;
         let log = match &opts.sql_log {
             Some(p) => Some(Arc::new(SqlLog(Mutex::new(
                 std::fs::OpenOptions::new()
@@ -123,8 +203,24 @@ impl DuckWarehouse {
             )))),
             None => None,
         };
+        if opts.scratch_builds {
+            // Attached databases belong to the database instance: every pooled connection sees
+            // it. Logged, so that a replay of the log finds it too.
+            run(&conn, &log, &format!("attach ':memory:' as {SCRATCH_CATALOG}"))
+                .map_err(|e| db_err("attaching the in-memory build catalog", e))?;
+        }
+        let size = connections.clamp(1, MAX_CONNECTIONS);
+        let mut conns = Vec::with_capacity(size);
+        for _ in 1..size {
+            conns.push(Mutex::new(conn.try_clone().map_err(|e| db_err("opening a connection", e))?));
+        }
+        conns.insert(0, Mutex::new(conn));
         Ok(Self {
-            conn: Mutex::new(conn),
+            scratch: opts.scratch_builds,
+            pool: Arc::new(Pool {
+                conns,
+                next: AtomicUsize::new(0),
+            }),
             path,
             log,
         })
@@ -164,9 +260,76 @@ impl DuckWarehouse {
         &self.path
     }
 
+    /// Copy builds out of the in-memory catalog into the file's build schemas, replacing (or
+    /// dropping) the file's older copies of them, in one transaction: all of them when `all`
+    /// (a failed run, to inspect), else only those named in `keep` (`schema.name`, e.g. the
+    /// quarantine). Nothing to do without [`DuckOptions::scratch_builds`].
+    pub async fn keep_builds(&self, keep: &[String], all: bool) -> Result<usize> {
+        if !self.scratch {
+            return Ok(0);
+        }
+        let prefix = sql_str(&format!("{}%", landfall_core::build::BUILD_PREFIX.replace('_', "\\_")));
+        let list = |catalog: String| {
+            format!(
+                "select schema_name, table_name, 'table' from duckdb_tables() where database_name = {catalog} and schema_name like {prefix} escape '\\'
+                 union all
+                 select schema_name, view_name, 'view' from duckdb_views() where database_name = {catalog} and schema_name like {prefix} escape '\\'"
+            )
+        };
+        let names = |t: Table| -> Vec<(String, String, String)> {
+            t.rows
+                .iter()
+                .filter_map(|r| {
+                    Some((r[0].as_str()?.to_string(), r[1].as_str()?.to_string(), r[2].as_str()?.to_string()))
+                })
+                .collect()
+        };
+        let built = names(self.query(&list(sql_str(SCRATCH_CATALOG))).await?);
+        let stale = names(self.query(&list("current_database()".into())).await?);
+        // The file's copies of what this run rebuilt are out of date; incremental models (built
+        // in the file) and anything else are left alone.
+        let mut stmts = Vec::new();
+        for (schema, name, kind) in &stale {
+            if built.iter().any(|(s, n, _)| s == schema && n == name) {
+                stmts.push(format!("drop {kind} if exists {}.{}", ident(schema), ident(name)));
+            }
+        }
+        let mut kept = 0;
+        for (schema, name, _) in &built {
+            if all || keep.iter().any(|k| k == &format!("{schema}.{name}")) {
+                stmts.push(format!("create schema if not exists {}", ident(schema)));
+                stmts.push(format!(
+                    "create table {s}.{n} as select * from {SCRATCH_CATALOG}.{s}.{n}",
+                    s = ident(schema),
+                    n = ident(name)
+                ));
+                kept += 1;
+            }
+        }
+        self.transaction(&stmts).await?;
+        Ok(kept)
+    }
+
+    /// How many statements can run at once (the connections of the pool).
+    pub fn connections(&self) -> usize {
+        self.pool.conns.len()
+    }
+
     fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        f(&c)
+        f(&self.pool.get())
+    }
+
+    /// Run `f` on a pooled connection on tokio's blocking pool, so that statements issued
+    /// concurrently really run at once (and the async runtime's workers stay free).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &Option<Arc<SqlLog>>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let pool = self.pool.clone();
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || f(&pool.get(), &log))
+            .await
+            .map_err(|e| PipelineError::transient(format!("warehouse task failed: {e}")))?
     }
 
     fn query_sync(conn: &Connection, log: &Option<Arc<SqlLog>>, sql: &str) -> Result<Table> {
@@ -252,6 +415,11 @@ fn to_json(v: ValueRef<'_>) -> Value {
     }
 }
 
+/// The relation's catalog as SQL: its database, else the warehouse file's.
+fn catalog_of(rel: &Relation) -> String {
+    rel.database.as_deref().map(sql_str).unwrap_or_else(|| "current_database()".into())
+}
+
 fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
@@ -269,16 +437,29 @@ impl Warehouse for DuckWarehouse {
             .unwrap_or_else(|| "landfall".into())
     }
 
+    fn concurrency(&self) -> usize {
+        self.connections()
+    }
+
+    fn build_catalog(&self) -> Option<&str> {
+        self.scratch.then_some(SCRATCH_CATALOG)
+    }
+
     async fn execute(&self, sql: &str) -> Result<()> {
-        self.with_conn(|c| run(c, &self.log, sql).map_err(|e| db_err(&first_line(sql), e)))
+        let sql = sql.to_owned();
+        self.blocking(move |c, log| run(c, log, &sql).map_err(|e| db_err(&first_line(&sql), e)))
+            .await
     }
 
     async fn query(&self, sql: &str) -> Result<Table> {
-        self.with_conn(|c| Self::query_sync(c, &self.log, sql))
+        let sql = sql.to_owned();
+        self.blocking(move |c, log| Self::query_sync(c, log, &sql)).await
     }
 
     async fn transaction(&self, statements: &[String]) -> Result<()> {
-        self.with_conn(|c| Self::transaction_sync(c, &self.log, statements))
+        let statements = statements.to_vec();
+        self.blocking(move |c, log| Self::transaction_sync(c, log, &statements))
+            .await
     }
 
     async fn load_csv(&self, spec: &LoadSpec) -> Result<LoadOutcome> {
@@ -404,23 +585,25 @@ impl Warehouse for DuckWarehouse {
         .map(|rows| LoadOutcome { rows, extra_columns: extra })
     }
 
-    async fn relation_exists(&self, schema: &str, name: &str) -> Result<bool> {
+    async fn relation_exists(&self, rel: &Relation) -> Result<bool> {
         let t = self
             .query(&format!(
-                "select count(*) from information_schema.tables where table_catalog = current_database() and table_schema = {} and table_name = {}",
-                sql_str(schema),
-                sql_str(name)
+                "select count(*) from information_schema.tables where table_catalog = {} and table_schema = {} and table_name = {}",
+                catalog_of(rel),
+                sql_str(&rel.schema),
+                sql_str(&rel.name)
             ))
             .await?;
         Ok(t.scalar_i64() > 0)
     }
 
-    async fn columns(&self, schema: &str, name: &str) -> Result<Vec<String>> {
+    async fn columns(&self, rel: &Relation) -> Result<Vec<String>> {
         let t = self
             .query(&format!(
-                "select column_name from information_schema.columns where table_catalog = current_database() and table_schema = {} and table_name = {} order by ordinal_position",
-                sql_str(schema),
-                sql_str(name)
+                "select column_name from information_schema.columns where table_catalog = {} and table_schema = {} and table_name = {} order by ordinal_position",
+                catalog_of(rel),
+                sql_str(&rel.schema),
+                sql_str(&rel.name)
             ))
             .await?;
         Ok(t.rows

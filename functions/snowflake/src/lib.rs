@@ -21,6 +21,7 @@ pub mod sql;
 
 use async_trait::async_trait;
 use firn::{AuthArgs, AuthType, SecretString, SnowflakeApi, SnowflakeApiBuilder, SnowflakeApiError};
+use landfall_core::project::Relation;
 use landfall_core::warehouse::{LoadOutcome, LoadSpec, Table, Warehouse, as_i64, sql_str};
 use landfall_core::{PipelineError, Result};
 use std::collections::BTreeMap;
@@ -225,6 +226,12 @@ pub fn is_auth_failure(e: &PipelineError) -> bool {
     e.message.contains(REFUSED)
 }
 
+/// `<database>.` for a relation in another database (Snowflake's information_schema is per
+/// database), else nothing: the session's database.
+fn catalog_prefix(rel: &Relation) -> String {
+    rel.database.as_deref().map(|d| format!("{d}.")).unwrap_or_default()
+}
+
 #[async_trait]
 impl Warehouse for SnowflakeWarehouse {
     fn target_type(&self) -> &'static str {
@@ -335,23 +342,25 @@ impl Warehouse for SnowflakeWarehouse {
         })
     }
 
-    async fn relation_exists(&self, schema: &str, name: &str) -> Result<bool> {
+    async fn relation_exists(&self, rel: &Relation) -> Result<bool> {
         let t = self
             .query(&format!(
-                "select count(*) from information_schema.tables where upper(table_schema) = upper({}) and upper(table_name) = upper({})",
-                sql_str(schema),
-                sql_str(name)
+                "select count(*) from {}information_schema.tables where upper(table_schema) = upper({}) and upper(table_name) = upper({})",
+                catalog_prefix(rel),
+                sql_str(&rel.schema),
+                sql_str(&rel.name)
             ))
             .await?;
         Ok(t.scalar_i64() > 0)
     }
 
-    async fn columns(&self, schema: &str, name: &str) -> Result<Vec<String>> {
+    async fn columns(&self, rel: &Relation) -> Result<Vec<String>> {
         let t = self
             .query(&format!(
-                "select column_name from information_schema.columns where upper(table_schema) = upper({}) and upper(table_name) = upper({}) order by ordinal_position",
-                sql_str(schema),
-                sql_str(name)
+                "select column_name from {}information_schema.columns where upper(table_schema) = upper({}) and upper(table_name) = upper({}) order by ordinal_position",
+                catalog_prefix(rel),
+                sql_str(&rel.schema),
+                sql_str(&rel.name)
             ))
             .await?;
         Ok(t.rows

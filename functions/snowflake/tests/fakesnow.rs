@@ -8,7 +8,7 @@ mod support;
 use async_trait::async_trait;
 use landfall_core::build::RunVars;
 use landfall_core::handlers::{self, Deps};
-use landfall_core::project::Project;
+use landfall_core::project::{Project, Relation};
 use landfall_core::storage::{LocalFolder, ObjectInfo, Storage};
 use landfall_core::warehouse::Warehouse;
 use landfall_core::{ErrorName, Result};
@@ -300,9 +300,9 @@ async fn errors_transactions_and_results() {
         .await;
     assert!(e.is_err());
     assert_eq!(wh.query("select count(*) from s.t").await.unwrap().scalar_i64(), 2);
-    assert!(wh.relation_exists("s", "t").await.unwrap());
-    assert!(!wh.relation_exists("s", "nope").await.unwrap());
-    assert_eq!(wh.columns("s", "t").await.unwrap(), vec!["a", "b", "c", "d"]);
+    assert!(wh.relation_exists(&Relation::new("s", "t")).await.unwrap());
+    assert!(!wh.relation_exists(&Relation::new("s", "nope")).await.unwrap());
+    assert_eq!(wh.columns(&Relation::new("s", "t")).await.unwrap(), vec!["a", "b", "c", "d"]);
     // A deadline already passed: the statement is cancelled and reported as transient.
     wh.set_deadline(Some(tokio::time::Instant::now()));
     let e = wh.query("select 1").await.unwrap_err();

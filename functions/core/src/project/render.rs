@@ -46,7 +46,20 @@ impl Relation {
 
 impl fmt::Display for Relation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.schema, self.name)
+        match &self.database {
+            Some(db) => write!(f, "{db}.{}.{}", self.schema, self.name),
+            None => write!(f, "{}.{}", self.schema, self.name),
+        }
+    }
+}
+
+impl Relation {
+    /// The relation's schema, qualified with its database when it has one.
+    pub fn schema_path(&self) -> String {
+        match &self.database {
+            Some(db) => format!("{db}.{}", self.schema),
+            None => self.schema.clone(),
+        }
     }
 }
 
