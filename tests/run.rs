@@ -571,7 +571,8 @@ fn a_malformed_fault_spec_is_a_usage_error() {
 fn top_actors_by_genre_matches_the_plain_definition() {
     let f = Fixture::new();
     f.generate("ta", 600, 13);
-    assert_ok(&f.run("ta"));
+    // --keep-build: the models as built stay in the file after a successful run
+    assert_ok(&f.run_with("ta", &["--keep-build"], &[]));
     let plain = f.query(
         "with perf as (
              select g.genre, c.person_id, count(distinct c.title_id) as performances
@@ -612,6 +613,18 @@ fn a_batch_with_60_percent_fewer_credits_fails_the_gate_on_drift() {
             .any(|w| w.as_str().unwrap().contains("row_count_drift_source_raw_credits__20"))
     );
     assert_eq!(f.marts_snapshot(), marts, "nothing published");
+    // the failed run's builds are kept in the file to inspect: every credit row of d2 is in
+    // staging or in the quarantine, and the marts as built are there too
+    let staged = f.query("select count(*) from build_staging.stg_credits").scalar_i64();
+    let rejected = f
+        .query("select count(*) from build_staging.quarantine where source = 'credits'")
+        .scalar_i64();
+    assert_eq!((staged + rejected) as usize, keep);
+    assert!(
+        f.query("select count(*) from build_marts.top_actors_by_genre")
+            .scalar_i64()
+            > 0
+    );
     // a batch within ±20 % passes without drift warnings
     f.generate("d3", 280, 22);
     let o = f.run("d3");
@@ -621,4 +634,10 @@ fn a_batch_with_60_percent_fewer_credits_fails_the_gate_on_drift() {
         "{}",
         o.summary["warnings"]
     );
+    // a successful run keeps only its quarantine; the failed run's builds are gone, not stale
+    let kept = f.query(
+        "select schema_name || '.' || table_name from duckdb_tables() \
+         where database_name = current_database() and schema_name like 'build%' order by 1",
+    );
+    assert_eq!(kept.rows, vec![vec![serde_json::json!("build_staging.quarantine")]]);
 }

@@ -21,5 +21,5 @@
 {# Null, empty or only blanks, as `clean_text(column) is null` means, but trimming only the
    values that start with a blank: a trim copies every string, and this runs over raw files. #}
 {% macro is_blank(column) -%}
-    ({{ column }} is null or {{ column }} = '' or (startswith({{ column }}, ' ') and trim({{ column }}) = ''))
+    ({{ column }} is null or {{ column }} = '' or ({{ column }} like ' %' and trim({{ column }}) = ''))
 {%- endmacro %}

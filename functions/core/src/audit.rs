@@ -53,9 +53,8 @@ pub async fn ensure(wh: &dyn Warehouse) -> Result<()> {
     {
         return Ok(());
     }
-    // One transaction: one commit (a WAL flush on DuckDB) instead of one per statement.
-    // Snowflake commits each DDL statement by itself regardless.
-    wh.transaction(&DDL.iter().map(|s| s.to_string()).collect::<Vec<_>>()).await
+    wh.execute_ddl(&DDL.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .await
 }
 
 pub fn opt(s: Option<&str>) -> String {

@@ -142,9 +142,10 @@ pub async fn build_models(
     loop {
         while first_error.is_none() && running.len() < wh.concurrency().max(1) {
             let ready = waiting.iter().position(|&i| {
-                models[i].refs.iter().all(|r| {
-                    given.iter().position(|g| g == r).is_none_or(|j| done[j].is_some())
-                })
+                models[i]
+                    .refs
+                    .iter()
+                    .all(|r| given.iter().position(|g| g == r).is_none_or(|j| done[j].is_some()))
             });
             let Some(k) = ready else { break };
             let i = waiting.remove(k);

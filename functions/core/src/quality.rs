@@ -221,12 +221,11 @@ pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> 
         .map(|t| Ok((t, compile_test(project, t, &scope)?)))
         .collect::<Result<Vec<_>>>()?;
     // Boxed up front: a stream of closures' futures trips rustc's higher-ranked `Send` check.
-    let runs: Vec<BoxFuture<'_, Result<TestResult>>> =
-        compiled.into_iter().map(|(t, sql)| run_test(wh, t, sql).boxed()).collect();
-    stream::iter(runs)
-        .buffered(wh.concurrency().max(1))
-        .try_collect()
-        .await
+    let runs: Vec<BoxFuture<'_, Result<TestResult>>> = compiled
+        .into_iter()
+        .map(|(t, sql)| run_test(wh, t, sql).boxed())
+        .collect();
+    stream::iter(runs).buffered(wh.concurrency().max(1)).try_collect().await
 }
 
 async fn run_test(wh: &dyn Warehouse, t: &TestSpec, sql: String) -> Result<TestResult> {

@@ -94,6 +94,12 @@ pub trait Warehouse: Send + Sync {
     }
     /// Run one or more statements that return nothing of interest.
     async fn execute(&self, sql: &str) -> Result<()>;
+    /// Run DDL statements in order, with as few commits as the engine allows: Snowflake commits
+    /// each by itself (and fakesnow refuses DDL inside `begin`), DuckDB takes them in one
+    /// transaction (one WAL flush instead of one per statement).
+    async fn execute_ddl(&self, statements: &[String]) -> Result<()> {
+        self.execute(&statements.join(";\n")).await
+    }
     /// Run a query and fetch its rows.
     async fn query(&self, sql: &str) -> Result<Table>;
     /// Run statements in one transaction: all take effect or none.

@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 use duckdb::Connection;
 use duckdb::types::ValueRef;
-use landfall_core::project::Relation;
 use landfall_core::csvcheck;
+use landfall_core::project::Relation;
 use landfall_core::warehouse::{LoadOutcome, LoadSpec, Table, Warehouse, sql_str};
 use landfall_core::{PipelineError, Result};
 use serde_json::Value;
@@ -133,14 +133,9 @@ fn install_prelude(conn: &Connection) -> Result<()> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     PRELUDE.hash(&mut h);
     let version = format!("{:016x}", h.finish());
-    let installed: Option<String> = conn
-        .query_row(
-            "select macro_definition from duckdb_functions() where schema_name = 'main' and function_name = 'landfall_prelude'",
-            [],
-            |r| r.get(0),
-        )
-        .ok();
-    if installed.is_some_and(|d| d.contains(&version)) {
+    // Calling the marker (an error when it is missing) is far cheaper than listing functions.
+    let installed: Option<String> = conn.query_row("select main.landfall_prelude()", [], |r| r.get(0)).ok();
+    if installed.as_deref() == Some(version.as_str()) {
         return Ok(());
     }
     conn.execute_batch(&format!(
@@ -212,7 +207,9 @@ impl DuckWarehouse {
         let size = connections.clamp(1, MAX_CONNECTIONS);
         let mut conns = Vec::with_capacity(size);
         for _ in 1..size {
-            conns.push(Mutex::new(conn.try_clone().map_err(|e| db_err("opening a connection", e))?));
+            conns.push(Mutex::new(
+                conn.try_clone().map_err(|e| db_err("opening a connection", e))?,
+            ));
         }
         conns.insert(0, Mutex::new(conn));
         Ok(Self {
@@ -280,7 +277,11 @@ impl DuckWarehouse {
             t.rows
                 .iter()
                 .filter_map(|r| {
-                    Some((r[0].as_str()?.to_string(), r[1].as_str()?.to_string(), r[2].as_str()?.to_string()))
+                    Some((
+                        r[0].as_str()?.to_string(),
+                        r[1].as_str()?.to_string(),
+                        r[2].as_str()?.to_string(),
+                    ))
                 })
                 .collect()
         };
@@ -417,7 +418,10 @@ fn to_json(v: ValueRef<'_>) -> Value {
 
 /// The relation's catalog as SQL: its database, else the warehouse file's.
 fn catalog_of(rel: &Relation) -> String {
-    rel.database.as_deref().map(sql_str).unwrap_or_else(|| "current_database()".into())
+    rel.database
+        .as_deref()
+        .map(sql_str)
+        .unwrap_or_else(|| "current_database()".into())
 }
 
 fn ident(s: &str) -> String {
@@ -454,6 +458,10 @@ impl Warehouse for DuckWarehouse {
     async fn query(&self, sql: &str) -> Result<Table> {
         let sql = sql.to_owned();
         self.blocking(move |c, log| Self::query_sync(c, log, &sql)).await
+    }
+
+    async fn execute_ddl(&self, statements: &[String]) -> Result<()> {
+        self.transaction(statements).await
     }
 
     async fn transaction(&self, statements: &[String]) -> Result<()> {

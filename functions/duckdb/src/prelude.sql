@@ -17,7 +17,6 @@ create or replace macro main.try_to_date(s) as try_cast(s as date);
 create or replace macro main.to_varchar(x) as cast(x as varchar);
 create or replace macro main.to_number(x) as cast(cast(x as double) as decimal(38, 0));
 create or replace macro main.to_double(x) as cast(x as double);
-create or replace macro main.startswith(s, prefix) as starts_with(s, prefix);
 create or replace macro main.equal_null(a, b) as a is not distinct from b;
 create or replace macro main.array_size(a) as len(a);
 create or replace macro main.parse_json(s) as json(s);

@@ -302,7 +302,10 @@ async fn errors_transactions_and_results() {
     assert_eq!(wh.query("select count(*) from s.t").await.unwrap().scalar_i64(), 2);
     assert!(wh.relation_exists(&Relation::new("s", "t")).await.unwrap());
     assert!(!wh.relation_exists(&Relation::new("s", "nope")).await.unwrap());
-    assert_eq!(wh.columns(&Relation::new("s", "t")).await.unwrap(), vec!["a", "b", "c", "d"]);
+    assert_eq!(
+        wh.columns(&Relation::new("s", "t")).await.unwrap(),
+        vec!["a", "b", "c", "d"]
+    );
     // A deadline already passed: the statement is cancelled and reported as transient.
     wh.set_deadline(Some(tokio::time::Instant::now()));
     let e = wh.query("select 1").await.unwrap_err();
