@@ -18,8 +18,11 @@
     {%- if target.type == 'duckdb' %}materialized{% endif -%}
 {%- endmacro %}
 
-{# Null, empty or only blanks, as `clean_text(column) is null` means, but trimming only the
-   values that start with a blank: a trim copies every string, and this runs over raw files. #}
+{# Null, empty or only blanks: exactly `clean_text(column) is null`, but trimming only the values
+   that can be blank (they start with a space: ' ', a no-break space, or a code point from
+   U+1680 up, where the other Unicode spaces DuckDB's trim removes are). A trim copies every
+   string, and this runs over whole raw files. #}
 {% macro is_blank(column) -%}
-    ({{ column }} is null or {{ column }} = '' or ({{ column }} like ' %' and trim({{ column }}) = ''))
+    ({{ column }} is null or {{ column }} = ''
+     or (({{ column }} like ' %' or {{ column }} like chr(160) || '%' or {{ column }} >= chr(5760)) and trim({{ column }}) = ''))
 {%- endmacro %}

@@ -198,3 +198,76 @@ fn broken_projects_are_config_errors_that_name_the_file() {
     let e = Project::load(dir.path()).unwrap_err();
     assert!(e.message.contains("cycle"), "{}", e.message);
 }
+
+/// A diamond of models built four at a time in the in-memory catalog: each starts once its
+/// refs are built, results come back in the project's order, a failing model stops its
+/// dependants, and `keep_builds` copies into the file what it is asked to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_build_side_by_side_in_ref_order_and_builds_are_kept_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "dbt_project.yml",
+        "name: d\nmodels:\n  d:\n    +schema: s\n    +materialized: table\n",
+    );
+    write(dir.path(), "models/a.sql", "select range as i from range(200000)");
+    write(dir.path(), "models/b.sql", "select i * 2 as i from {{ ref('a') }}");
+    write(dir.path(), "models/c.sql", "select i + 1 as i from {{ ref('a') }}");
+    write(
+        dir.path(),
+        "models/d.sql",
+        "select (select sum(i) from {{ ref('b') }}) + (select sum(i) from {{ ref('c') }}) as total",
+    );
+    let p = Project::load(dir.path()).unwrap();
+    let opts = DuckOptions {
+        threads: Some(4),
+        scratch_builds: true,
+        ..Default::default()
+    };
+    let wh = DuckWarehouse::open(dir.path().join("w.duckdb"), &opts).unwrap();
+    assert_eq!(wh.concurrency(), 4);
+    let run = RunVars {
+        run_id: "r".into(),
+        batch: "b".into(),
+        full_refresh: false,
+        bucket: String::new(),
+    };
+    let models: Vec<_> = p.models.iter().collect();
+    let built = build::build_models(&p, &wh, &run, &models).await.unwrap();
+    let names: Vec<_> = built.iter().map(|m| m.name.as_str()).collect();
+    let given: Vec<_> = models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, given);
+    assert!(
+        built.iter().all(|m| m.relation.starts_with("scratch.build_s.")),
+        "{built:?}"
+    );
+    let n: i64 = 200000 * 199999 / 2;
+    let total = wh.query("select total from scratch.build_s.d").await.unwrap();
+    assert_eq!(total.scalar_i64(), 2 * n + (n + 200000));
+    // nothing of the build is in the file until kept
+    let in_file =
+        "select count(*) from duckdb_tables() where database_name = current_database() and schema_name = 'build_s'";
+    assert_eq!(wh.query(in_file).await.unwrap().scalar_i64(), 0);
+    assert_eq!(wh.keep_builds(&["build_s.c".into()], false).await.unwrap(), 1);
+    assert_eq!(
+        wh.query("select count(*) from build_s.c").await.unwrap().scalar_i64(),
+        200000
+    );
+    assert_eq!(wh.query(in_file).await.unwrap().scalar_i64(), 1);
+    assert_eq!(wh.keep_builds(&[], true).await.unwrap(), 4);
+    assert_eq!(wh.query(in_file).await.unwrap().scalar_i64(), 4);
+
+    // b fails: d (which needs it) never starts, the error names b
+    write(dir.path(), "models/b.sql", "select no_such_column from {{ ref('a') }}");
+    let p = Project::load(dir.path()).unwrap();
+    wh.execute("drop table scratch.build_s.d").await.unwrap();
+    let e = build::build_models(&p, &wh, &run, &p.models.iter().collect::<Vec<_>>())
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("model b"), "{}", e.message);
+    let d = wh
+        .query("select count(*) from duckdb_tables() where database_name = 'scratch' and table_name = 'd'")
+        .await
+        .unwrap();
+    assert_eq!(d.scalar_i64(), 0);
+}
