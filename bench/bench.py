@@ -197,7 +197,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--scales", default="1,10,100")
-    ap.add_argument("--memory-limit", default=os.environ.get("LANDFALL_BENCH_MEMORY_LIMIT", "700MB"))
+    ap.add_argument("--memory-limit", default=os.environ.get("LANDFALL_BENCH_MEMORY_LIMIT", "600MB"))
     a = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     results = []

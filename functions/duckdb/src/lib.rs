@@ -526,7 +526,7 @@ impl Warehouse for DuckWarehouse {
             "insert into {table} ({header_cols}, _batch, _source_file, _source_etag, _row_number, _loaded_at, _load_id)
              select {header_cols}, {batch}, {file}, {etag}, null, now()::timestamp, {load_id}
              from read_csv({loc}, header = true, delim = ',', quote = '\"', escape = '\"', all_varchar = true,
-                           auto_detect = false, columns = {{{columns_struct}}}, strict_mode = true)",
+                           auto_detect = false, columns = {{{columns_struct}}}, strict_mode = true, parallel = false)",
             table = spec.table,
             batch = sql_str(&spec.batch),
             file = sql_str(&spec.display_name),
@@ -534,9 +534,12 @@ impl Warehouse for DuckWarehouse {
             loc = sql_str(&spec.location),
             load_id = sql_str(&spec.load_id),
         ));
-        // Record numbers from the rows' positions: inserted in file order (insertion order is
-        // preserved), they are contiguous within this transaction. Half the cost of a
-        // row_number() window over the whole file.
+        // Record numbers from the rows' positions: read by one thread (`parallel = false`), the
+        // rows go in in file order and their row ids are contiguous within this transaction.
+        // Half the cost of a row_number() window over the whole file. A parallel read is faster
+        // alone, but its out-of-order batches leave row groups that the checkpoint rewrites
+        // (measured at 100x: 4.5 s + 3.6 s at the checkpoint against 9.1 s + 0), and the two
+        // files of a batch load side by side anyway.
         stmts.push(format!(
             "update {table} set _row_number = rowid - (select min(rowid) from {table} where _load_id = {load_id}) + 1 where _load_id = {load_id}",
             table = spec.table,
