@@ -36,7 +36,7 @@ pub struct DuckOptions {
     pub temp_directory: Option<PathBuf>,
     /// Build models in an in-memory catalog ([`SCRATCH_CATALOG`]) instead of the file: a run's
     /// builds are scratch until published, and writing them (WAL, then the checkpoint's
-    /// compression) was a third of a small run. `keep_builds` copies what is worth keeping.
+    /// compression) was a sixth of a small run. `keep_builds` copies what is worth keeping.
     pub scratch_builds: bool,
     /// Append every statement the pipeline runs to this file (for `landfall replay`, the
     /// benchmark's "floor": the same SQL with no orchestration).
