@@ -142,6 +142,13 @@ impl SnowflakeWarehouse {
         let what = first_line(sql);
         let r = match deadline {
             None => fut.await,
+            // Past the deadline nothing starts (a timeout polls its future once first, and a
+            // fast answer would slip through).
+            Some(d) if d <= Instant::now() => {
+                return Err(PipelineError::transient(format!(
+                    "{what}: not started, this invocation's time ran out; the state's Retry runs it again"
+                )));
+            }
             Some(d) => match tokio::time::timeout_at(d, fut).await {
                 Ok(r) => r,
                 Err(_) => {

@@ -306,7 +306,7 @@ async fn errors_transactions_and_results() {
         wh.columns(&Relation::new("s", "t")).await.unwrap(),
         vec!["a", "b", "c", "d"]
     );
-    // A deadline already passed: the statement is cancelled and reported as transient.
+    // A deadline already passed: the statement does not start and is reported as transient.
     wh.set_deadline(Some(tokio::time::Instant::now()));
     let e = wh.query("select 1").await.unwrap_err();
     assert_eq!(e.name, ErrorName::Transient, "{e}");
