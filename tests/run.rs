@@ -597,10 +597,7 @@ fn a_batch_with_60_percent_fewer_credits_fails_the_gate_on_drift() {
     let marts = f.marts_snapshot();
     // same titles, 60 % of the credit rows dropped
     f.generate("d2", 300, 21);
-    let p = f.batch_dir("d2").join("credits.csv");
-    let l = lines(&p);
-    let keep = (l.len() - 1) * 4 / 10;
-    std::fs::write(&p, l[..=keep].join("\n") + "\n").unwrap();
+    let keep = keep_tenths(&f.batch_dir("d2").join("credits.csv"), 4);
     let o = f.run("d2");
     let cause = assert_failed(&o, "Landfall.QualityGate");
     assert!(cause.contains("row_count_drift_source_raw_credits__50"), "{cause}");

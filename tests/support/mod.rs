@@ -170,6 +170,16 @@ impl Fixture {
     }
 }
 
+/// Keep a CSV's header and the first `tenths` tenths of its data lines (a batch that shrank);
+/// returns how many data lines stay.
+pub fn keep_tenths(path: &Path, tenths: usize) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let keep = (lines.len() - 1) * tenths / 10;
+    std::fs::write(path, lines[..=keep].join("\n") + "\n").unwrap();
+    keep
+}
+
 pub fn query_file(path: &Path, sql: &str) -> Table {
     let wh = DuckWarehouse::open(path, &DuckOptions::default()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();

@@ -486,11 +486,7 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     }
     // The run's builds were in memory: keep the quarantine (and everything after a failure).
     let quarantine: Vec<String> = project
-        .vars
-        .get("quarantine_model")
-        .and_then(serde_json::Value::as_str)
-        .or(Some("quarantine"))
-        .and_then(|q| project.model(q))
+        .quarantine_model()
         .map(|m| {
             let r = landfall_core::build::build_relation(m, &warehouse);
             format!("{}.{}", r.schema, r.name)

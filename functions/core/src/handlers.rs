@@ -279,14 +279,8 @@ pub struct QualityOutcome {
 
 /// Rows per source file in the quarantine model.
 pub async fn rejected_counts(deps: Deps<'_>) -> Result<BTreeMap<String, i64>> {
-    let qname = deps
-        .project
-        .vars
-        .get("quarantine_model")
-        .and_then(Value::as_str)
-        .unwrap_or("quarantine");
     let mut out: BTreeMap<String, i64> = SOURCE_FILES.iter().map(|f| (f.to_string(), 0)).collect();
-    if let Some(m) = deps.project.model(qname) {
+    if let Some(m) = deps.project.quarantine_model() {
         let t = deps
             .warehouse
             .query(&format!(

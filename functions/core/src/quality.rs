@@ -8,7 +8,8 @@
 use crate::build::{RunVars, run_scope};
 use crate::error::{PipelineError, Result};
 use crate::project::{Project, RenderScope, TestSpec, TestTarget, render};
-use crate::warehouse::{Warehouse, sql_str};
+use crate::warehouse::{Warehouse, side_by_side, sql_str};
+use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -211,21 +212,17 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
 /// [`concurrency`](Warehouse::concurrency) at once (each test only reads), results in the
 /// project's order.
 pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<Vec<TestResult>> {
-    use futures_util::FutureExt;
-    use futures_util::future::BoxFuture;
-    use futures_util::stream::{self, StreamExt, TryStreamExt};
     let scope = run_scope(project, wh, run);
     let compiled = project
         .tests
         .iter()
         .map(|t| Ok((t, compile_test(project, t, &scope)?)))
         .collect::<Result<Vec<_>>>()?;
-    // Boxed up front: a stream of closures' futures trips rustc's higher-ranked `Send` check.
-    let runs: Vec<BoxFuture<'_, Result<TestResult>>> = compiled
+    let runs = compiled
         .into_iter()
         .map(|(t, sql)| run_test(wh, t, sql).boxed())
         .collect();
-    stream::iter(runs).buffered(wh.concurrency().max(1)).try_collect().await
+    side_by_side(wh, runs).await
 }
 
 async fn run_test(wh: &dyn Warehouse, t: &TestSpec, sql: String) -> Result<TestResult> {
@@ -336,10 +333,7 @@ pub fn gate(results: &[TestResult]) -> Result<()> {
 
 /// Share of model columns (of the built relations) that at least one test covers.
 pub async fn column_coverage(project: &Project, wh: &dyn Warehouse) -> Result<f64> {
-    use futures_util::FutureExt;
-    use futures_util::future::BoxFuture;
-    use futures_util::stream::{self, StreamExt, TryStreamExt};
-    let lookups: Vec<BoxFuture<'_, Result<Vec<String>>>> = project
+    let lookups = project
         .models
         .iter()
         .map(|m| {
@@ -347,10 +341,7 @@ pub async fn column_coverage(project: &Project, wh: &dyn Warehouse) -> Result<f6
             async move { wh.columns(&rel).await }.boxed()
         })
         .collect();
-    let columns: Vec<Vec<String>> = stream::iter(lookups)
-        .buffered(wh.concurrency().max(1))
-        .try_collect()
-        .await?;
+    let columns = side_by_side(wh, lookups).await?;
     let mut total = 0usize;
     let mut covered = 0usize;
     for (m, cols) in project.models.iter().zip(columns) {

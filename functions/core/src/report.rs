@@ -110,44 +110,39 @@ fn num(v: Option<&Value>) -> f64 {
     }
 }
 
-/// The order states take in the timeline (the state machine's order; others after).
-const STATE_ORDER: &[&str] = &[
-    "ValidateInput",
-    "CheckFiles",
-    "LoadRaw",
-    "LoadTitles",
-    "LoadCredits",
-    "BuildStaging",
-    "BuildIntermediate",
-    "BuildMarts",
-    "RunQualityChecks",
-    "Publish",
-    "NotifySuccess",
-    "NotifyFailure",
-];
-
-fn state_rank(name: &str) -> usize {
-    let leaf = name.rsplit('/').next().unwrap_or(name);
-    STATE_ORDER.iter().position(|s| *s == leaf).unwrap_or(STATE_ORDER.len())
-}
-
-/// State → the Parallel state whose branch holds it, from a definition's JSON.
-pub fn branch_parents(definition: &str) -> BTreeMap<String, String> {
-    fn walk(states: &Value, parent: Option<&str>, out: &mut BTreeMap<String, String>) {
+/// Every state of a definition in document order (serde_json keeps it: `preserve_order`), each
+/// with the Parallel state whose branch holds it.
+fn walk_states(definition: &str) -> Vec<(String, Option<String>)> {
+    fn walk(states: &Value, parent: Option<&str>, out: &mut Vec<(String, Option<String>)>) {
         for (name, s) in states.as_object().into_iter().flatten() {
-            if let Some(p) = parent {
-                out.insert(name.clone(), p.to_string());
-            }
+            out.push((name.clone(), parent.map(str::to_string)));
             for b in s.get("Branches").and_then(Value::as_array).into_iter().flatten() {
                 walk(&b["States"], Some(name), out);
             }
         }
     }
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     if let Ok(v) = serde_json::from_str::<Value>(definition) {
         walk(&v["States"], None, &mut out);
     }
     out
+}
+
+/// State → the Parallel state whose branch holds it, from a definition's JSON.
+pub fn branch_parents(definition: &str) -> BTreeMap<String, String> {
+    walk_states(definition)
+        .into_iter()
+        .filter_map(|(name, parent)| Some((name, parent?)))
+        .collect()
+}
+
+/// The result of `sql` when `rel` exists (nothing is published before the first good run).
+async fn rows_if_exists(wh: &dyn Warehouse, rel: &Relation, sql: &str) -> Result<Option<Table>> {
+    if wh.relation_exists(rel).await.unwrap_or(false) {
+        Ok(Some(wh.query(sql).await?))
+    } else {
+        Ok(None)
+    }
 }
 
 /// Read a run's report from the warehouse: `run_id`, or the latest run.
@@ -201,16 +196,21 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
                 .collect()
         })
         .unwrap_or_default();
-    // States inside a Parallel branch are drawn from their branch's start.
-    let parents = branch_parents(crate::pipeline::STATE_MACHINE);
+    // States inside a Parallel branch are drawn from their branch's start; the timeline takes
+    // the definition's order (states it does not know go last).
+    let states = walk_states(crate::pipeline::STATE_MACHINE);
     for s in &mut steps {
         if !s.state.contains('/')
-            && let Some(p) = parents.get(&s.state)
+            && let Some((_, Some(p))) = states.iter().find(|(n, _)| *n == s.state)
         {
             s.state = format!("{p}/{}", s.state);
         }
     }
-    steps.sort_by_key(|s| (state_rank(&s.state), s.state.clone()));
+    let rank = |state: &str| {
+        let leaf = state.rsplit('/').next().unwrap_or(state);
+        states.iter().position(|(n, _)| n == leaf).unwrap_or(states.len())
+    };
+    steps.sort_by_key(|s| (rank(&s.state), s.state.clone()));
 
     let tests: Vec<TestRow> = wh
         .query(&format!(
@@ -303,20 +303,14 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
         }
     }
 
-    let quarantine = match project.model(
-        project
-            .vars
-            .get("quarantine_model")
-            .and_then(Value::as_str)
-            .unwrap_or("quarantine"),
-    ) {
+    let quarantine = match project.quarantine_model() {
         Some(m) => {
             let rel = build_relation(m, wh);
-            if wh.relation_exists(&rel).await.unwrap_or(false) {
-                wh.query(&format!("select * from {rel} limit 10")).await.ok()
-            } else {
-                None
-            }
+            // Best effort: the report shows what it can read.
+            rows_if_exists(wh, &rel, &format!("select * from {rel} limit 10"))
+                .await
+                .ok()
+                .flatten()
         }
         None => None,
     };
@@ -350,35 +344,27 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
     health.reverse();
 
     let mut genres = Vec::new();
-    if wh
-        .relation_exists(&Relation::new("marts", "genre_content_share"))
-        .await
-        .unwrap_or(false)
+    let share = Relation::new("marts", "genre_content_share");
+    let sql = format!("select genre, movies, shows from {share} order by total desc, genre limit 20");
+    for r in rows_if_exists(wh, &share, &sql)
+        .await?
+        .map(|t| t.rows)
+        .unwrap_or_default()
     {
-        for r in wh
-            .query("select genre, movies, shows from marts.genre_content_share order by total desc, genre limit 20")
-            .await?
-            .rows
-        {
-            genres.push((text(r.first()), num(r.get(1)), num(r.get(2))));
-        }
+        genres.push((text(r.first()), num(r.get(1)), num(r.get(2))));
     }
     let mut years: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    if wh
-        .relation_exists(&Relation::new("marts", "titles_by_release_year"))
-        .await
-        .unwrap_or(false)
+    let by_year = Relation::new("marts", "titles_by_release_year");
+    let sql = format!("select release_year, type, titles from {by_year} order by release_year");
+    for r in rows_if_exists(wh, &by_year, &sql)
+        .await?
+        .map(|t| t.rows)
+        .unwrap_or_default()
     {
-        for r in wh
-            .query("select release_year, type, titles from marts.titles_by_release_year order by release_year")
-            .await?
-            .rows
-        {
-            years
-                .entry(text(r.get(1)))
-                .or_default()
-                .push((num(r.first()), num(r.get(2))));
-        }
+        years
+            .entry(text(r.get(1)))
+            .or_default()
+            .push((num(r.first()), num(r.get(2))));
     }
 
     Ok(Report {

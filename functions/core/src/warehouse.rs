@@ -137,6 +137,17 @@ pub trait Warehouse: Send + Sync {
     }
 }
 
+/// Run `jobs` up to the warehouse's [`concurrency`](Warehouse::concurrency) at once; results
+/// in the jobs' order, the first error ends it. The jobs come boxed: a stream of closures'
+/// futures trips rustc's higher-ranked `Send` check.
+pub async fn side_by_side<'a, T: Send + 'a>(
+    wh: &dyn Warehouse,
+    jobs: Vec<futures_util::future::BoxFuture<'a, Result<T>>>,
+) -> Result<Vec<T>> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(jobs).buffered(wh.concurrency().max(1)).try_collect().await
+}
+
 /// Quote a string as a SQL literal (both engines double single quotes).
 pub fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))

@@ -671,6 +671,16 @@ impl Project {
         self.models.iter().find(|m| m.name == name)
     }
 
+    /// The model rejected rows go to: `var('quarantine_model')`, by default `quarantine`.
+    pub fn quarantine_model(&self) -> Option<&Model> {
+        self.model(
+            self.vars
+                .get("quarantine_model")
+                .and_then(Value::as_str)
+                .unwrap_or("quarantine"),
+        )
+    }
+
     pub fn source(&self, source: &str, name: &str) -> Option<&SourceTable> {
         self.sources.iter().find(|s| s.source == source && s.name == name)
     }
