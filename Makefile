@@ -14,13 +14,16 @@ export LANDFALL_TOOLS_PYTHON ?= $(CACHE)/venv-tools/bin/python
 export LANDFALL_FAKESNOW_PYTHON ?= $(CACHE)/venv-snow/bin/python
 export LANDFALL_SAM_VENV ?= $(CACHE)/venv-sam
 export LANDFALL_ASL_VALIDATOR ?= $(CACHE)/node-tools/node_modules/.bin/asl-validator
-LANDFALL := $(CARGO_TARGET_DIR)/release/landfall
+LANDFALL := $(CARGO_TARGET_DIR)/cli/landfall
+# `make conformance` reads what the repository may not contain, from beside it.
+SHARED ?= $(abspath $(CURDIR)/../shared)
+export LANDFALL_NETFLIX_DIR ?= $(SHARED)/data/netflix
 # `make bench` scales and runs (SCALES=1 RUNS=5 make bench narrows it).
 SCALES ?= 1,10,100
 RUNS ?= 3
 DEMO_DIR ?= out/demo
 
-.PHONY: demo test bench libduckdb dbt-venv tools build release lint fmt clean
+.PHONY: demo test conformance bench libduckdb dbt-venv tools build release lambdas lint fmt clean
 
 libduckdb: $(DUCKDB_LIB_DIR)/libduckdb.so
 $(DUCKDB_LIB_DIR)/libduckdb.so:
@@ -37,7 +40,11 @@ build: libduckdb
 	cargo build --workspace
 
 release: libduckdb
-	cargo build --release -p landfall-cli
+	cargo build --profile cli -p landfall-cli
+
+## The six Lambda binaries as `sam build` builds them (profile `release`: small), for x86_64 here.
+lambdas:
+	cargo build --release -p landfall-trigger -p landfall-load -p landfall-transform -p landfall-quality -p landfall-publish -p landfall-notify
 
 ## The main job: synthetic sample data through the whole local pipeline, then the summary.
 demo: release
@@ -51,6 +58,16 @@ test: libduckdb dbt-venv tools
 	@if cargo tree -e normal -p landfall-trigger -p landfall-notify -p landfall-load -p landfall-transform -p landfall-quality -p landfall-publish -p landfall-lambda -p landfall-aws -p landfall-snowflake | grep -q duckdb; then \
 	    echo "a Lambda crate depends on DuckDB" >&2; exit 1; fi
 	cargo test --workspace --no-fail-fast
+
+## The checks on data the repository must not contain: the real Netflix export
+## (../shared/data/netflix, or LANDFALL_NETFLIX_DIR). They are the `#[ignore]`d tests; a missing
+## export fails here, naming the path.
+conformance: libduckdb dbt-venv tools
+	@for f in titles.csv credits.csv; do \
+	    if [ ! -f "$(LANDFALL_NETFLIX_DIR)/$$f" ]; then \
+	        echo "make conformance: the real export is missing: $(LANDFALL_NETFLIX_DIR)/$$f not found (put the export in ../shared/data/netflix or set LANDFALL_NETFLIX_DIR)" >&2; exit 1; fi; \
+	done
+	cargo test --workspace --no-fail-fast -- --ignored
 
 ## landfall vs the dbt-duckdb peer vs our own floor at 1x, 10x, 100x; writes bench/RESULTS.md.
 bench: release dbt-venv tools

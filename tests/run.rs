@@ -211,6 +211,81 @@ fn extra_columns_load_as_text_and_are_reported() {
     );
 }
 
+/// Rewrite a CSV as Excel's "CSV UTF-8" saves it: a byte-order mark, every header name quoted,
+/// CRLF after each record (line breaks inside quoted fields stay as they were).
+fn save_as_excel(path: &std::path::Path, bom: bool) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let (header, body) = text.split_once('\n').unwrap();
+    let mut out = String::from(if bom { "\u{feff}" } else { "" });
+    out += &header
+        .split(',')
+        .map(|h| format!("\"{h}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    out += "\r\n";
+    let mut quoted = false;
+    for c in body.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '\n' if !quoted => out += "\r\n",
+            _ => out.push(c),
+        }
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// The business marts (not data_health, which names the run).
+fn business_marts(f: &Fixture) -> Vec<landfall_core::warehouse::Table> {
+    MARTS[..4]
+        .iter()
+        .map(|m| f.query(&format!("select * from marts.{m} order by all")))
+        .collect()
+}
+
+#[test]
+fn files_saved_by_excel_load_like_the_plain_files() {
+    let plain = Fixture::new();
+    plain.generate("b1", 300, 9);
+    let o = plain.run("b1");
+    assert_ok(&o);
+    let expected = business_marts(&plain);
+    for bom in [true, false] {
+        let f = Fixture::new();
+        f.generate("b1", 300, 9);
+        for file in ["titles.csv", "credits.csv"] {
+            save_as_excel(&f.batch_dir("b1").join(file), bom);
+        }
+        let first = std::fs::read(f.batch_dir("b1").join("titles.csv")).unwrap();
+        assert_eq!(first.starts_with(b"\xef\xbb\xbf\"id\",\"title\""), bom);
+        let e = f.run("b1");
+        assert_ok(&e);
+        assert_eq!(e.summary["loaded"], o.summary["loaded"], "bom {bom}");
+        assert_eq!(e.summary["rejected"], o.summary["rejected"], "bom {bom}");
+        assert!(
+            e.summary["warnings"].as_array().unwrap().is_empty(),
+            "{}",
+            e.summary["warnings"]
+        );
+        assert_eq!(
+            business_marts(&f),
+            expected,
+            "bom {bom}: the marts differ from the plain files'"
+        );
+        // No column name carries the mark or the quotes, no value a stray carriage return.
+        let cols = f.query(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = 'titles'",
+        );
+        assert!(cols.rows.iter().any(|r| r[0] == "id"), "{:?}", cols.rows);
+        assert_eq!(
+            f.query("select (select count(*) from raw.credits where role like '%\r%') + (select count(*) from raw.titles where tmdb_score like '%\r%')").scalar_i64(),
+            0
+        );
+    }
+}
+
 #[test]
 fn a_duplicated_title_id_fails_the_gate_and_publishes_nothing() {
     let f = Fixture::new();

@@ -16,18 +16,8 @@ pub const MARTS: [&str; 5] = [
     "data_health",
 ];
 
-/// The real export, beside the repository (`../shared/data/netflix`) or at LANDFALL_NETFLIX_DIR.
-pub fn netflix_dir() -> PathBuf {
-    let dir = std::env::var("LANDFALL_NETFLIX_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/netflix"));
-    assert!(
-        dir.join("titles.csv").is_file(),
-        "the real data is missing at {} (set LANDFALL_NETFLIX_DIR)",
-        dir.display()
-    );
-    dir
-}
+#[path = "datasets.rs"]
+pub mod datasets;
 
 pub fn project_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../transform")
@@ -99,13 +89,21 @@ impl Fixture {
         );
     }
 
-    /// Put the real export in as a batch (symlinks: nothing is copied).
-    pub fn real_batch(&self, batch: &str) {
+    /// Put the real export in as a batch (symlinks: nothing is copied); what is known of it.
+    pub fn real_batch(&self, batch: &str) -> datasets::Landed {
+        let real = datasets::real();
         let d = self.batch_dir(batch);
         std::fs::create_dir_all(&d).unwrap();
         for f in ["titles.csv", "credits.csv"] {
-            std::os::unix::fs::symlink(netflix_dir().join(f), d.join(f)).unwrap();
+            std::os::unix::fs::symlink(real.dir.join(f), d.join(f)).unwrap();
         }
+        real
+    }
+
+    /// Generated files as a batch (the library's generator, as `landfall generate` runs it);
+    /// what is known of them.
+    pub fn generated_batch(&self, batch: &str, titles: usize, seed: u64) -> datasets::Landed {
+        datasets::generated(&self.batch_dir(batch), titles, seed)
     }
 
     pub fn run_with(&self, batch: &str, extra: &[&str], env: &[(&str, &str)]) -> Outcome {

@@ -193,6 +193,8 @@ pub struct Engine<'t> {
     tasks: Arc<dyn Tasks + 't>,
     clock: Arc<dyn Clock>,
     seed: Option<u64>,
+    /// (region, account) in the context object's ARNs.
+    account: (String, String),
     /// Stop a runaway definition (AWS caps histories at 25,000 events).
     pub max_events: usize,
 }
@@ -237,6 +239,7 @@ impl<'t> Engine<'t> {
             tasks,
             clock,
             seed: None,
+            account: ("local".into(), "000000000000".into()),
             max_events: 25_000,
         }
     }
@@ -244,6 +247,13 @@ impl<'t> Engine<'t> {
     /// Fix the jitter's random seed (for reproducible tests).
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// The region and account the context object's ARNs name (default `local`,
+    /// `000000000000`): an emulated deployment gives its own.
+    pub fn with_account(mut self, region: &str, account: &str) -> Self {
+        self.account = (region.to_string(), account.to_string());
         self
     }
 
@@ -265,13 +275,13 @@ impl<'t> Engine<'t> {
             rng: Mutex::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed)),
             exec_ctx: json!({
                 "Execution": {
-                    "Id": format!("arn:aws:states:local:000000000000:execution:{}:{execution_name}", self.name),
+                    "Id": format!("arn:aws:states:{}:{}:execution:{}:{execution_name}", self.account.0, self.account.1, self.name),
                     "Name": execution_name,
                     "Input": input.clone(),
                     "StartTime": start,
                     "RoleArn": "arn:aws:iam::000000000000:role/local",
                 },
-                "StateMachine": {"Id": format!("arn:aws:states:local:000000000000:stateMachine:{}", self.name), "Name": self.name},
+                "StateMachine": {"Id": format!("arn:aws:states:{}:{}:stateMachine:{}", self.account.0, self.account.1, self.name), "Name": self.name},
             }),
         };
         let output = run.machine(&self.machine, input, "", None).await;

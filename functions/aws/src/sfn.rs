@@ -36,6 +36,7 @@ impl StepFunctions {
 #[async_trait]
 impl Executions for StepFunctions {
     async fn start(&self, name: &str, input: &Value) -> Result<Started> {
+        let asked = std::time::SystemTime::now();
         let r = self
             .client
             .start_execution()
@@ -45,11 +46,17 @@ impl Executions for StepFunctions {
             .send()
             .await;
         match r {
-            // A running twin with the same name and input returns its ARN again.
-            Ok(o) => Ok(Started {
-                execution_arn: Some(o.execution_arn().to_string()),
-                already_existed: false,
-            }),
+            // A running twin with the same name and input answers 200 with its own ARN and
+            // start date: an execution that started before we asked is that twin. (A duplicate
+            // within a second of the start is counted as a start; it is still one execution.)
+            Ok(o) => {
+                let started = std::time::SystemTime::try_from(*o.start_date()).ok();
+                let twin = started.is_some_and(|t| t + std::time::Duration::from_secs(1) < asked);
+                Ok(Started {
+                    execution_arn: Some(o.execution_arn().to_string()),
+                    already_existed: twin,
+                })
+            }
             Err(e) if e.as_service_error().is_some_and(|se| se.is_execution_already_exists()) => Ok(Started {
                 execution_arn: None,
                 already_existed: true,

@@ -8,7 +8,7 @@ use landfall_aws::{s3::S3Landing, sfn::StepFunctions, sns::SnsAlerts, ssm::Secre
 use landfall_core::ErrorName;
 use landfall_core::alerts::{Alert, Alerts};
 use landfall_core::storage::Storage;
-use landfall_core::trigger::{LANDING_PREFIX, trigger};
+use landfall_core::trigger::{LANDING_PREFIX, ObjectCreated, on_object_created as trigger};
 use serde_json::{Value, json};
 
 #[path = "support/mod.rs"]
@@ -26,8 +26,11 @@ async fn put(sdk: &SdkConfig, bucket: &str, key: &str, body: &str) {
         .unwrap();
 }
 
-fn event(bucket: &str, key: &str) -> Value {
-    json!({"version": "0", "detail-type": "Object Created", "source": "aws.s3", "detail": {"bucket": {"name": bucket}, "object": {"key": key, "etag": "x"}}})
+fn event(bucket: &str, key: &str) -> ObjectCreated {
+    ObjectCreated {
+        bucket: bucket.into(),
+        key: key.into(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

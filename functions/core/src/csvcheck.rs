@@ -43,7 +43,12 @@ struct Checker<'a> {
     quote_line: u64,
     quote_col: u64,
     record_has_content: bool,
+    /// Bytes of a UTF-8 byte-order mark matched at the start of the file (3: done looking).
+    bom: usize,
 }
+
+/// The UTF-8 byte-order mark Excel's "CSV UTF-8" writes before the header.
+const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
 
 impl<'a> Checker<'a> {
     fn new(file: &'a str) -> Self {
@@ -60,6 +65,7 @@ impl<'a> Checker<'a> {
             quote_line: 0,
             quote_col: 0,
             record_has_content: false,
+            bom: 0,
         }
     }
 
@@ -128,6 +134,15 @@ impl<'a> Checker<'a> {
 
     fn feed(&mut self, chunk: &[u8]) -> Result<()> {
         for &b in chunk {
+            // A byte-order mark is not part of the first field (the input is valid UTF-8 by
+            // now, so the mark arrives whole): skip it, and count columns after it.
+            if self.bom < BOM.len() {
+                if b == BOM[self.bom] {
+                    self.bom += 1;
+                    continue;
+                }
+                self.bom = BOM.len();
+            }
             self.col += 1;
             match self.state {
                 State::FieldStart | State::Unquoted => match b {
@@ -503,6 +518,40 @@ mod tests {
         );
         let h: Vec<String> = ["id", "title", "extra"].iter().map(|s| s.to_string()).collect();
         assert_eq!(check_header("titles.csv", &h, &["id", "title"]).unwrap(), vec!["extra"]);
+    }
+
+    #[test]
+    fn excel_csv_utf8_bom_quoted_header_and_crlf() {
+        // What Excel writes for "CSV UTF-8 (Comma delimited)".
+        let excel = b"\xef\xbb\xbf\"id\",\"title\",\"n\"\r\n1,\"Caf\xc3\xa9, \"\"x\"\"\",2\r\n2,b,3\r\n";
+        let shape = check(excel).unwrap();
+        assert_eq!(shape.header, vec!["id", "title", "n"]);
+        assert_eq!(shape.rows, 2);
+        assert_eq!(parse_header("t.csv", excel).unwrap(), vec!["id", "title", "n"]);
+        // The header quoted, no BOM.
+        let quoted = b"\"id\",\"title\",\"n\"\n1,a,2\n";
+        assert_eq!(check(quoted).unwrap().header, vec!["id", "title", "n"]);
+        // Columns count from after the mark, and a mark anywhere else is data.
+        let e = check(b"\xef\xbb\xbfa,b\n1,x\"y\n").unwrap_err();
+        assert!(e.message.contains("line 2, column 4"), "{}", e.message);
+        let e = check(b"\xef\xbb\xbf\"a\"x,b\n1,2\n").unwrap_err();
+        assert!(e.message.contains("line 1, column 4"), "{}", e.message);
+        // Read a byte at a time, the mark still arrives whole.
+        struct OneByte<'a>(&'a [u8]);
+        impl Read for OneByte<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some((first, rest)) = self.0.split_first() else {
+                    return Ok(0);
+                };
+                buf[0] = *first;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        assert_eq!(
+            check_csv("t.csv", OneByte(excel)).unwrap().header,
+            vec!["id", "title", "n"]
+        );
     }
 
     #[test]

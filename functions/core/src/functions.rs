@@ -297,33 +297,26 @@ async fn put_report(settings: &NotifySettings<'_>, wh: &dyn Warehouse, run_id: &
 /// `notify` for EventBridge's "Step Functions Execution Status Change" events: an alert even
 /// when the state machine itself died (FAILED, TIMED_OUT, ABORTED) and never reached
 /// NotifyFailure. Other statuses are ignored.
-pub async fn notify_status_change(settings: &NotifySettings<'_>, event: Value) -> Result<Value> {
-    let d = event
-        .get("detail")
-        .ok_or_else(|| PipelineError::bad_input("not an EventBridge event (no 'detail')"))?;
-    let status = d.get("status").and_then(Value::as_str).unwrap_or_default();
+pub async fn notify_status_change(settings: &NotifySettings<'_>, d: &ExecutionStatusChange) -> Result<Value> {
+    let status = d.status.as_str();
     if !matches!(status, "FAILED" | "TIMED_OUT" | "ABORTED") {
         return Ok(serde_json::json!({"sent": false, "status": status}));
     }
-    let arn = d.get("executionArn").and_then(Value::as_str).unwrap_or_default();
+    let arn = d.execution_arn.as_str();
     let input: Value = d
-        .get("input")
-        .and_then(Value::as_str)
+        .input
+        .as_deref()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(Value::Null);
-    let error = d
-        .get("error")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            match status {
-                "TIMED_OUT" => "States.Timeout",
-                "ABORTED" => "Execution.Aborted",
-                _ => "Execution.Failed",
-            }
-            .to_string()
-        });
-    let cause = d.get("cause").and_then(Value::as_str).unwrap_or(match status {
+    let error = d.error.clone().unwrap_or_else(|| {
+        match status {
+            "TIMED_OUT" => "States.Timeout",
+            "ABORTED" => "Execution.Aborted",
+            _ => "Execution.Failed",
+        }
+        .to_string()
+    });
+    let cause = d.cause.as_deref().unwrap_or(match status {
         "TIMED_OUT" => "the execution ran past the state machine's TimeoutSeconds",
         "ABORTED" => "the execution was stopped by hand or by a deployment",
         _ => "the execution failed",
@@ -337,7 +330,7 @@ pub async fn notify_status_change(settings: &NotifySettings<'_>, event: Value) -
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
-        execution: d.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        execution: d.name.clone(),
         failed_state: Some(format!("execution {}", status.to_lowercase())),
         error: Some(error),
         cause: Some(truncate(
@@ -351,6 +344,24 @@ pub async fn notify_status_change(settings: &NotifySettings<'_>, event: Value) -
     };
     settings.alerts.send(&alert).await?;
     Ok(serde_json::json!({"sent": true, "status": status}))
+}
+
+/// `detail` of EventBridge's "Step Functions Execution Status Change" event (the fields the
+/// alert uses; `input`, `error` and `cause` are null in some statuses).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionStatusChange {
+    pub execution_arn: String,
+    #[serde(default)]
+    pub state_machine_arn: Option<String>,
+    pub name: String,
+    pub status: String,
+    #[serde(default)]
+    pub input: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 #[cfg(test)]

@@ -145,11 +145,16 @@ fn py_list<R: Rng>(r: &mut R, pool: &[&str], max: usize, empty_per_mille: u32) -
     )
 }
 
-/// Counts of what was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What was written: the counts and the facts tests check the warehouse's answers against.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generated {
     pub titles: usize,
+    /// Data records of `credits.csv`, the two junk credits included (always the last two).
     pub credits: usize,
+    /// The id on the first data line of `titles.csv`.
+    pub first_title_id: String,
+    /// The smallest and largest release year written.
+    pub years: (u32, u32),
 }
 
 /// Write `titles.csv` and `credits.csv` for `titles` titles into `dir`.
@@ -166,6 +171,8 @@ pub fn generate(dir: &Path, titles: usize, seed: u64) -> io::Result<Generated> {
     // A pool of people sized so that actors recur across titles, as in the real data.
     let people = (titles * 6).max(50);
     let mut credits = 0usize;
+    let mut first_title_id = String::new();
+    let mut years = (u32::MAX, 0);
     for i in 0..titles {
         let r = &mut rng;
         let show = r.random_range(0..100) < 35;
@@ -194,11 +201,15 @@ pub fn generate(dir: &Path, titles: usize, seed: u64) -> io::Result<Generated> {
         } else {
             desc
         };
-        let year = if r.random_range(0..10) < 7 {
+        let year: u32 = if r.random_range(0..10) < 7 {
             r.random_range(2010..=2023)
         } else {
             r.random_range(1945..2010)
         };
+        years = (years.0.min(year), years.1.max(year));
+        if i == 0 {
+            first_title_id = id.clone();
+        }
         let cert = if r.random_range(0..100) < 45 {
             ""
         } else {
@@ -318,12 +329,21 @@ pub fn generate(dir: &Path, titles: usize, seed: u64) -> io::Result<Generated> {
     credits += 2;
     tw.flush()?;
     cw.flush()?;
-    Ok(Generated { titles, credits })
+    Ok(Generated {
+        titles,
+        credits,
+        first_title_id,
+        years,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text_line(p: &Path, n: usize) -> String {
+        std::fs::read_to_string(p).unwrap().lines().nth(n).unwrap().to_string()
+    }
 
     #[test]
     fn deterministic_and_well_formed() {
@@ -347,6 +367,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.rows as usize, ga.credits);
+        assert_eq!(
+            text_line(&a.path().join("titles.csv"), 1).split(',').next(),
+            Some(ga.first_title_id.as_str())
+        );
+        assert!(
+            ga.years.0 >= 1945 && ga.years.1 <= 2023 && ga.years.0 < ga.years.1,
+            "{:?}",
+            ga.years
+        );
         let per_title = ga.credits as f64 / 300.0;
         assert!((10.0..16.0).contains(&per_title), "{per_title} credits per title");
         let text = std::fs::read_to_string(a.path().join("titles.csv")).unwrap();

@@ -5,7 +5,7 @@
 //!
 //! Metrics: `Duration` (ms), `Retries` (the state's retry count), `Failed` (1 when the attempt
 //! failed), and where the state knows them `RowsLoaded`, `RowsRejected`, `TestsPassed`,
-//! `TestsFailed`, `TestsWarned`; the trigger counts `ExecutionsStarted`.
+//! `TestsFailed`, `TestsWarned`; the trigger counts `ExecutionsStarted` (and, through SQS, `MessagesFailed`).
 
 use crate::error::PipelineError;
 use serde::{Deserialize, Serialize};
@@ -39,8 +39,20 @@ pub fn for_state(state: &str, result: Result<&Value, &PipelineError>, duration_m
     if state == "Trigger"
         && let Ok(v) = result
     {
-        let started = v.get("action").and_then(Value::as_str) == Some("started");
-        m.insert("ExecutionsStarted".into(), if started { 1.0 } else { 0.0 });
+        // `outcomes`: one per created object; `batchItemFailures`: SQS messages to retry.
+        let outcomes = v.get("outcomes").and_then(Value::as_array);
+        let started = outcomes
+            .into_iter()
+            .flatten()
+            .filter(|o| o.get("action").and_then(Value::as_str) == Some("started"))
+            .count();
+        m.insert("ExecutionsStarted".into(), started as f64);
+        if let Some(f) = v.get("batchItemFailures").and_then(Value::as_array) {
+            m.insert("MessagesFailed".into(), f.len() as f64);
+            if !f.is_empty() {
+                m.insert("Failed".into(), 1.0);
+            }
+        }
     }
     if let Some(v) = body {
         if state.starts_with("Load")

@@ -5,7 +5,7 @@
 //! and both files' ETags: every duplicate delivery asks for the same name and Step Functions
 //! refuses a second execution with it; a re-upload (new ETag) gets a new name.
 
-use crate::error::{PipelineError, Result};
+use crate::error::Result;
 use crate::handlers::validate_batch;
 use crate::storage::{SOURCE_FILES, Storage, batch_key};
 use async_trait::async_trait;
@@ -41,7 +41,7 @@ pub struct TriggerOutcome {
 }
 
 impl TriggerOutcome {
-    fn ignored(reason: impl Into<String>) -> Self {
+    pub fn ignored(reason: impl Into<String>) -> Self {
         Self {
             action: "ignored".into(),
             batch: None,
@@ -85,35 +85,37 @@ pub fn execution_name(batch: &str, etags: &[&str]) -> String {
     format!("{b}-{}", &digest[..10])
 }
 
-/// Handle one EventBridge "Object Created" event.
-pub async fn trigger(
+/// One object S3 says was created (the key decoded), however the news arrived: EventBridge,
+/// an S3 event notification, or one through SQS (`landfall_lambda::events` parses those).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectCreated {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl TriggerOutcome {
+    /// The execution was started just now.
+    pub fn started(&self) -> bool {
+        self.action == "started"
+    }
+}
+
+/// Handle one created object: an execution when it completes its batch, under the name that
+/// makes every duplicate delivery (in any wiring) ask for the same execution.
+pub async fn on_object_created(
     storage: &dyn Storage,
     executions: &dyn Executions,
     bucket: &str,
-    event: &Value,
+    object: &ObjectCreated,
 ) -> Result<TriggerOutcome> {
-    let detail = event.get("detail").ok_or_else(|| {
-        PipelineError::bad_input(format!(
-            "not an EventBridge S3 event (no 'detail'): {}",
-            crate::alerts::truncate(&event.to_string(), 300)
-        ))
-    })?;
-    let ev_bucket = detail
-        .pointer("/bucket/name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| PipelineError::bad_input("S3 event without detail.bucket.name"))?;
-    let key = detail
-        .pointer("/object/key")
-        .and_then(Value::as_str)
-        .ok_or_else(|| PipelineError::bad_input("S3 event without detail.object.key"))?;
-    if ev_bucket != bucket {
+    if object.bucket != bucket {
         return Ok(TriggerOutcome::ignored(format!(
-            "bucket {ev_bucket} is not the landing bucket {bucket}"
+            "bucket {} is not the landing bucket {bucket}",
+            object.bucket
         )));
     }
-    // EventBridge URL-encodes keys like S3 notifications do (spaces as '+').
-    let key = key.replace('+', " ");
-    let Some((batch, _)) = landing_file(&key) else {
+    let key = &object.key;
+    let Some((batch, _)) = landing_file(key) else {
         return Ok(TriggerOutcome::ignored(format!(
             "{key} is not landing/<batch>/titles.csv or credits.csv"
         )));

@@ -150,3 +150,51 @@ fn sam_validate_lint_passes_without_credentials() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("is a valid SAM Template"), "{text}");
 }
+
+/// Both wirings the `LandingEvents` parameter picks reach the trigger the way its code expects:
+/// the EventBridge rule and the S3 → SQS notification filter on the landing prefix; the SQS
+/// mapping reports partial failures (the trigger answers `batchItemFailures`), and the queue
+/// parks what keeps failing in a dead-letter queue.
+#[test]
+fn both_landing_wirings_reach_the_trigger() {
+    let t = template();
+    let res = &t["Resources"];
+    let prefix = landfall_core::trigger::LANDING_PREFIX;
+    let rule = &res["FileLandedRule"];
+    assert_eq!(rule["Condition"].as_str(), Some("ViaEventBridge"));
+    let pattern = &rule["Properties"]["EventPattern"];
+    assert_eq!(pattern["detail-type"][0].as_str(), Some("Object Created"));
+    assert_eq!(pattern["detail"]["object"]["key"][0]["prefix"].as_str(), Some(prefix));
+    assert_eq!(
+        tagged(&rule["Properties"]["Targets"][0]["Arn"]),
+        Some(("!GetAtt".into(), "TriggerFunction.Arn".into()))
+    );
+    assert_eq!(
+        res["FileLandedPermission"]["Condition"].as_str(),
+        Some("ViaEventBridge")
+    );
+
+    let mapping = &res["TriggerQueueMapping"];
+    assert_eq!(mapping["Condition"].as_str(), Some("ViaSqs"));
+    assert_eq!(
+        mapping["Properties"]["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    let queue = &res["LandingQueue"]["Properties"];
+    assert_eq!(
+        tagged(&queue["RedrivePolicy"]["deadLetterTargetArn"]),
+        Some(("!GetAtt".into(), "LandingDeadLetterQueue.Arn".into()))
+    );
+    // Lambda's advice: a visibility timeout of at least six times the function's timeout.
+    let timeout = res["TriggerFunction"]["Properties"]["Timeout"].as_u64().unwrap();
+    assert!(queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout);
+    // The bucket's notification, under the sqs branch, sends landing/ objects to the queue.
+    let Value::Tagged(notification) = &res["LandingBucket"]["Properties"]["NotificationConfiguration"] else {
+        panic!("the bucket's notification is chosen by !If");
+    };
+    let branches = notification.value.as_sequence().unwrap();
+    assert_eq!(branches[0].as_str(), Some("ViaSqs"));
+    let q = &branches[1]["QueueConfigurations"][0];
+    assert_eq!(q["Event"].as_str(), Some("s3:ObjectCreated:*"));
+    assert_eq!(q["Filter"]["S3Key"]["Rules"][0]["Value"].as_str(), Some(prefix));
+}

@@ -4,20 +4,9 @@ use landfall_core::ErrorName;
 use landfall_core::warehouse::{LoadSpec, Warehouse};
 use landfall_duckdb::{DuckOptions, DuckWarehouse};
 use serde_json::json;
-use std::path::PathBuf;
 
-fn netflix(file: &str) -> PathBuf {
-    let dir = std::env::var("LANDFALL_NETFLIX_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/netflix"));
-    let p = dir.join(file);
-    assert!(
-        p.is_file(),
-        "real data missing at {} (set LANDFALL_NETFLIX_DIR)",
-        p.display()
-    );
-    p
-}
+#[path = "../../../tests/support/datasets.rs"]
+mod datasets;
 
 const CREDITS: &[&str] = &["person_id", "id", "name", "character", "role"];
 
@@ -35,14 +24,14 @@ fn spec(loc: &std::path::Path, batch: &str) -> LoadSpec {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn loads_real_credits_in_file_order_and_replaces_on_reload() {
+/// Credits load in file order (record numbers as in the file), a reload replaces the batch's
+/// rows, a second batch adds its own.
+async fn loads_credits_in_file_order_and_replaces_on_reload(data: &datasets::Landed) {
     let dir = tempfile::tempdir().unwrap();
     let wh = DuckWarehouse::open(dir.path().join("w.duckdb"), &DuckOptions::default()).unwrap();
-    let path = netflix("credits.csv");
+    let path = data.credits_csv();
     let out = wh.load_csv(&spec(&path, "b1")).await.unwrap();
-    assert_eq!(out.rows, 81_357);
-    // The two junk rows sit on lines 81341 and 81342: data records 81340 and 81341.
+    assert_eq!(out.rows, data.credits);
     let t = wh
         .query("select _row_number, person_id from raw.credits where role = 'JUNK' order by 1")
         .await
@@ -50,21 +39,33 @@ async fn loads_real_credits_in_file_order_and_replaces_on_reload() {
     assert_eq!(
         t.rows,
         vec![
-            vec![json!(81340), json!("0000000")],
-            vec![json!(81341), json!("100000")]
+            vec![json!(data.junk_records[0]), json!("0000000")],
+            vec![json!(data.junk_records[1]), json!("100000")]
         ]
     );
     // Reload: same count, no duplicates.
     wh.load_csv(&spec(&path, "b1")).await.unwrap();
     assert_eq!(
-        wh.query("select count(*) from raw.credits").await.unwrap().scalar_i64(),
-        81_357
+        wh.query("select count(*) from raw.credits").await.unwrap().scalar_i64() as u64,
+        data.credits
     );
     wh.load_csv(&spec(&path, "b2")).await.unwrap();
     assert_eq!(
-        wh.query("select count(*) from raw.credits").await.unwrap().scalar_i64(),
-        2 * 81_357
+        wh.query("select count(*) from raw.credits").await.unwrap().scalar_i64() as u64,
+        2 * data.credits
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loads_generated_credits_in_file_order_and_replaces_on_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    loads_credits_in_file_order_and_replaces_on_reload(&datasets::generated(dir.path(), 2000, 11)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real export in ../shared/data/netflix: run by `make conformance`"]
+async fn loads_real_credits_in_file_order_and_replaces_on_reload() {
+    loads_credits_in_file_order_and_replaces_on_reload(&datasets::real()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,11 +28,33 @@ pub enum Answer {
     },
 }
 
-#[derive(Default)]
 struct State {
-    events: VecDeque<String>,
+    /// Queued invocations: request id and event.
+    events: VecDeque<(String, String)>,
     answers: Vec<Answer>,
     next_id: u64,
+    /// How long an invocation may run (the function's `Timeout`): its deadline header.
+    timeout: Duration,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            events: VecDeque::new(),
+            answers: Vec::new(),
+            next_id: 0,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl State {
+    fn queue(&mut self, event: String) -> String {
+        self.next_id += 1;
+        let id = format!("req-{}", self.next_id);
+        self.events.push_back((id.clone(), event));
+        id
+    }
 }
 
 pub struct RuntimeApi {
@@ -44,13 +66,11 @@ impl RuntimeApi {
     pub fn start(events: Vec<String>) -> RuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let state = Arc::new((
-            Mutex::new(State {
-                events: events.into(),
-                ..Default::default()
-            }),
-            Condvar::new(),
-        ));
+        let mut st = State::default();
+        for e in events {
+            st.queue(e);
+        }
+        let state = Arc::new((Mutex::new(st), Condvar::new()));
         let s = state.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
@@ -61,14 +81,38 @@ impl RuntimeApi {
         RuntimeApi { addr, state }
     }
 
-    /// Wait until `n` answers arrived (or panic after `timeout`).
-    /// Queue one more event (a later invocation of the same running function).
-    pub fn push(&self, event: String) {
+    /// Queue one more event (a later invocation of the same running function); its request id.
+    pub fn push(&self, event: String) -> String {
         let (m, cv) = &*self.state;
-        m.lock().unwrap().events.push_back(event);
+        let id = m.lock().unwrap().queue(event);
         cv.notify_all();
+        id
     }
 
+    /// The deadline every later invocation gets: now + `timeout` (the function's `Timeout`).
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.state.0.lock().unwrap().timeout = timeout;
+    }
+
+    /// The answer to request `id`, or `None` when none came within `timeout` (the function
+    /// is still at work, or it died).
+    pub fn wait_answer(&self, id: &str, timeout: Duration) -> Option<Answer> {
+        let (m, cv) = &*self.state;
+        let find = |st: &State| {
+            st.answers
+                .iter()
+                .find(|a| match a {
+                    Answer::Response { request_id, .. } | Answer::Error { request_id, .. } => request_id == id,
+                    Answer::InitError { .. } => true,
+                })
+                .cloned()
+        };
+        let guard = m.lock().unwrap();
+        let (guard, _) = cv.wait_timeout_while(guard, timeout, |st| find(st).is_none()).unwrap();
+        find(&guard)
+    }
+
+    /// Wait until `n` answers arrived (or panic after `timeout`).
     pub fn wait_answers(&self, n: usize, timeout: Duration) -> Vec<Answer> {
         let (m, cv) = &*self.state;
         let guard = m.lock().unwrap();
@@ -134,15 +178,14 @@ fn serve(conn: TcpStream, state: Arc<(Mutex<State>, Condvar)>) {
             while st.events.is_empty() {
                 st = cv.wait(st).unwrap();
             }
-            let ev = st.events.pop_front().unwrap();
-            st.next_id += 1;
-            let id = format!("req-{}", st.next_id);
+            let (id, ev) = st.events.pop_front().unwrap();
+            let timeout = st.timeout;
             drop(st);
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_millis()
-                + 60_000;
+                + timeout.as_millis();
             let _ = write!(
                 writer,
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:test\r\nLambda-Runtime-Trace-Id: Root=1-0-0\r\nContent-Length: {}\r\n\r\n{ev}",

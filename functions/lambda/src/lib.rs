@@ -100,6 +100,8 @@ mod tests {
 }
 
 pub mod emulator;
+pub mod events;
+pub mod trigger;
 #[cfg(feature = "warehouse")]
 pub mod warehouse;
 

@@ -14,8 +14,17 @@ use serde_json::json;
 use warehouse_env::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn load_validates_checks_and_copies_both_files() {
-    let env = WarehouseEnv::start("LOAD_LAMBDA", "2026-11-26").await;
+async fn load_validates_checks_and_copies_both_generated_files() {
+    validates_checks_and_copies(WarehouseEnv::start("LOAD_LAMBDA", "2026-11-26").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real export in ../shared/data/netflix: run by `make conformance`"]
+async fn load_validates_checks_and_copies_the_real_export() {
+    validates_checks_and_copies(WarehouseEnv::start_real("LOAD_LAMBDA", "2026-11-26").await).await;
+}
+
+async fn validates_checks_and_copies(env: WarehouseEnv) {
     let input = json!({"bucket": BUCKET, "batch": "2026-11-26", "full_refresh": false});
     let bin = env!("CARGO_BIN_EXE_load");
     let a = env.invoke(
@@ -76,8 +85,8 @@ async fn load_validates_checks_and_copies_both_files() {
         ],
         &[],
     );
-    assert_eq!(ok(&a[0])["rows"], json!(6137));
-    assert_eq!(ok(&a[1])["rows"], json!(81357));
+    assert_eq!(ok(&a[0])["rows"], json!(env.data.titles));
+    assert_eq!(ok(&a[1])["rows"], json!(env.data.credits));
     // One CloudWatch EMF line per invocation, with the numbers of the answer.
     let emf: Vec<serde_json::Value> = logs
         .lines()
@@ -85,10 +94,10 @@ async fn load_validates_checks_and_copies_both_files() {
         .filter(|v| v.get("_aws").is_some())
         .collect();
     assert_eq!(emf.len(), 2, "{logs}");
-    for (line, (state, rows, retries)) in emf
-        .iter()
-        .zip([("LoadTitles", 6137.0, 0.0), ("LoadCredits", 81357.0, 2.0)])
-    {
+    for (line, (state, rows, retries)) in emf.iter().zip([
+        ("LoadTitles", env.data.titles as f64, 0.0),
+        ("LoadCredits", env.data.credits as f64, 2.0),
+    ]) {
         assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], json!("Landfall"));
         assert_eq!(
             line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],

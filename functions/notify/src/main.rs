@@ -80,7 +80,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let result = if payload.get("detail-type").and_then(Value::as_str)
                 == Some("Step Functions Execution Status Change")
             {
-                functions::notify_status_change(settings, payload).await
+                match landfall_lambda::events::execution_status_change(payload) {
+                    Ok(change) => functions::notify_status_change(settings, &change).await,
+                    Err(e) => Err(e),
+                }
             } else {
                 // The warehouse: to mark a failure in audit.runs, and for the run report.
                 let wants = payload.get("status").and_then(Value::as_str) == Some("failed")

@@ -177,7 +177,7 @@ async fn notify_records_the_failure_in_the_warehouse() {
         .await
         .unwrap()
         .scalar_i64();
-    assert_eq!(pending, 81357);
+    assert_eq!(pending as u64, env.data.credits);
     // Slack records the alert, to see the report link.
     let (slack_url, slack) = one_request_server();
     aws_sdk_ssm::Client::new(&env.sdk)

@@ -17,11 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::{FakeSnow, repo_root};
 
-fn netflix() -> PathBuf {
-    std::env::var("LANDFALL_NETFLIX_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("../shared/data/netflix"))
-}
+#[path = "../../../tests/support/datasets.rs"]
+mod datasets;
 
 /// The landing folder as an external stage sees it: the warehouse reads keys below the stage.
 struct StagedFolder(LocalFolder);
@@ -119,14 +116,22 @@ fn land(dir: &Path, batch: &str, titles: &Path, credits: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn transform_builds_and_tests_through_the_snowflake_adapter() {
+async fn transform_builds_and_tests_a_generated_batch_through_the_snowflake_adapter() {
+    let data = tempfile::tempdir().unwrap();
+    builds_and_tests(&datasets::generated(data.path(), 1500, 5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the real export in ../shared/data/netflix: run by `make conformance`"]
+async fn transform_builds_and_tests_the_real_export_through_the_snowflake_adapter() {
+    builds_and_tests(&datasets::real()).await;
+}
+
+/// Load, build every layer and run every test of `transform/` on fakesnow; check the answers
+/// against what is known of the files.
+async fn builds_and_tests(data: &datasets::Landed) {
     let st = Staged::start("LANDFALL_E2E").await;
-    land(
-        &st.landing,
-        "2026-11-26",
-        &netflix().join("titles.csv"),
-        &netflix().join("credits.csv"),
-    );
+    land(&st.landing, "2026-11-26", &data.titles_csv(), &data.credits_csv());
     let wh = &st.wh;
     wh.set_query_tag("2026-11-26-test");
     let deps = st.deps();
@@ -144,7 +149,7 @@ async fn transform_builds_and_tests_through_the_snowflake_adapter() {
         .unwrap();
     for f in ["titles", "credits"] {
         let loaded = handlers::load_file(deps, &run, f, &files.files[f]).await.unwrap();
-        let expected = if f == "titles" { 6137 } else { 81357 };
+        let expected = if f == "titles" { data.titles } else { data.credits };
         assert_eq!(loaded.rows, expected, "{f}");
     }
     // Record numbers survive the COPY: the row numbers are 1..n in file order.
@@ -157,22 +162,16 @@ async fn transform_builds_and_tests_through_the_snowflake_adapter() {
             .iter()
             .map(|v| landfall_core::warehouse::as_i64(v).unwrap())
             .collect::<Vec<_>>(),
-        vec![1, 6137, 6137]
+        vec![1, data.titles as i64, data.titles as i64]
     );
     let first = wh
         .query("select id from raw.titles where _row_number = 1")
         .await
         .unwrap();
-    let first_id = std::fs::read_to_string(netflix().join("titles.csv"))
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .to_string();
-    assert_eq!(first.scalar().and_then(|v| v.as_str()), Some(first_id.as_str()));
+    assert_eq!(
+        first.scalar().and_then(|v| v.as_str()),
+        Some(data.first_title_id.as_str())
+    );
 
     for (i, layer) in ["staging", "intermediate", "marts"].into_iter().enumerate() {
         let built = handlers::build_layer(deps, &run, layer, i == 0)
@@ -193,7 +192,7 @@ async fn transform_builds_and_tests_through_the_snowflake_adapter() {
             .collect::<Vec<_>>()
     );
     assert!(q.tests.passed >= 30, "{:?}", q.tests);
-    assert_eq!(q.loaded.get("credits"), Some(&81357));
+    assert_eq!(q.loaded.get("credits"), Some(&(data.credits as i64)));
     assert_eq!(
         q.rejected.get("credits"),
         Some(&2),
@@ -215,8 +214,8 @@ async fn transform_builds_and_tests_through_the_snowflake_adapter() {
         .query("select min(release_year), max(release_year) from build_marts.titles_by_release_year")
         .await
         .unwrap();
-    assert_eq!(landfall_core::warehouse::as_i64(&years.rows[0][0]), Some(1945));
-    assert_eq!(landfall_core::warehouse::as_i64(&years.rows[0][1]), Some(2023));
+    assert_eq!(landfall_core::warehouse::as_i64(&years.rows[0][0]), Some(data.years.0));
+    assert_eq!(landfall_core::warehouse::as_i64(&years.rows[0][1]), Some(data.years.1));
     let health = wh
         .query("select tests_failed, rows_rejected from build_marts.data_health where run_id = 'run-1'")
         .await

@@ -14,8 +14,11 @@ use landfall_core::warehouse::Warehouse;
 use landfall_lambda::emulator::{Answer, RuntimeApi};
 use landfall_snowflake::{Config, Credentials, SnowflakeWarehouse};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::time::Duration;
+
+#[path = "../../../../tests/support/datasets.rs"]
+pub mod datasets;
+use datasets::Landed;
 
 pub const BUCKET: &str = "landfall-landing";
 
@@ -25,17 +28,31 @@ pub struct WarehouseEnv {
     pub database: String,
     pub stage_dir: tempfile::TempDir,
     pub sdk: aws_config::SdkConfig,
-}
-
-pub fn netflix() -> PathBuf {
-    std::env::var("LANDFALL_NETFLIX_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/netflix"))
+    /// The files every `land` puts in, and what is known of them.
+    pub data: Landed,
+    _generated: Option<tempfile::TempDir>,
 }
 
 impl WarehouseEnv {
-    /// Moto and fakesnow up, the bucket and the SSM password in place, `batch` landed.
+    /// Moto and fakesnow up, the bucket and the SSM password in place, `batch` landed from
+    /// generated files (1,500 titles).
     pub async fn start(database: &str, batch: &str) -> WarehouseEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let data = datasets::generated(dir.path(), 1500, 3);
+        Self::start_with(database, batch, data, Some(dir)).await
+    }
+
+    /// [`WarehouseEnv::start`] with the real export (`make conformance`).
+    pub async fn start_real(database: &str, batch: &str) -> WarehouseEnv {
+        Self::start_with(database, batch, datasets::real(), None).await
+    }
+
+    async fn start_with(
+        database: &str,
+        batch: &str,
+        data: Landed,
+        generated: Option<tempfile::TempDir>,
+    ) -> WarehouseEnv {
         let moto = Moto::start().await;
         let snow = FakeSnow::start();
         let sdk = moto.sdk().await;
@@ -55,6 +72,8 @@ impl WarehouseEnv {
             database: database.into(),
             stage_dir: tempfile::tempdir().unwrap(),
             sdk,
+            data,
+            _generated: generated,
         };
         env.land(batch).await;
         let wh = env.warehouse().await;
@@ -76,7 +95,7 @@ impl WarehouseEnv {
                 .build(),
         );
         for f in ["titles", "credits"] {
-            let body = std::fs::read(netflix().join(format!("{f}.csv"))).unwrap();
+            let body = std::fs::read(self.data.dir.join(format!("{f}.csv"))).unwrap();
             let dir = self.stage_dir.path().join(batch);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join(format!("{f}.csv")), &body).unwrap();
