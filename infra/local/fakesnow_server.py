@@ -26,17 +26,31 @@ One fakesnow bug is fixed, because it makes every COPY of a file with 10 or more
 fail: fakesnow selects `column0, column1, …` from DuckDB's `read_csv(header = false)`, but
 DuckDB zero-pads those names when there are 10 or more (`column00` … `column14`).
 
-Everything else (SQL, results, errors, stages, COPY) is fakesnow's own behaviour.
+Two statements fakesnow cannot run are emulated, because the publish step depends on them
+(the end-to-end harness publishes through the real publish Lambda):
+
+  create or replace schema NEXT clone SRC   NEXT is dropped, created, and every table of SRC
+                                            is copied into it (real Snowflake: a zero-copy clone)
+  alter schema A swap with B                the two schemas' tables trade places (real
+                                            Snowflake: one atomic rename; here three copies
+                                            through a scratch schema, not atomic, test-only)
+
+They run on the session's own fakesnow connection; the request then continues as a harmless
+statement, so the answer is fakesnow's own "Statement executed successfully." Everything else
+(SQL, results, errors, stages, COPY) is fakesnow's own behaviour.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 import sys
 
 import fakesnow.copy_into as copy_into
 import uvicorn
 from fakesnow.server import app as fakesnow_app
+from fakesnow.server import sessions
 from sqlglot import exp
 
 _inserts = copy_into._inserts
@@ -83,9 +97,91 @@ def patch(path: str, body: dict) -> dict:
     return body
 
 
+_CLONE = re.compile(r"^\s*create\s+or\s+replace\s+schema\s+([\w.]+)\s+clone\s+([\w.]+)\s*;?\s*$", re.I)
+_SWAP = re.compile(r"^\s*alter\s+schema\s+([\w.]+)\s+swap\s+with\s+([\w.]+)\s*;?\s*$", re.I)
+
+
+def _tables(cur, schema: str) -> list[str]:
+    cur.execute(
+        "select table_name from information_schema.tables "
+        f"where upper(table_schema) = upper('{schema}') and table_type = 'BASE TABLE'"
+    )
+    return [r[0] for r in cur.fetchall()]
+
+
+def _copy_all(cur, src: str, dst: str) -> None:
+    cur.execute(f"create schema if not exists {dst}")
+    for t in _tables(cur, src):
+        cur.execute(f"create or replace table {dst}.{t} as select * from {src}.{t}")
+
+
+def _empty(cur, schema: str) -> None:
+    for t in _tables(cur, schema):
+        cur.execute(f"drop table if exists {schema}.{t}")
+
+
+def emulate(conn, sql: str) -> bool:
+    """Run a schema clone or swap on the session's connection; False when `sql` is neither."""
+    if m := _CLONE.match(sql):
+        nxt, src = m.groups()
+        cur = conn.cursor()
+        cur.execute(f"drop schema if exists {nxt} cascade")
+        cur.execute(f"create schema {nxt}")
+        _copy_all(cur, src, nxt)
+        return True
+    if m := _SWAP.match(sql):
+        a, b = m.groups()
+        cur = conn.cursor()
+        scratch = "landfall_swap_scratch"
+        cur.execute(f"drop schema if exists {scratch} cascade")
+        _copy_all(cur, a, scratch)
+        _empty(cur, a)
+        _copy_all(cur, b, a)
+        _empty(cur, b)
+        _copy_all(cur, scratch, b)
+        cur.execute(f"drop schema if exists {scratch} cascade")
+        return True
+    return False
+
+
+async def _with_emulation(scope, receive):
+    """The request's `receive`, after running an emulated statement in its place."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    headers = dict((k.lower(), v) for k, v in scope.get("headers", []))
+    try:
+        raw = gzip.decompress(body) if headers.get(b"content-encoding") == b"gzip" else body
+        req = json.loads(raw)
+        auth = headers.get(b"authorization", b"").decode()
+        conn = sessions.get(auth[17:-1])
+        if conn is not None and emulate(conn, req.get("sqlText", "")):
+            req["sqlText"] = "select 'Statement executed successfully.' as \"status\""
+            raw = json.dumps(req).encode()
+            body = gzip.compress(raw) if headers.get(b"content-encoding") == b"gzip" else raw
+    except (ValueError, OSError):
+        pass
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return await fakesnow_app(scope, receive, send)
+    if scope["path"].endswith("/query-request"):
+        receive = await _with_emulation(scope, receive)
     start: dict = {}
     chunks: list[bytes] = []
 

@@ -15,7 +15,7 @@ use serde_json::json;
 use warehouse_env::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publish_archives_then_swaps_the_marts_schema() {
+async fn publish_archives_then_swaps_the_marts_schema_in() {
     let env = WarehouseEnv::start("PUBLISH_LAMBDA", "2026-11-26").await;
     let wh = env.warehouse().await;
     let run = run_vars("2026-11-26-p", "2026-11-26");
@@ -25,32 +25,38 @@ async fn publish_archives_then_swaps_the_marts_schema() {
         vec![json!({"run": run_json(&run)}), json!({"nothing": true})],
         &[],
     );
-    let (t, body) = err(&a[0]);
-    assert!(
-        body.contains("create or replace schema marts__landfall_next clone marts"),
-        "the publish reached the schema clone and swap: {body}"
-    );
-    assert_eq!(t, "Landfall.Config");
-    let archived = wh
-        .query("select count(*) from archive.genre_content_share__v1")
-        .await
-        .unwrap()
-        .scalar_i64();
-    let built = wh
-        .query("select count(*) from build_marts.genre_content_share")
-        .await
-        .unwrap()
-        .scalar_i64();
-    assert_eq!(archived, built, "the version is archived before the swap");
-    let active = wh
-        .query("select count(*) from audit.publishes where active")
-        .await
-        .unwrap()
-        .scalar_i64();
+    // The wrapper emulates the schema clone and `SWAP WITH` (infra/local/fakesnow_server.py).
+    let published = ok(&a[0]);
+    assert_eq!(published["publish_seq"], json!(1), "{published}");
+    assert_eq!(published["relations"].as_array().unwrap().len(), 5, "{published}");
+    let count = |sql: &'static str| {
+        let wh = &wh;
+        async move { wh.query(sql).await.unwrap().scalar_i64() }
+    };
+    let built = count("select count(*) from build_marts.genre_content_share").await;
+    assert!(built > 0);
     assert_eq!(
-        active, 0,
-        "nothing is recorded as published when the swap did not happen"
+        count("select count(*) from archive.genre_content_share__v1").await,
+        built,
+        "the version is archived"
     );
+    assert_eq!(
+        count("select count(*) from marts.genre_content_share").await,
+        built,
+        "the marts are swapped in"
+    );
+    assert_eq!(
+        count("select count(*) from marts.title_popularity").await as u64,
+        env.data.titles
+    );
+    assert_eq!(count("select count(*) from audit.publishes where active").await, 1);
+    // The clone used for the swap is gone.
+    let left = wh
+        .query("select count(*) from information_schema.schemata where lower(schema_name) = 'marts__landfall_next'")
+        .await
+        .unwrap()
+        .scalar_i64();
+    assert_eq!(left, 0);
     let (t, _) = err(&a[1]);
     assert_eq!(t, "Landfall.BadInput");
 }

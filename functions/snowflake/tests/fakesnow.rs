@@ -1,7 +1,7 @@
 //! The Snowflake adapter against fakesnow: login, COPY from a stage, the whole `transform/`
 //! build and its tests through `target.type = snowflake`, errors, transactions and deadlines.
-//! fakesnow cannot run `ALTER SCHEMA … SWAP WITH` or clone a schema; the publish SQL is checked
-//! in `sql.rs` (see docs/decisions.md).
+//! fakesnow cannot run `ALTER SCHEMA … SWAP WITH` or clone a schema; the test wrapper emulates
+//! both (the publish Lambda's test publishes through them) and `sql.rs` pins the statements.
 
 mod support;
 
