@@ -23,7 +23,7 @@ SCALES ?= 1,10,100
 RUNS ?= 3
 DEMO_DIR ?= out/demo
 
-.PHONY: demo test conformance bench libduckdb dbt-venv tools build release lambdas lint fmt clean
+.PHONY: demo test e2e conformance bench libduckdb dbt-venv tools build release lambdas lint fmt clean
 
 libduckdb: $(DUCKDB_LIB_DIR)/libduckdb.so
 $(DUCKDB_LIB_DIR)/libduckdb.so:
@@ -57,7 +57,13 @@ test: libduckdb dbt-venv tools
 	@# The Lambda binaries must never link DuckDB.
 	@if cargo tree -e normal -p landfall-trigger -p landfall-notify -p landfall-load -p landfall-transform -p landfall-quality -p landfall-publish -p landfall-lambda -p landfall-aws -p landfall-snowflake | grep -q duckdb; then \
 	    echo "a Lambda crate depends on DuckDB" >&2; exit 1; fi
-	cargo test --workspace --no-fail-fast
+	cargo test --workspace --exclude landfall-e2e --no-fail-fast
+
+## The deployed stack end to end on emulators: the six release Lambda binaries (built here, as
+## `sam build` builds them) behind Runtime API emulators, configured from template.yaml, a local
+## Step Functions endpoint running statemachine.asl.json, moto, the fakesnow wrapper, Slack.
+e2e: libduckdb tools lambdas
+	LANDFALL_LAMBDA_DIR="$(CARGO_TARGET_DIR)/release" cargo test -p landfall-e2e --no-fail-fast
 
 ## The checks on data the repository must not contain: the real Netflix export
 ## (../shared/data/netflix, or LANDFALL_NETFLIX_DIR). They are the `#[ignore]`d tests; a missing
@@ -67,7 +73,7 @@ conformance: libduckdb dbt-venv tools
 	    if [ ! -f "$(LANDFALL_NETFLIX_DIR)/$$f" ]; then \
 	        echo "make conformance: the real export is missing: $(LANDFALL_NETFLIX_DIR)/$$f not found (put the export in ../shared/data/netflix or set LANDFALL_NETFLIX_DIR)" >&2; exit 1; fi; \
 	done
-	cargo test --workspace --no-fail-fast -- --ignored
+	cargo test --workspace --exclude landfall-e2e --no-fail-fast -- --ignored
 
 ## landfall vs the dbt-duckdb peer vs our own floor at 1x, 10x, 100x; writes bench/RESULTS.md.
 bench: release dbt-venv tools

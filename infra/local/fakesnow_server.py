@@ -22,9 +22,12 @@ else, so the client runs its production code path unchanged:
   status /monitoring/queries/{id}
     data.queries[].id              the query id the status belongs to
 
-One fakesnow bug is fixed, because it makes every COPY of a file with 10 or more columns
-fail: fakesnow selects `column0, column1, …` from DuckDB's `read_csv(header = false)`, but
-DuckDB zero-pads those names when there are 10 or more (`column00` … `column14`).
+Two fakesnow bugs are fixed:
+  - every COPY of a file with 10 or more columns fails: fakesnow selects `column0, column1, …`
+    from DuckDB's `read_csv(header = false)`, but DuckDB zero-pads those names when there are
+    10 or more (`column00` … `column14`);
+  - `create or replace table A clone B` loses its `or replace` (fakesnow rewrites a table
+    clone to `create table A as select * from B`), so replacing an existing table fails.
 
 Two statements fakesnow cannot run are emulated, because the publish step depends on them
 (the end-to-end harness publishes through the real publish Lambda):
@@ -69,6 +72,23 @@ def _padded_inserts(*args, **kwargs):
 
 
 copy_into._inserts = _padded_inserts
+
+import fakesnow.transforms as _transforms  # noqa: E402
+import fakesnow.transforms.transforms as _transforms_impl  # noqa: E402
+
+_create_clone = _transforms_impl.create_clone
+
+
+def _create_clone_keeping_replace(expression):
+    replace = isinstance(expression, exp.Create) and bool(expression.args.get("replace"))
+    out = _create_clone(expression)
+    if replace and out is not expression:
+        out.set("replace", True)
+    return out
+
+
+_transforms_impl.create_clone = _create_clone_keeping_replace
+_transforms.create_clone = _create_clone_keeping_replace
 
 
 def patch(path: str, body: dict) -> dict:

@@ -302,6 +302,11 @@ pub async fn notify_status_change(settings: &NotifySettings<'_>, d: &ExecutionSt
     if !matches!(status, "FAILED" | "TIMED_OUT" | "ABORTED") {
         return Ok(serde_json::json!({"sent": false, "status": status}));
     }
+    // The machine ends in `Failed` (Landfall.PipelineFailed) only after NotifyFailure alerted;
+    // when NotifyFailure itself failed it ends in `AlertFailed`, and this path alerts.
+    if status == "FAILED" && d.error.as_deref() == Some(ALERTED_FAILURE) {
+        return Ok(serde_json::json!({"sent": false, "status": status, "reason": "NotifyFailure already alerted"}));
+    }
     let arn = d.execution_arn.as_str();
     let input: Value = d
         .input
@@ -345,6 +350,10 @@ pub async fn notify_status_change(settings: &NotifySettings<'_>, d: &ExecutionSt
     settings.alerts.send(&alert).await?;
     Ok(serde_json::json!({"sent": true, "status": status}))
 }
+
+/// The error of the `Failed` state, which the machine reaches only after NotifyFailure
+/// alerted (statemachine.asl.json).
+pub const ALERTED_FAILURE: &str = "Landfall.PipelineFailed";
 
 /// `detail` of EventBridge's "Step Functions Execution Status Change" event (the fields the
 /// alert uses; `input`, `error` and `cause` are null in some statuses).

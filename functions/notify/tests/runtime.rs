@@ -35,10 +35,20 @@ async fn notify_publishes_failures_and_reports_bad_events() {
     let status_change = json!({"detail-type": "Step Functions Execution Status Change", "source": "aws.states",
         "detail": {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:landfall:b2-x", "name": "b2-x", "status": "TIMED_OUT",
                    "input": "{\"bucket\": \"land\", \"batch\": \"b2\", \"full_refresh\": false}"}});
+    // A FAILED execution that went through NotifyFailure (its `Failed` state) was alerted
+    // already: the status-change path stays quiet; one whose NotifyFailure failed is alerted.
+    let alerted = json!({"detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+        "detail": {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:landfall:b3-x", "name": "b3-x", "status": "FAILED",
+                   "input": "{\"batch\": \"b3\"}", "error": "Landfall.PipelineFailed", "cause": "A state failed; …"}});
+    let unalerted = json!({"detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+        "detail": {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:landfall:b4-x", "name": "b4-x", "status": "FAILED",
+                   "input": "{\"batch\": \"b4\"}", "error": "Landfall.AlertFailed", "cause": "NotifyFailure could not send the alert"}});
     let api = RuntimeApi::start(vec![
         failure.to_string(),
         status_change.to_string(),
         json!({"what": 1}).to_string(),
+        alerted.to_string(),
+        unalerted.to_string(),
     ]);
     let mut child = api.spawn(
         env!("CARGO_BIN_EXE_notify"),
@@ -51,7 +61,7 @@ async fn notify_publishes_failures_and_reports_bad_events() {
             ("LANDFALL_ENV", "test"),
         ],
     );
-    let answers = api.wait_answers(3, Duration::from_secs(30));
+    let answers = api.wait_answers(5, Duration::from_secs(30));
     let _ = child.kill();
     let _ = child.wait();
     match &answers[0] {
@@ -75,6 +85,12 @@ async fn notify_publishes_failures_and_reports_bad_events() {
         Answer::Error { error_type, .. } => assert_eq!(error_type, "Landfall.BadInput"),
         other => panic!("{other:?}"),
     }
+    let body = |a: &Answer| match a {
+        Answer::Response { body, .. } => serde_json::from_str::<Value>(body).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(body(&answers[3])["sent"], json!(false), "{:?}", answers[3]);
+    assert_eq!(body(&answers[4]), json!({"sent": true, "status": "FAILED"}));
 }
 
 /// One HTTP request to 127.0.0.1 answered 200; returns the URL and the request body.

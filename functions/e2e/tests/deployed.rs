@@ -1,0 +1,519 @@
+//! The deployed stack end to end on emulators (`make e2e`): files put into the landing bucket,
+//! S3's events through the template's EventBridge rule to the trigger binary, the execution
+//! started through the Step Functions API, the state machine invoking the six release Lambda
+//! binaries as Step Functions does, Snowflake on fakesnow, alerts in SNS and Slack.
+
+use landfall_core::warehouse::{Table, Warehouse};
+use landfall_e2e::Stack;
+use landfall_e2e::lambda::Outcome;
+use serde_json::{Value, json};
+
+#[path = "../../../tests/support/datasets.rs"]
+mod datasets;
+
+const MARTS: [&str; 4] = [
+    "genre_content_share",
+    "titles_by_release_year",
+    "top_actors_by_genre",
+    "title_popularity",
+];
+
+/// A table's rows with values made comparable across engines (numbers to 6 decimals), sorted.
+fn normalized(t: &Table) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = t
+        .rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| match v {
+                    Value::Null => "NULL".to_string(),
+                    Value::Number(n) => format!("{:.6}", n.as_f64().unwrap()),
+                    Value::String(s) => match s.parse::<f64>() {
+                        Ok(f) if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-') => {
+                            format!("{f:.6}")
+                        }
+                        _ => s.clone(),
+                    },
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The marts `landfall run` publishes on DuckDB for the same files (in-process, the same
+/// pipeline the CLI runs).
+async fn duckdb_marts(data: &datasets::Landed) -> Vec<(Vec<String>, Vec<Vec<String>>)> {
+    use landfall_core::alerts::FanOut;
+    use landfall_core::handlers::Deps;
+    use landfall_core::pipeline::{self, RunSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let landing = dir.path().join("landing");
+    let batch_dir = landing.join("2026-11-26");
+    std::fs::create_dir_all(&batch_dir).unwrap();
+    for f in ["titles.csv", "credits.csv"] {
+        std::fs::copy(data.dir.join(f), batch_dir.join(f)).unwrap();
+    }
+    let wh = landfall_duckdb::DuckWarehouse::open(dir.path().join("w.duckdb"), &Default::default()).unwrap();
+    let storage = landfall_core::storage::LocalFolder::new(&landing);
+    let project = landfall_core::project::Project::load(landfall_e2e::stack::repo_root().join("transform")).unwrap();
+    let fan = FanOut(vec![]);
+    let settings = RunSettings {
+        pipeline: "landfall",
+        environment: "e2e",
+        alerts: &fan,
+        secrets: vec![],
+        notify_success: false,
+        report_base: None,
+        report_sink: None,
+    };
+    let deps = Deps {
+        warehouse: &wh,
+        storage: &storage,
+        project: &project,
+    };
+    let input = json!({"bucket": landing.to_string_lossy(), "batch": "2026-11-26", "full_refresh": false});
+    let summary = pipeline::run(deps, &settings, &input, &NoProgress, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(summary.status, "succeeded", "{summary:?}");
+    let mut out = Vec::new();
+    for m in MARTS {
+        let t = wh.query(&format!("select * from marts.{m}")).await.unwrap();
+        out.push((t.columns.iter().map(|c| c.to_lowercase()).collect(), normalized(&t)));
+    }
+    out
+}
+
+struct NoProgress;
+impl landfall_core::pipeline::Observer for NoProgress {}
+
+fn generated(titles: usize, seed: u64) -> (tempfile::TempDir, datasets::Landed) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = datasets::generated(dir.path(), titles, seed);
+    (dir, data)
+}
+
+async fn land(stack: &Stack, batch: &str, data: &datasets::Landed, order: [&str; 2]) {
+    for f in order {
+        let body = std::fs::read(data.dir.join(f)).unwrap();
+        stack.put(&format!("landing/{batch}/{f}"), &body).await;
+    }
+}
+
+fn trigger_actions(stack: &Stack) -> Vec<String> {
+    stack
+        .deliveries()
+        .iter()
+        .filter(|d| d.function == "TriggerFunction")
+        .flat_map(|d| match &d.outcome {
+            Outcome::Ok(v) => v["outcomes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|o| o["action"].as_str().unwrap_or_default().to_string())
+                .collect::<Vec<_>>(),
+            other => vec![format!("{other:?}")],
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clean_batch_runs_through_the_deployed_stack_and_publishes_what_duckdb_publishes() {
+    let stack = Stack::start(&[("NotifySuccess", "true")]).await;
+    let (_d, data) = generated(1200, 31);
+    // Credits first: the order files land in does not matter.
+    land(&stack, "2026-11-26", &data, ["credits.csv", "titles.csv"]).await;
+    let execs = stack.settle().await;
+    assert_eq!(
+        trigger_actions(&stack),
+        ["waiting", "started"],
+        "{:#?}",
+        stack.deliveries()
+    );
+    assert_eq!(execs.len(), 1, "{execs:#?}");
+    let e = &execs[0];
+    assert_eq!(e.status, "SUCCEEDED", "{e:#?}\n{}", stack.logs());
+    assert!(e.name.starts_with("2026-11-26-"), "the trigger names it: {}", e.name);
+    let states: Vec<&str> = e.states.iter().map(|s| s.name.as_str()).collect();
+    for want in [
+        "ValidateInput",
+        "CheckFiles",
+        "LoadTitles",
+        "LoadCredits",
+        "BuildStaging",
+        "BuildIntermediate",
+        "BuildMarts",
+        "RunQualityChecks",
+        "Publish",
+        "NotifySuccess",
+    ] {
+        assert!(states.contains(&want), "{want} not entered: {states:?}");
+    }
+    assert!(e.states.iter().all(|s| s.status == "succeeded"), "{:#?}", e.states);
+
+    // The marts in Snowflake are the marts `landfall run` publishes on DuckDB.
+    let wh = stack.warehouse().await;
+    let expected = duckdb_marts(&data).await;
+    for (m, (cols, rows)) in MARTS.iter().zip(expected) {
+        let t = wh.query(&format!("select * from marts.{m}")).await.unwrap();
+        assert_eq!(
+            t.columns.iter().map(|c| c.to_lowercase()).collect::<Vec<_>>(),
+            cols,
+            "{m}"
+        );
+        assert_eq!(normalized(&t), rows, "{m}: Snowflake and DuckDB disagree");
+    }
+    // Audit rows: the run succeeded, both files loaded, one active publish.
+    let run = wh
+        .query(&format!("select status from audit.runs where run_id = '{}'", e.name))
+        .await
+        .unwrap();
+    assert_eq!(run.scalar().and_then(Value::as_str), Some("succeeded"), "{run:?}");
+    assert_eq!(
+        wh.query(&format!("select count(*) from audit.loads where run_id = '{}'", e.name))
+            .await
+            .unwrap()
+            .scalar_i64(),
+        2
+    );
+    assert_eq!(
+        wh.query("select count(*) from audit.publishes where active")
+            .await
+            .unwrap()
+            .scalar_i64(),
+        1
+    );
+    // The run report is in the bucket and the success notice links it, in SNS and Slack.
+    let key = format!("reports/2026-11-26/{}.html", e.name);
+    let keys = stack.keys("reports/").await;
+    let report = stack.object(&key).await.unwrap_or_else(|| panic!("no {key}: {keys:?}"));
+    assert!(String::from_utf8_lossy(&report).contains("<html"), "the report is HTML");
+    let alerts = stack.alerts().await;
+    assert_eq!(alerts.len(), 1, "one success notice: {alerts:?}");
+    assert!(alerts[0].contains(&key), "{}", alerts[0]);
+    let posts = stack.slack.posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(posts[0].to_string().contains(&key), "{}", posts[0]);
+    // The status change (SUCCEEDED) matches no alerting rule: notify heard nothing more.
+    assert!(
+        stack.deliveries().iter().all(|d| d.function != "NotifyFunction"),
+        "{:#?}",
+        stack.deliveries()
+    );
+}
+
+/// Every published mart, for before/after comparisons.
+async fn published(stack: &Stack) -> Vec<Vec<Vec<String>>> {
+    let wh = stack.warehouse().await;
+    let mut out = Vec::new();
+    for m in MARTS {
+        out.push(normalized(
+            &wh.query(&format!("select * from marts.{m}")).await.unwrap(),
+        ));
+    }
+    out
+}
+
+fn rewrite(path: &std::path::Path, edit: impl Fn(&str) -> String) -> Vec<u8> {
+    edit(&std::fs::read_to_string(path).unwrap()).into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_duplicate_deliveries_start_one_execution_and_a_reupload_replaces_the_batch() {
+    let stack = Stack::start(&[]).await;
+    let (_d, data) = generated(600, 32);
+    land(&stack, "b1", &data, ["titles.csv", "credits.csv"]).await;
+    // S3's two events as EventBridge delivered them, delivered again ten times each (EventBridge
+    // delivers at least once), while the execution runs and after it ended.
+    let events: Vec<Value> = stack.deliveries().iter().map(|d| d.event.clone()).collect();
+    assert_eq!(events.len(), 2);
+    for i in 0..10 {
+        for e in &events {
+            stack.deliver(e.clone()).await;
+        }
+        if i == 4 {
+            stack.settle().await;
+        }
+    }
+    let execs = stack.settle().await;
+    assert_eq!(execs.len(), 1, "twenty duplicates, one execution: {execs:#?}");
+    assert_eq!(execs[0].status, "SUCCEEDED", "{:#?}\n{}", execs[0], stack.logs());
+    // The trigger cannot tell a duplicate from a start while the twin runs within a second of
+    // its start (Step Functions answers both alike); after the execution ended, every
+    // delivery is a duplicate (ExecutionAlreadyExists).
+    let actions = trigger_actions(&stack);
+    assert_eq!(actions.len(), 22, "{actions:?}");
+    assert_eq!(actions[..2], ["waiting", "started"]);
+    assert!(
+        actions[2..].iter().all(|a| a == "duplicate" || a == "started"),
+        "{actions:?}"
+    );
+    assert!(actions[12..].iter().all(|a| a == "duplicate"), "{actions:?}");
+
+    // A re-upload of credits with a tenth fewer rows: a new batch version, a second execution,
+    // and raw holds the new file's rows for the batch, not both.
+    let credits = rewrite(&data.credits_csv(), |t| {
+        let lines: Vec<&str> = t.lines().collect();
+        let keep = lines.len() - lines.len() / 10;
+        lines[..keep].join("\n") + "\n"
+    });
+    let rows = (credits.iter().filter(|&&b| b == b'\n').count() - 1) as i64;
+    stack.put("landing/b1/credits.csv", &credits).await;
+    let execs = stack.settle().await;
+    assert_eq!(execs.len(), 2, "{execs:#?}");
+    assert!(
+        execs.iter().all(|e| e.status == "SUCCEEDED"),
+        "{execs:#?}\n{}",
+        stack.logs()
+    );
+    assert_ne!(execs[0].name, execs[1].name);
+    let wh = stack.warehouse().await;
+    let raw = wh
+        .query("select count(*) from raw.credits where _batch = 'b1'")
+        .await
+        .unwrap()
+        .scalar_i64();
+    assert_eq!(raw, rows, "the re-upload replaced the batch's raw rows");
+}
+
+/// One alert in each channel for `execution`, naming the failed state, the error, the batch and
+/// the execution's console link; returns the SNS text.
+async fn one_alert_each(
+    stack: &Stack,
+    sns_seen: &mut usize,
+    execution: &str,
+    state: &str,
+    error: &str,
+    batch: &str,
+) -> String {
+    let alerts = stack.alerts().await;
+    assert_eq!(alerts.len(), 1, "exactly one SNS alert for {execution}: {alerts:#?}");
+    let posts = stack.slack.posts();
+    let slack: Vec<&Value> = posts.iter().skip(*sns_seen).collect();
+    assert_eq!(slack.len(), 1, "exactly one Slack post for {execution}: {slack:#?}");
+    *sns_seen += 1;
+    let text = &alerts[0];
+    for want in [state, error, batch, "console.aws.amazon.com/states", execution] {
+        assert!(text.contains(want), "the SNS alert lacks {want}: {text}");
+        assert!(
+            slack[0].to_string().contains(want),
+            "the Slack alert lacks {want}: {}",
+            slack[0]
+        );
+    }
+    text.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failures_alert_once_in_each_channel_and_transient_faults_are_retried() {
+    let stack = Stack::start(&[]).await;
+    let (_d, data) = generated(600, 33);
+    land(&stack, "good", &data, ["titles.csv", "credits.csv"]).await;
+    let execs = stack.settle().await;
+    assert_eq!(execs[0].status, "SUCCEEDED", "{:#?}\n{}", execs[0], stack.logs());
+    let before = published(&stack).await;
+    let mut slack_seen = stack.slack.posts().len();
+    assert!(stack.alerts().await.is_empty(), "no success notice by default");
+
+    // A wrong header: CheckFiles refuses the batch.
+    stack
+        .put(
+            "landing/badhdr/credits.csv",
+            &std::fs::read(data.credits_csv()).unwrap(),
+        )
+        .await;
+    let titles = rewrite(&data.titles_csv(), |t| t.replacen("id,title,", "id,titel,", 1));
+    stack.put("landing/badhdr/titles.csv", &titles).await;
+    let execs = stack.settle().await;
+    let e = execs.iter().find(|e| e.name.starts_with("badhdr-")).unwrap();
+    assert_eq!(e.status, "FAILED");
+    assert_eq!(e.error.as_deref(), Some("Landfall.PipelineFailed"));
+    let text = one_alert_each(
+        &stack,
+        &mut slack_seen,
+        &e.name,
+        "CheckFiles",
+        "Landfall.BadInput",
+        "badhdr",
+    )
+    .await;
+    assert!(
+        text.contains("titles.csv") && text.contains("'title'"),
+        "the cause names file and column: {text}"
+    );
+    assert_eq!(published(&stack).await, before, "the published marts are untouched");
+
+    // A duplicated title id: the gate fails, nothing is published.
+    let titles = rewrite(&data.titles_csv(), |t| {
+        let second = t.lines().nth(1).unwrap().to_string();
+        format!("{t}{second}\n")
+    });
+    stack.put("landing/dupid/titles.csv", &titles).await;
+    stack
+        .put("landing/dupid/credits.csv", &std::fs::read(data.credits_csv()).unwrap())
+        .await;
+    let execs = stack.settle().await;
+    let e = execs.iter().find(|e| e.name.starts_with("dupid-")).unwrap();
+    assert_eq!(e.status, "FAILED");
+    one_alert_each(
+        &stack,
+        &mut slack_seen,
+        &e.name,
+        "RunQualityChecks",
+        "Landfall.QualityGate",
+        "dupid",
+    )
+    .await;
+    assert_eq!(published(&stack).await, before, "the published marts are untouched");
+
+    // A transient fault in the transform function for its first two invocations: the ASL's
+    // retries (5 min, then 10 min, on the virtual clock) get it through.
+    stack.functions["TransformFunction"].inject_fault("Landfall.Transient", 2);
+    let (_d2, data2) = generated(600, 34);
+    land(&stack, "flaky", &data2, ["titles.csv", "credits.csv"]).await;
+    let execs = stack.settle().await;
+    let e = execs.iter().find(|e| e.name.starts_with("flaky-")).unwrap();
+    assert_eq!(e.status, "SUCCEEDED", "{e:#?}\n{}", stack.logs());
+    let staging = e.states.iter().find(|s| s.name == "BuildStaging").unwrap();
+    assert_eq!(staging.attempts, 3, "{staging:?}");
+    assert_eq!(staging.retry_delays_ms.len(), 2, "{staging:?}");
+    assert!(stack.alerts().await.is_empty(), "a retried fault alerts no one");
+    assert_ne!(published(&stack).await, before, "the new batch is published");
+    // The status-change rule saw the two FAILED executions and alerted neither again.
+    let notified: Vec<Outcome> = stack
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.function == "NotifyFunction")
+        .map(|d| d.outcome)
+        .collect();
+    assert_eq!(notified.len(), 2, "{notified:#?}");
+    for o in &notified {
+        assert!(matches!(o, Outcome::Ok(v) if v["sent"] == json!(false)), "{o:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_missing_ssm_parameter_is_a_config_error_naming_it_with_no_secret_anywhere() {
+    let stack = Stack::start(&[]).await;
+    stack.delete_parameter("snowflake/password").await;
+    let (_d, data) = generated(300, 35);
+    land(&stack, "nossm", &data, ["titles.csv", "credits.csv"]).await;
+    let execs = stack.settle().await;
+    let e = &execs[0];
+    assert_eq!(e.status, "FAILED", "{e:#?}");
+    let parameter = format!("{}snowflake/password", stack.ssm_prefix());
+    let mut slack_seen = 0;
+    let text = one_alert_each(
+        &stack,
+        &mut slack_seen,
+        &e.name,
+        "ValidateInput",
+        "Landfall.Config",
+        "nossm",
+    )
+    .await;
+    assert!(
+        text.contains(&parameter) || text.contains("snowflake/private_key"),
+        "the cause names the parameter: {text}"
+    );
+    // No secret in any output: logs, alerts, the execution's record.
+    let slack_path = stack.slack.url.rsplit_once("/services/").unwrap().1.to_string();
+    let everything = format!(
+        "{}\n{}\n{:?}\n{:?}",
+        stack.logs(),
+        text,
+        stack.slack.posts(),
+        stack.sfn.executions()
+    );
+    for secret in [landfall_e2e::stack::SNOWFLAKE_PASSWORD, slack_path.as_str()] {
+        assert!(!everything.contains(secret), "a secret leaked: {secret}");
+    }
+}
+
+/// The harness gives each function exactly what the template gives it: a template that forgets
+/// a variable the load function needs fails the run, naming the variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_variable_the_template_forgets_fails_the_run_naming_it() {
+    let text = std::fs::read_to_string(landfall_e2e::stack::repo_root().join("template.yaml")).unwrap();
+    let load = text.find("  LoadFunction:").unwrap();
+    let line = text[load..]
+        .find("          SNOWFLAKE_DATABASE: !Ref SnowflakeDatabase\n")
+        .unwrap()
+        + load;
+    let broken = format!(
+        "{}{}",
+        &text[..line],
+        &text[line + "          SNOWFLAKE_DATABASE: !Ref SnowflakeDatabase\n".len()..]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("template.yaml");
+    std::fs::write(&path, broken).unwrap();
+    let stack = Stack::start_from(&path, &[]).await;
+    assert!(
+        !stack
+            .template
+            .function_environment("LoadFunction")
+            .contains_key("SNOWFLAKE_DATABASE")
+    );
+    let (_d, data) = generated(200, 36);
+    land(&stack, "novar", &data, ["titles.csv", "credits.csv"]).await;
+    let execs = stack.settle().await;
+    assert_eq!(execs[0].status, "FAILED", "{:#?}", execs[0]);
+    let alerts = stack.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("Landfall.Config") && alerts[0].contains("SNOWFLAKE_DATABASE"),
+        "{}",
+        alerts[0]
+    );
+}
+
+/// The four terminal statuses as EventBridge delivers them through the template's rule: an
+/// execution that NotifyFailure alerted is not alerted again; one whose NotifyFailure failed,
+/// a timed-out and an aborted one are alerted once; a success matches no alerting rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_terminal_status_is_alerted_at_most_once() {
+    let stack = Stack::start(&[]).await;
+    let record = |name: &str, status: &str, error: Option<&str>| landfall_e2e::sfn::ExecutionRecord {
+        arn: format!("arn:aws:states:us-east-1:123456789012:execution:landfall-e2e:{name}"),
+        name: name.into(),
+        input: json!({"bucket": stack.bucket, "batch": name, "full_refresh": false}).to_string(),
+        status: status.into(),
+        start: 1.0,
+        stop: Some(2.0),
+        output: None,
+        error: error.map(str::to_string),
+        cause: error.map(|_| "the cause".to_string()),
+        states: vec![],
+    };
+    let cases = [
+        ("succeeded", "SUCCEEDED", None, 0),
+        ("alerted", "FAILED", Some("Landfall.PipelineFailed"), 0),
+        ("unalerted", "FAILED", Some("Landfall.AlertFailed"), 1),
+        ("timedout", "TIMED_OUT", Some("States.Timeout"), 1),
+        ("aborted", "ABORTED", None, 1),
+    ];
+    for (name, status, error, alerts) in cases {
+        let event = landfall_e2e::sfn::status_change_event(&record(name, status, error), stack.sfn.arn());
+        stack.deliver(event).await;
+        let got = stack.alerts().await;
+        assert_eq!(got.len(), alerts, "{status} {error:?}: {got:?}");
+        if alerts == 1 {
+            let state = format!("execution {}", status.to_lowercase());
+            assert!(got[0].contains(name) && got[0].contains(&state), "{}", got[0]);
+        }
+    }
+    // SUCCEEDED never reached notify (the rule's pattern has FAILED, TIMED_OUT, ABORTED).
+    let notified: Vec<String> = stack
+        .deliveries()
+        .iter()
+        .filter(|d| d.function == "NotifyFunction")
+        .map(|d| d.event["detail"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(notified, ["alerted", "unalerted", "timedout", "aborted"]);
+    assert_eq!(stack.slack.posts().len(), 3);
+}
