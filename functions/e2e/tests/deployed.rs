@@ -226,6 +226,9 @@ fn rewrite(path: &std::path::Path, edit: impl Fn(&str) -> String) -> Vec<u8> {
 async fn twenty_duplicate_deliveries_start_one_execution_and_a_reupload_replaces_the_batch() {
     let stack = Stack::start(&[]).await;
     let (_d, data) = generated(600, 32);
+    // A key outside landing/ never reaches the trigger: the rule's pattern does not match it.
+    stack.put("elsewhere/b1/titles.csv", b"id\n1\n").await;
+    assert!(stack.deliveries().is_empty(), "{:#?}", stack.deliveries());
     land(&stack, "b1", &data, ["titles.csv", "credits.csv"]).await;
     // S3's two events as EventBridge delivered them, delivered again ten times each (EventBridge
     // delivers at least once), while the execution runs and after it ended.
