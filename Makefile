@@ -14,6 +14,7 @@ export LANDFALL_TOOLS_PYTHON ?= $(CACHE)/venv-tools/bin/python
 export LANDFALL_FAKESNOW_PYTHON ?= $(CACHE)/venv-snow/bin/python
 export LANDFALL_SAM_VENV ?= $(CACHE)/venv-sam
 export LANDFALL_ASL_VALIDATOR ?= $(CACHE)/node-tools/node_modules/.bin/asl-validator
+export LANDFALL_CHECKOV ?= $(CACHE)/venv-checkov/bin/checkov
 LANDFALL := $(CARGO_TARGET_DIR)/cli/landfall
 # `make conformance` reads what the repository may not contain, from beside it.
 SHARED ?= $(abspath $(CURDIR)/../shared)

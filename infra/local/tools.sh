@@ -3,7 +3,7 @@
 #   - moto[server] (a real AWS API emulator, and Step Functions' ASL parser) in a virtualenv;
 #   - fakesnow in server mode (a Snowflake wire-protocol server over DuckDB) in its own
 #     virtualenv (it needs snowflake-connector-python<5 and its own duckdb);
-#   - aws-sam-cli and cfn-lint, for the offline template checks;
+#   - aws-sam-cli and cfn-lint, for the offline template checks; checkov, the policy scan;
 #   - asl-validator (npm), the static check of statemachine.asl.json;
 #   - Debian's chromium (apt), the headless browser the run-report test renders in.
 set -euo pipefail
@@ -24,6 +24,8 @@ venv "$cache/venv-snow" fakesnow fakesnow 'fakesnow[server]==0.12.1' 'snowflake-
 # The template checks: cfn-lint after the SAM transform, and `sam validate --lint`. Its own
 # virtualenv: aws-sam-cli pins a click that breaks dbt-core.
 venv "$cache/venv-sam" sam SAM/cfn-lint 'aws-sam-cli==1.170.0' 'cfn-lint==1.58.0' 'aws-sam-translator==1.115.0'
+# checkov, the policy scan of template.yaml (its findings are fixed or listed in docs/decisions.md).
+venv "$cache/venv-checkov" checkov checkov 'checkov==3.3.30'
 node="$cache/node-tools"
 if ! [ -x "$node/node_modules/.bin/asl-validator" ]; then
   echo "installing asl-validator into $node…" >&2

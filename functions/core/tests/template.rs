@@ -198,3 +198,137 @@ fn both_landing_wirings_reach_the_trigger() {
     assert_eq!(q["Event"].as_str(), Some("s3:ObjectCreated:*"));
     assert_eq!(q["Filter"]["S3Key"]["Rules"][0]["Value"].as_str(), Some(prefix));
 }
+
+fn checkov() -> PathBuf {
+    let c = std::env::var("LANDFALL_CHECKOV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/landfall/venv-checkov/bin/checkov"));
+    assert!(
+        c.is_file(),
+        "checkov is missing at {}: run `make tools` or set LANDFALL_CHECKOV",
+        c.display()
+    );
+    c
+}
+
+/// The check ids of docs/decisions.md's "checkov findings that stay" table.
+fn justified_checks() -> std::collections::BTreeSet<String> {
+    let doc = std::fs::read_to_string(root().join("docs/decisions.md")).unwrap();
+    let section = doc
+        .split("## checkov findings that stay")
+        .nth(1)
+        .expect("docs/decisions.md has the checkov section");
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| CKV"))
+        .map(|l| format!("CKV{}", l.split('|').next().unwrap().trim()))
+        .collect()
+}
+
+/// checkov over the template: every finding is fixed or justified in docs/decisions.md, and no
+/// justification outlives its finding.
+#[test]
+fn checkov_findings_are_fixed_or_justified() {
+    let out = Command::new(checkov())
+        .args(["-f", "template.yaml", "--framework", "cloudformation", "--skip-download", "-o", "json"])
+        .current_dir(root())
+        .env("BC_SKIP_MAPPING", "TRUE")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("checkov said no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let report = if report.is_array() { report[0].clone() } else { report };
+    let failed = report["results"]["failed_checks"].as_array().unwrap();
+    assert!(report["summary"]["passed"].as_u64().unwrap() > 20, "checkov checked too little: {}", report["summary"]);
+    let justified = justified_checks();
+    let mut found = std::collections::BTreeSet::new();
+    let mut unjustified = Vec::new();
+    for f in failed {
+        let id = f["check_id"].as_str().unwrap().to_string();
+        if !justified.contains(&id) {
+            unjustified.push(format!("{id} {} ({})", f["resource"], f["check_name"]));
+        }
+        found.insert(id);
+    }
+    assert!(unjustified.is_empty(), "fix these or justify them in docs/decisions.md: {unjustified:#?}");
+    let stale: Vec<_> = justified.difference(&found).collect();
+    assert!(stale.is_empty(), "docs/decisions.md justifies findings checkov no longer reports: {stale:?}");
+}
+
+/// Nothing is dropped silently and nothing stateful is lost with the stack: every EventBridge
+/// target retries and dead-letters, the asynchronously invoked functions send failed
+/// invocations to the dead-letter queue, every function logs to a retained group with a
+/// retention, alarms (errors per function, dead letters, failed/timed-out/aborted executions,
+/// trigger throttles) publish to the alert topic, which is under a customer-managed key.
+#[test]
+fn deliveries_are_retried_dead_lettered_and_alarmed() {
+    let t = template();
+    let res = t["Resources"].as_mapping().unwrap();
+    let dlq = Some(("!GetAtt".to_string(), "EventsDeadLetterQueue.Arn".to_string()));
+    let mut rules = 0;
+    for (id, r) in res {
+        let id = id.as_str().unwrap();
+        if r["Type"].as_str() == Some("AWS::Events::Rule") {
+            for target in r["Properties"]["Targets"].as_sequence().unwrap() {
+                assert!(target["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(), "{id}");
+                assert_eq!(tagged(&target["DeadLetterConfig"]["Arn"]), dlq, "{id}");
+            }
+            rules += 1;
+        }
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let p = &r["Properties"];
+        if let Some(events) = p["Events"].as_mapping() {
+            for (name, e) in events {
+                if e["Type"].as_str() == Some("EventBridgeRule") {
+                    assert!(e["Properties"]["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(), "{id} {name:?}");
+                    assert_eq!(tagged(&e["Properties"]["DeadLetterConfig"]["Arn"]), dlq, "{id} {name:?}");
+                    rules += 1;
+                }
+            }
+        }
+        let (_, group) = tagged(&p["LoggingConfig"]["LogGroup"]).unwrap_or_else(|| panic!("{id} has no log group"));
+        let g = &t["Resources"][group.as_str()];
+        assert_eq!(g["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{id}");
+        assert!(!g["Properties"]["RetentionInDays"].is_null(), "{group}: no retention");
+        assert_eq!(g["DeletionPolicy"].as_str(), Some("Retain"), "{group}");
+        let alarm = format!("{}ErrorsAlarm", id.trim_end_matches("Function"));
+        let a = &t["Resources"][alarm.as_str()]["Properties"];
+        assert_eq!(tagged(&a["Dimensions"][0]["Value"]), Some(("!Ref".into(), id.to_string())), "{alarm}");
+    }
+    assert_eq!(rules, 2, "the landing rule and the status-change rule");
+    for f in ["TriggerFunction", "NotifyFunction"] {
+        let on_failure = &t["Resources"][f]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+        assert_eq!(tagged(&on_failure["Destination"]), dlq, "{f}");
+    }
+    for alarm in [
+        "EventsDeadLetterAlarm",
+        "LandingDeadLetterAlarm",
+        "ExecutionsFailedAlarm",
+        "ExecutionsTimedOutAlarm",
+        "ExecutionsAbortedAlarm",
+        "TriggerThrottlesAlarm",
+    ] {
+        let a = &t["Resources"][alarm]["Properties"];
+        assert_eq!(
+            tagged(&a["AlarmActions"][0]),
+            Some(("!Ref".into(), "AlertTopic".into())),
+            "{alarm}"
+        );
+    }
+    assert_eq!(
+        tagged(&t["Resources"]["AlertTopic"]["Properties"]["KmsMasterKeyId"]),
+        Some(("!Ref".into(), "AlertKey".into())),
+        "alarms cannot publish to a topic under aws/sns"
+    );
+    for stateful in ["LandingBucket", "StateMachineLogGroup", "AlertKey"] {
+        assert_eq!(t["Resources"][stateful]["DeletionPolicy"].as_str(), Some("Retain"), "{stateful}");
+        assert_eq!(t["Resources"][stateful]["UpdateReplacePolicy"].as_str(), Some("Retain"), "{stateful}");
+    }
+    assert!(
+        t["Parameters"]["SsmPrefix"]["AllowedPattern"].as_str().unwrap().ends_with("/$"),
+        "a prefix must end with '/'"
+    );
+}

@@ -337,14 +337,16 @@ impl Stack {
                 if r["Type"] != "AWS::Events::Rule" || !t.exists(&id) {
                     continue;
                 }
-                let props = t.resolve(&r["Properties"]);
-                let targets_it = props["Targets"].as_array().into_iter().flatten().any(|target| {
-                    target["Arn"]
+                // Only what routing needs (the targets' retry and dead-letter settings are
+                // EventBridge's own, not emulated).
+                let name = self.function_name(function);
+                let targets_it = r["Properties"]["Targets"].as_array().into_iter().flatten().any(|target| {
+                    t.resolve(&target["Arn"])
                         .as_str()
-                        .is_some_and(|a| a.ends_with(&format!(":function:{}", self.function_name(function))))
+                        .is_some_and(|a| a.ends_with(&format!(":function:{name}")))
                 });
                 if targets_it {
-                    out.push(props["EventPattern"].clone());
+                    out.push(t.resolve(&r["Properties"]["EventPattern"]));
                 }
             }
         }
