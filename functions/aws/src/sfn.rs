@@ -7,6 +7,16 @@ use landfall_core::Result;
 use landfall_core::trigger::{Executions, Started};
 use serde_json::Value;
 
+/// An execution as `DescribeExecution` reports it (the fields a re-run needs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Described {
+    pub status: String,
+    pub name: String,
+    pub state_machine_arn: String,
+    /// The execution input, as JSON text.
+    pub input: String,
+}
+
 pub struct StepFunctions {
     client: Client,
     state_machine_arn: String,
@@ -22,6 +32,11 @@ impl StepFunctions {
 
     /// Status (`RUNNING`, `SUCCEEDED`, …) of an execution.
     pub async fn status(&self, execution_arn: &str) -> Result<String> {
+        Ok(self.describe(execution_arn).await?.status)
+    }
+
+    /// What `DescribeExecution` says of an execution (any machine's: the ARN names it).
+    pub async fn describe(&self, execution_arn: &str) -> Result<Described> {
         let d = self
             .client
             .describe_execution()
@@ -29,7 +44,12 @@ impl StepFunctions {
             .send()
             .await
             .map_err(|e| sdk_error(&format!("DescribeExecution {execution_arn}"), e))?;
-        Ok(d.status().as_str().to_string())
+        Ok(Described {
+            status: d.status().as_str().to_string(),
+            name: d.name().unwrap_or_default().to_string(),
+            state_machine_arn: d.state_machine_arn().to_string(),
+            input: d.input().unwrap_or("{}").to_string(),
+        })
     }
 }
 

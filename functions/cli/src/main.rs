@@ -125,6 +125,19 @@ enum Command {
         /// The SQL log to run.
         log: PathBuf,
     },
+    /// Run a failed (or any finished) execution again on AWS: a new execution with the same
+    /// input, named `<batch>-rerun-<time>`. The way to recover a failed run: a redrive would
+    /// resume in the failure path and fail again.
+    Rerun {
+        /// The execution's ARN (in the alert's link).
+        execution_arn: String,
+        /// Wait for the new execution to end and print its final status (exit 1 if it failed).
+        #[arg(long)]
+        wait: bool,
+        /// Seconds between status checks with --wait.
+        #[arg(long, default_value_t = 10)]
+        poll_seconds: u64,
+    },
     /// Start one Step Functions execution per batch (a backfill or a re-run on AWS).
     Backfill {
         /// The state machine's ARN.
@@ -297,6 +310,11 @@ fn main() -> ExitCode {
                 poll_seconds,
             ))
         }
+        Command::Rerun {
+            execution_arn,
+            wait,
+            poll_seconds,
+        } => runtime().block_on(rerun(execution_arn, wait, poll_seconds)),
         Command::Rollback { wh, json } => {
             let warehouse = match open_warehouse(&wh) {
                 Ok(w) => w,
@@ -587,8 +605,19 @@ async fn backfill(
     if !wait {
         return ExitCode::SUCCESS;
     }
+    wait_for(&sfn, &started, poll_seconds, "backfill").await
+}
+
+/// Poll each started execution until it ends; print `batch<TAB>status<TAB>arn`; exit 1 if one
+/// did not succeed.
+async fn wait_for(
+    sfn: &landfall_aws::sfn::StepFunctions,
+    started: &[(String, String)],
+    poll_seconds: u64,
+    command: &str,
+) -> ExitCode {
     let mut failed = false;
-    for (b, arn) in &started {
+    for (b, arn) in started {
         loop {
             match sfn.status(arn).await {
                 Ok(s) if s == "RUNNING" || s == "PENDING_REDRIVE" => {
@@ -600,7 +629,7 @@ async fn backfill(
                     break;
                 }
                 Err(e) => {
-                    eprintln!("landfall backfill: batch {b}: {}", e.message);
+                    eprintln!("landfall {command}: batch {b}: {}", e.message);
                     failed = true;
                     break;
                 }
@@ -608,4 +637,60 @@ async fn backfill(
         }
     }
     if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// `landfall rerun`: the same input again, as a new execution of the same state machine.
+async fn rerun(execution_arn: String, wait: bool, poll_seconds: u64) -> ExitCode {
+    let sdk = landfall_aws::sdk_config().await;
+    let probe = landfall_aws::sfn::StepFunctions::new(&sdk, "");
+    let d = match probe.describe(&execution_arn).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("landfall rerun: {}", e.message);
+            return ExitCode::from(2);
+        }
+    };
+    if d.status == "RUNNING" {
+        eprintln!(
+            "landfall rerun: {} is still running; wait for it to end (or stop it) first",
+            d.name
+        );
+        return ExitCode::from(2);
+    }
+    let input: serde_json::Value = match serde_json::from_str(&d.input) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("landfall rerun: the execution's input is not JSON ({e})");
+            return ExitCode::from(2);
+        }
+    };
+    let batch = input
+        .get("batch")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("run")
+        .to_string();
+    // `<batch>-rerun-<time>-<4 hex>`, made legal for Step Functions (new_run_id sanitizes).
+    let name = pipeline::new_run_id(&format!("{batch}-rerun"));
+    let sfn = landfall_aws::sfn::StepFunctions::new(&sdk, d.state_machine_arn.clone());
+    match landfall_core::trigger::Executions::start(&sfn, &name, &input).await {
+        Ok(landfall_core::trigger::Started {
+            execution_arn: Some(arn),
+            ..
+        }) => {
+            println!("{batch}\tstarted\t{arn}\trerun of {}", d.name);
+            if wait {
+                wait_for(&sfn, &[(batch, arn)], poll_seconds, "rerun").await
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Ok(_) => {
+            eprintln!("landfall rerun: an execution named {name} exists already; try again");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("landfall rerun: {}", e.message);
+            ExitCode::from(1)
+        }
+    }
 }

@@ -202,7 +202,9 @@ fn both_landing_wirings_reach_the_trigger() {
 fn checkov() -> PathBuf {
     let c = std::env::var("LANDFALL_CHECKOV")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/landfall/venv-checkov/bin/checkov"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/landfall/venv-checkov/bin/checkov")
+        });
     assert!(
         c.is_file(),
         "checkov is missing at {}: run `make tools` or set LANDFALL_CHECKOV",
@@ -231,7 +233,15 @@ fn justified_checks() -> std::collections::BTreeSet<String> {
 #[test]
 fn checkov_findings_are_fixed_or_justified() {
     let out = Command::new(checkov())
-        .args(["-f", "template.yaml", "--framework", "cloudformation", "--skip-download", "-o", "json"])
+        .args([
+            "-f",
+            "template.yaml",
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "-o",
+            "json",
+        ])
         .current_dir(root())
         .env("BC_SKIP_MAPPING", "TRUE")
         .output()
@@ -240,7 +250,11 @@ fn checkov_findings_are_fixed_or_justified() {
         .unwrap_or_else(|e| panic!("checkov said no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
     let report = if report.is_array() { report[0].clone() } else { report };
     let failed = report["results"]["failed_checks"].as_array().unwrap();
-    assert!(report["summary"]["passed"].as_u64().unwrap() > 20, "checkov checked too little: {}", report["summary"]);
+    assert!(
+        report["summary"]["passed"].as_u64().unwrap() > 20,
+        "checkov checked too little: {}",
+        report["summary"]
+    );
     let justified = justified_checks();
     let mut found = std::collections::BTreeSet::new();
     let mut unjustified = Vec::new();
@@ -251,9 +265,15 @@ fn checkov_findings_are_fixed_or_justified() {
         }
         found.insert(id);
     }
-    assert!(unjustified.is_empty(), "fix these or justify them in docs/decisions.md: {unjustified:#?}");
+    assert!(
+        unjustified.is_empty(),
+        "fix these or justify them in docs/decisions.md: {unjustified:#?}"
+    );
     let stale: Vec<_> = justified.difference(&found).collect();
-    assert!(stale.is_empty(), "docs/decisions.md justifies findings checkov no longer reports: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "docs/decisions.md justifies findings checkov no longer reports: {stale:?}"
+    );
 }
 
 /// Nothing is dropped silently and nothing stateful is lost with the stack: every EventBridge
@@ -283,8 +303,17 @@ fn deliveries_are_retried_dead_lettered_and_alarmed() {
         if let Some(events) = p["Events"].as_mapping() {
             for (name, e) in events {
                 if e["Type"].as_str() == Some("EventBridgeRule") {
-                    assert!(e["Properties"]["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(), "{id} {name:?}");
-                    assert_eq!(tagged(&e["Properties"]["DeadLetterConfig"]["Arn"]), dlq, "{id} {name:?}");
+                    assert!(
+                        e["Properties"]["RetryPolicy"]["MaximumRetryAttempts"]
+                            .as_u64()
+                            .is_some(),
+                        "{id} {name:?}"
+                    );
+                    assert_eq!(
+                        tagged(&e["Properties"]["DeadLetterConfig"]["Arn"]),
+                        dlq,
+                        "{id} {name:?}"
+                    );
                     rules += 1;
                 }
             }
@@ -296,7 +325,11 @@ fn deliveries_are_retried_dead_lettered_and_alarmed() {
         assert_eq!(g["DeletionPolicy"].as_str(), Some("Retain"), "{group}");
         let alarm = format!("{}ErrorsAlarm", id.trim_end_matches("Function"));
         let a = &t["Resources"][alarm.as_str()]["Properties"];
-        assert_eq!(tagged(&a["Dimensions"][0]["Value"]), Some(("!Ref".into(), id.to_string())), "{alarm}");
+        assert_eq!(
+            tagged(&a["Dimensions"][0]["Value"]),
+            Some(("!Ref".into(), id.to_string())),
+            "{alarm}"
+        );
     }
     assert_eq!(rules, 2, "the landing rule and the status-change rule");
     for f in ["TriggerFunction", "NotifyFunction"] {
@@ -324,11 +357,22 @@ fn deliveries_are_retried_dead_lettered_and_alarmed() {
         "alarms cannot publish to a topic under aws/sns"
     );
     for stateful in ["LandingBucket", "StateMachineLogGroup", "AlertKey"] {
-        assert_eq!(t["Resources"][stateful]["DeletionPolicy"].as_str(), Some("Retain"), "{stateful}");
-        assert_eq!(t["Resources"][stateful]["UpdateReplacePolicy"].as_str(), Some("Retain"), "{stateful}");
+        assert_eq!(
+            t["Resources"][stateful]["DeletionPolicy"].as_str(),
+            Some("Retain"),
+            "{stateful}"
+        );
+        assert_eq!(
+            t["Resources"][stateful]["UpdateReplacePolicy"].as_str(),
+            Some("Retain"),
+            "{stateful}"
+        );
     }
     assert!(
-        t["Parameters"]["SsmPrefix"]["AllowedPattern"].as_str().unwrap().ends_with("/$"),
+        t["Parameters"]["SsmPrefix"]["AllowedPattern"]
+            .as_str()
+            .unwrap()
+            .ends_with("/$"),
         "a prefix must end with '/'"
     );
 }

@@ -340,11 +340,15 @@ impl Stack {
                 // Only what routing needs (the targets' retry and dead-letter settings are
                 // EventBridge's own, not emulated).
                 let name = self.function_name(function);
-                let targets_it = r["Properties"]["Targets"].as_array().into_iter().flatten().any(|target| {
-                    t.resolve(&target["Arn"])
-                        .as_str()
-                        .is_some_and(|a| a.ends_with(&format!(":function:{name}")))
-                });
+                let targets_it = r["Properties"]["Targets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|target| {
+                        t.resolve(&target["Arn"])
+                            .as_str()
+                            .is_some_and(|a| a.ends_with(&format!(":function:{name}")))
+                    });
                 if targets_it {
                     out.push(t.resolve(&r["Properties"]["EventPattern"]));
                 }
