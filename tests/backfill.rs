@@ -20,9 +20,26 @@ async fn machine(sfn: &aws_sdk_sfn::Client, name: &str, last: Value) -> String {
         .to_string()
 }
 
+/// moto with Step Functions executing state machines.
+async fn moto_running_machines() -> moto::Moto {
+    let moto = moto::Moto::start().await;
+    reqwest::Client::new()
+        .post(format!("{}/moto-api/config", moto.url))
+        .json(&json!({"stepfunctions": {"execute_state_machine": true}}))
+        .send()
+        .await
+        .unwrap();
+    moto
+}
+
 fn backfill(moto: &moto::Moto, args: &[&str]) -> (i32, String, String) {
+    landfall(moto, "backfill", args)
+}
+
+/// `landfall <command> <args>` with the AWS SDK pointed at moto: exit code, stdout, stderr.
+fn landfall(moto: &moto::Moto, command: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_landfall"))
-        .arg("backfill")
+        .arg(command)
         .args(args)
         .env("AWS_ENDPOINT_URL", &moto.url)
         .env("AWS_REGION", "us-east-1")
@@ -41,13 +58,7 @@ fn backfill(moto: &moto::Moto, args: &[&str]) -> (i32, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_starts_one_execution_per_batch_and_waits() {
-    let moto = moto::Moto::start().await;
-    reqwest::Client::new()
-        .post(format!("{}/moto-api/config", moto.url))
-        .json(&json!({"stepfunctions": {"execute_state_machine": true}}))
-        .send()
-        .await
-        .unwrap();
+    let moto = moto_running_machines().await;
     let sdk = moto.sdk().await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let ok = machine(&sfn, "ok", json!({"Type": "Pass", "End": true})).await;
@@ -147,13 +158,7 @@ async fn backfill_starts_one_execution_per_batch_and_waits() {
 /// named so that it is recognisable; a running one is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rerun_starts_the_same_input_again_under_a_recognisable_name() {
-    let moto = moto::Moto::start().await;
-    reqwest::Client::new()
-        .post(format!("{}/moto-api/config", moto.url))
-        .json(&json!({"stepfunctions": {"execute_state_machine": true}}))
-        .send()
-        .await
-        .unwrap();
+    let moto = moto_running_machines().await;
     let sdk = moto.sdk().await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let bad = machine(
@@ -180,22 +185,7 @@ async fn rerun_starts_the_same_input_again_under_a_recognisable_name() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_landfall"))
-            .arg("rerun")
-            .args(args)
-            .env("AWS_ENDPOINT_URL", &moto.url)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| landfall(&moto, "rerun", args);
     let (code, stdout, stderr) = run(&[&first, "--wait", "--poll-seconds", "1"]);
     // The machine fails every time: the rerun ran (its own execution) and failed again.
     assert_eq!(code, 1, "{stdout}\n{stderr}");

@@ -420,6 +420,19 @@ mod tests {
         check_csv("t.csv", s)
     }
 
+    /// A reader that returns one byte at a time: it splits every multi-byte character.
+    struct OneByte<'a>(&'a [u8]);
+    impl Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some((first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            buf[0] = *first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
     #[test]
     fn counts_rows_with_quotes_commas_and_newlines() {
         let s = b"id,desc,n\n1,\"a, \"\"b\"\"\nc\",2\n2,,3\n";
@@ -469,18 +482,6 @@ mod tests {
 
     #[test]
     fn utf8_split_across_chunks_is_fine() {
-        // A reader that returns one byte at a time splits every multi-byte character.
-        struct OneByte<'a>(&'a [u8]);
-        impl Read for OneByte<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                if self.0.is_empty() {
-                    return Ok(0);
-                }
-                buf[0] = self.0[0];
-                self.0 = &self.0[1..];
-                Ok(1)
-            }
-        }
         let shape = check_csv("t.csv", OneByte("a,b\nJosé,Zoë\n".as_bytes())).unwrap();
         assert_eq!(shape.rows, 1);
     }
