@@ -60,6 +60,38 @@ impl landfall_core::report::ReportSink for S3Landing {
     }
 }
 
+/// The alert ledger in the landing bucket, under `alerts/` (outside `landing/`): an empty
+/// object per delivered alert and channel. Looked up by listing the exact key, which the
+/// notify role may do under `alerts/` only (a HEAD of a missing key needs an unconditioned
+/// `s3:ListBucket` to answer 404 rather than 403).
+#[async_trait]
+impl landfall_core::alerts::Ledger for S3Landing {
+    async fn seen(&self, key: &str) -> Result<bool> {
+        let r = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("LIST s3://{}/{key}", self.bucket), e))?;
+        Ok(r.contents().iter().any(|o| o.key() == Some(key)))
+    }
+
+    async fn record(&self, key: &str) -> Result<()> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(Vec::new().into())
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("PUT s3://{}/{key}", self.bucket), e))?;
+        Ok(())
+    }
+}
+
 /// The S3 console page of an object (opens for whoever may read the bucket; no presigned
 /// credentials in alerts).
 pub fn report_console_link(bucket: &str, region: &str, key: &str) -> String {

@@ -271,6 +271,87 @@ impl Alerts for FanOut {
     }
 }
 
+/// Where a deployment remembers which alerts each channel has delivered, so a retried or
+/// redelivered notify never sends the same alert twice on a channel that already has it.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    async fn seen(&self, key: &str) -> Result<bool>;
+    async fn record(&self, key: &str) -> Result<()>;
+}
+
+/// [`FanOut`] with a [`Ledger`]: each channel gets an alert at most once (per execution, status
+/// and failed state). When one channel fails, the error makes the state machine retry the
+/// notify Task, and the retry sends only to the channels that do not have it yet.
+pub struct OncePerChannel<'a> {
+    pub channels: Vec<Box<dyn Alerts>>,
+    pub ledger: &'a dyn Ledger,
+}
+
+impl OncePerChannel<'_> {
+    /// `alerts/<execution>/<status>-<failed state>-<channel>`: outside `landing/`.
+    pub fn key(alert: &Alert, channel: &str) -> String {
+        let clean = |s: &str| {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        };
+        format!(
+            "alerts/{}/{}-{}-{}",
+            clean(&alert.execution),
+            clean(&alert.status),
+            clean(alert.failed_state.as_deref().unwrap_or("none")),
+            clean(channel)
+        )
+    }
+}
+
+#[async_trait]
+impl Alerts for OncePerChannel<'_> {
+    fn name(&self) -> &str {
+        "once-per-channel"
+    }
+    async fn send(&self, alert: &Alert) -> Result<()> {
+        let mut errors = Vec::new();
+        for ch in &self.channels {
+            let key = Self::key(alert, ch.name());
+            // A ledger that cannot be read must not cost the alert: send (a duplicate at worst).
+            match self.ledger.seen(&key).await {
+                Ok(true) => {
+                    tracing::info!(channel = ch.name(), "alert already delivered on this channel");
+                    continue;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(channel = ch.name(), error = %e, "alert ledger unreadable"),
+            }
+            match ch.send(alert).await {
+                Ok(()) => {
+                    if let Err(e) = self.ledger.record(&key).await {
+                        tracing::warn!(channel = ch.name(), error = %e, "alert sent, but not recorded as sent");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(channel = ch.name(), error = %e, "alert channel failed");
+                    errors.push(format!("{}: {}", ch.name(), e.message));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(PipelineError::transient(format!(
+                "alert delivery failed on {}",
+                errors.join("; ")
+            )))
+        }
+    }
+}
+
 /// The local stand-in for SNS: one JSON object per line, appended.
 pub struct AlertFile {
     path: PathBuf,
@@ -384,6 +465,92 @@ impl Alerts for SlackWebhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A channel that fails its first `fail` sends and counts what it delivered.
+    struct Flaky {
+        name: &'static str,
+        fail: Mutex<u32>,
+        delivered: Mutex<u32>,
+    }
+
+    #[async_trait]
+    impl Alerts for std::sync::Arc<Flaky> {
+        fn name(&self) -> &str {
+            self.name
+        }
+        async fn send(&self, _: &Alert) -> Result<()> {
+            let mut f = self.fail.lock().unwrap();
+            if *f > 0 {
+                *f -= 1;
+                return Err(PipelineError::transient(format!("{} is down", self.name)));
+            }
+            *self.delivered.lock().unwrap() += 1;
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Memory(Mutex<std::collections::BTreeSet<String>>);
+
+    #[async_trait]
+    impl Ledger for Memory {
+        async fn seen(&self, key: &str) -> Result<bool> {
+            Ok(self.0.lock().unwrap().contains(key))
+        }
+        async fn record(&self, key: &str) -> Result<()> {
+            self.0.lock().unwrap().insert(key.to_string());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_sends_only_where_the_alert_is_missing() {
+        let flaky = |name, fail| {
+            std::sync::Arc::new(Flaky {
+                name,
+                fail: Mutex::new(fail),
+                delivered: Mutex::new(0),
+            })
+        };
+        let (sns, slack) = (flaky("sns", 0), flaky("slack", 1));
+        let ledger = Memory::default();
+        let once = OncePerChannel {
+            channels: vec![Box::new(sns.clone()), Box::new(slack.clone())],
+            ledger: &ledger,
+        };
+        let alert = Alert {
+            status: "failed".into(),
+            pipeline: "landfall".into(),
+            environment: "test".into(),
+            batch: "b1".into(),
+            execution: "b1-abc".into(),
+            failed_state: Some("CheckFiles".into()),
+            error: Some("Landfall.BadInput".into()),
+            cause: Some("x".into()),
+            failing_tests: vec![],
+            link: None,
+            report: None,
+            at: "now".into(),
+        };
+        let e = once.send(&alert).await.unwrap_err();
+        assert_eq!(e.name, crate::error::ErrorName::Transient);
+        assert!(e.message.contains("slack"), "{}", e.message);
+        once.send(&alert).await.unwrap();
+        once.send(&alert).await.unwrap();
+        assert_eq!(*sns.delivered.lock().unwrap(), 1, "SNS had it from the first try");
+        assert_eq!(*slack.delivered.lock().unwrap(), 1, "Slack got it on the retry, once");
+        assert_eq!(
+            OncePerChannel::key(&alert, "sns"),
+            "alerts/b1-abc/failed-CheckFiles-sns"
+        );
+        // Another failed state of the same execution is another alert.
+        let other = Alert {
+            failed_state: Some("Publish".into()),
+            ..alert.clone()
+        };
+        once.send(&other).await.unwrap();
+        assert_eq!(*sns.delivered.lock().unwrap(), 2);
+    }
 
     #[test]
     fn redacts_secret_shapes() {

@@ -45,10 +45,12 @@ pub fn lambda_dir() -> PathBuf {
     target.join("release")
 }
 
-/// A Slack incoming webhook that records what it is sent.
+/// A Slack incoming webhook that records what it accepted, and can refuse the next requests
+/// (500, `Retry-After: 0`) as a Slack outage would.
 pub struct Slack {
     pub url: String,
     posts: Arc<Mutex<Vec<Value>>>,
+    refuse: Arc<Mutex<u32>>,
 }
 
 impl Slack {
@@ -59,14 +61,28 @@ impl Slack {
             listener.local_addr().unwrap()
         );
         let posts = Arc::new(Mutex::new(Vec::new()));
-        let p = posts.clone();
+        let refuse = Arc::new(Mutex::new(0u32));
+        let (p, r) = (posts.clone(), refuse.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let p = p.clone();
+                let (p, r) = (p.clone(), r.clone());
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(conn.try_clone().unwrap());
                     let mut writer = conn;
                     while let Some(req) = read_request(&mut reader) {
+                        let refused = {
+                            let mut n = r.lock().unwrap();
+                            let refused = *n > 0;
+                            *n = n.saturating_sub(1);
+                            refused
+                        };
+                        if refused {
+                            let _ = write!(
+                                writer,
+                                "HTTP/1.1 500 Internal Server Error\r\nRetry-After: 0\r\nContent-Length: 5\r\n\r\nerror"
+                            );
+                            continue;
+                        }
                         p.lock()
                             .unwrap()
                             .push(serde_json::from_slice(&req.body).unwrap_or(Value::Null));
@@ -75,7 +91,12 @@ impl Slack {
                 });
             }
         });
-        Slack { url, posts }
+        Slack { url, posts, refuse }
+    }
+
+    /// Answer the next `n` requests with 500.
+    pub fn refuse_next(&self, n: u32) {
+        *self.refuse.lock().unwrap() = n;
     }
 
     pub fn posts(&self) -> Vec<Value> {

@@ -520,3 +520,38 @@ async fn each_terminal_status_is_alerted_at_most_once() {
     assert_eq!(notified, ["alerted", "unalerted", "timedout", "aborted"]);
     assert_eq!(stack.slack.posts().len(), 3);
 }
+
+/// Slack down for a whole notify invocation: the invocation fails, the state machine retries
+/// NotifyFailure, and the retry sends only to Slack. SNS has the alert once, Slack once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_alert_reaches_each_channel_once() {
+    let stack = Stack::start(&[]).await;
+    // The webhook client tries 4 times per invocation; all 4 of the first invocation fail.
+    stack.slack.refuse_next(4);
+    let (_d, data) = generated(200, 37);
+    let titles = rewrite(&data.titles_csv(), |t| t.replacen("id,title,", "id,titel,", 1));
+    stack.put("landing/slackdown/titles.csv", &titles).await;
+    stack
+        .put(
+            "landing/slackdown/credits.csv",
+            &std::fs::read(data.credits_csv()).unwrap(),
+        )
+        .await;
+    let execs = stack.settle().await;
+    let e = &execs[0];
+    assert_eq!(e.status, "FAILED", "{e:#?}");
+    let notify = e.states.iter().find(|s| s.name == "NotifyFailure").unwrap();
+    assert_eq!(notify.attempts, 2, "the first notify failed on Slack: {notify:?}");
+    let mut seen = 0;
+    one_alert_each(
+        &stack,
+        &mut seen,
+        &e.name,
+        "CheckFiles",
+        "Landfall.BadInput",
+        "slackdown",
+    )
+    .await;
+    let ledger = stack.keys(&format!("alerts/{}/", e.name)).await;
+    assert_eq!(ledger.len(), 2, "one ledger entry per channel: {ledger:?}");
+}

@@ -1,7 +1,8 @@
 //! The notify Lambda: NotifySuccess / NotifyFailure of the state machine, and EventBridge's
 //! "Step Functions Execution Status Change" events (FAILED, TIMED_OUT, ABORTED), to SNS and —
 //! when the SSM parameter `slack_webhook_url` exists (read on the first alert) — Slack. One
-//! channel failing does not stop the other. With `SNOWFLAKE_ACCOUNT` set, a failure is also
+//! channel failing does not stop the other, and with `LANDING_BUCKET` each channel gets an
+//! alert once (a ledger under the bucket's `alerts/`): a retry resends only where it failed. With `SNOWFLAKE_ACCOUNT` set, a failure is also
 //! recorded in `audit.runs` (and the run's pending raw rows dropped), best effort: the alert
 //! goes out even when Snowflake cannot be reached. With `LANDING_BUCKET` too, the run's HTML
 //! report is written to `reports/<batch>/<execution>.html` there and the alert links it.
@@ -11,7 +12,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use landfall_aws::{sdk_config, sns::SnsAlerts, ssm::Secrets};
-use landfall_core::alerts::{Alerts, FanOut};
+use landfall_core::alerts::{Alerts, FanOut, OncePerChannel};
 use landfall_core::functions::{self, NotifySettings};
 use landfall_core::warehouse::Warehouse;
 use landfall_lambda::warehouse::Session;
@@ -29,13 +30,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Box::new(SnsAlerts::new(&sdk, env("ALERT_TOPIC_ARN").map_err(|e| e.message)?)),
         Box::new(SlackFromSsm::new(Secrets::new(&sdk, ssm_prefix()), "slack_webhook_url")),
     ];
-    let fan = FanOut(channels);
     // Reports go to the landing bucket's reports/ (with Snowflake configured: the report is read
-    // from the warehouse).
+    // from the warehouse), and the bucket's alerts/ remembers what each channel delivered.
     let reports = std::env::var("LANDING_BUCKET")
         .ok()
         .filter(|b| !b.is_empty())
         .map(|b| landfall_aws::s3::S3Landing::new(&sdk, b, landfall_core::trigger::LANDING_PREFIX));
+    let fan: Box<dyn Alerts + '_> = match &reports {
+        Some(ledger) => Box::new(OncePerChannel { channels, ledger }),
+        None => Box::new(FanOut(channels)),
+    };
     let project: std::sync::LazyLock<_> =
         std::sync::LazyLock::new(landfall_lambda::warehouse::embedded_project as fn() -> _);
     let report_sink = reports
@@ -44,7 +48,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = NotifySettings {
         pipeline: "landfall",
         environment: &environment,
-        alerts: &fan,
+        alerts: &*fan,
         // The Slack URL never reaches a message (SlackWebhook leaves it out; redact() strips
         // webhook paths anyway), so there is no literal secret to list here.
         secrets: vec![],
