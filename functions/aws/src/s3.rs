@@ -60,6 +60,39 @@ impl landfall_core::report::ReportSink for S3Landing {
     }
 }
 
+impl S3Landing {
+    /// Every object under the landing prefix, with when it was written (for the scheduled look
+    /// at half-landed and late batches).
+    pub async fn list_landed(&self) -> Result<Vec<landfall_core::lateness::Landed>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let r = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&self.prefix)
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("LIST s3://{}/{}", self.bucket, self.prefix), e))?;
+            for o in r.contents() {
+                if let (Some(key), Some(modified)) = (o.key(), o.last_modified()) {
+                    out.push(landfall_core::lateness::Landed {
+                        key: key.to_string(),
+                        modified_ms: modified.to_millis().unwrap_or(0).max(0) as u64,
+                    });
+                }
+            }
+            match r.next_continuation_token() {
+                Some(t) if r.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The alert ledger in the landing bucket, under `alerts/` (outside `landing/`): an empty
 /// object per delivered alert and channel. Looked up by listing the exact key, which the
 /// notify role may do under `alerts/` only (a HEAD of a missing key needs an unconditioned

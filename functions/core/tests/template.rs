@@ -302,7 +302,7 @@ fn deliveries_are_retried_dead_lettered_and_alarmed() {
         let p = &r["Properties"];
         if let Some(events) = p["Events"].as_mapping() {
             for (name, e) in events {
-                if e["Type"].as_str() == Some("EventBridgeRule") {
+                if matches!(e["Type"].as_str(), Some("EventBridgeRule" | "Schedule")) {
                     assert!(
                         e["Properties"]["RetryPolicy"]["MaximumRetryAttempts"]
                             .as_u64()
@@ -331,7 +331,10 @@ fn deliveries_are_retried_dead_lettered_and_alarmed() {
             "{alarm}"
         );
     }
-    assert_eq!(rules, 2, "the landing rule and the status-change rule");
+    assert_eq!(
+        rules, 3,
+        "the landing rule, the status-change rule and the landing check's schedule"
+    );
     for f in ["TriggerFunction", "NotifyFunction"] {
         let on_failure = &t["Resources"][f]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
         assert_eq!(tagged(&on_failure["Destination"]), dlq, "{f}");

@@ -555,3 +555,69 @@ async fn a_retried_alert_reaches_each_channel_once() {
     let ledger = stack.keys(&format!("alerts/{}/", e.name)).await;
     assert_eq!(ledger.len(), 2, "one ledger entry per channel: {ledger:?}");
 }
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The scheduled look at the landing area, on the template's schedule and thresholds (2 h,
+/// 26 h): a feed that never delivered, a half-landed batch past its age, a feed gone quiet —
+/// each alerted once in SNS and Slack, however often the schedule fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn half_landed_and_late_batches_are_alerted_once() {
+    let stack = Stack::start(&[]).await;
+    assert_eq!(stack.scheduled(), ["NotifyFunction"]);
+    let t0 = now_ms();
+    const H: u64 = 3_600_000;
+    // Nothing has ever landed: late from the start, once.
+    stack.tick(t0 + H).await;
+    stack.tick(t0 + H + 60_000).await;
+    let alerts = stack.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("Landfall.Late") && alerts[0].contains("no complete batch has ever landed"),
+        "{}",
+        alerts[0]
+    );
+    // A complete batch runs; another lands only its titles.
+    let (_d, data) = generated(200, 38);
+    land(&stack, "good", &data, ["titles.csv", "credits.csv"]).await;
+    stack.settle().await;
+    stack
+        .put("landing/half/titles.csv", &std::fs::read(data.titles_csv()).unwrap())
+        .await;
+    stack.tick(t0 + H + 120_000).await;
+    assert!(stack.alerts().await.is_empty(), "nothing is half-landed for 2 h yet");
+    stack.tick(t0 + 3 * H).await;
+    stack.tick(t0 + 4 * H).await;
+    let alerts = stack.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    for want in ["Landfall.HalfLanded", "half", "titles.csv", "not credits.csv"] {
+        assert!(alerts[0].contains(want), "{want}: {}", alerts[0]);
+    }
+    // 30 h later the feed is late (the last complete batch is `good`), once.
+    stack.tick(t0 + 30 * H).await;
+    stack.tick(t0 + 31 * H).await;
+    let alerts = stack.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("Landfall.Late") && alerts[0].contains("good"),
+        "{}",
+        alerts[0]
+    );
+    // Slack had the same three.
+    let slack: Vec<String> = stack.slack.posts().iter().map(Value::to_string).collect();
+    assert_eq!(
+        slack.iter().filter(|p| p.contains("Landfall.Late")).count(),
+        2,
+        "{slack:#?}"
+    );
+    assert_eq!(
+        slack.iter().filter(|p| p.contains("Landfall.HalfLanded")).count(),
+        1,
+        "{slack:#?}"
+    );
+}

@@ -168,6 +168,19 @@ pub fn trigger_delivery(event: Value) -> Result<TriggerDelivery, PipelineError> 
     }
 }
 
+/// The time of an EventBridge "Scheduled Event" (milliseconds since the epoch), or `None` for
+/// any other event. The scheduled look at the landing area judges ages against it.
+pub fn scheduled_time(event: &Value) -> Option<u64> {
+    if event.get("detail-type").and_then(Value::as_str) != Some("Scheduled Event") {
+        return None;
+    }
+    let e: EventBridgeEvent = serde_json::from_value(event.clone()).ok()?;
+    if e.source != "aws.events" {
+        return None;
+    }
+    e.time.map(|t| t.timestamp_millis().max(0) as u64)
+}
+
 /// `detail` of EventBridge's "Step Functions Execution Status Change" event.
 pub type ExecutionStatusChangeEvent = EventBridgeEvent<landfall_core::functions::ExecutionStatusChange>;
 
@@ -221,6 +234,19 @@ mod tests {
         assert_eq!(d.input.as_deref(), Some("{}"));
         let e = execution_status_change(json!({"detail-type": "x", "source": "y", "detail": {}})).unwrap_err();
         assert!(e.message.contains("Status Change"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_scheduled_event_gives_its_time() {
+        // The EventBridge user guide's example of a scheduled rule's event.
+        let e = json!({"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": "2015-10-08T16:53:06Z", "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:123456789012:rule/my-scheduled-rule"], "detail": {}});
+        assert_eq!(scheduled_time(&e), Some(1_444_323_186_000));
+        assert_eq!(
+            scheduled_time(&json!({"detail-type": "Object Created", "source": "aws.s3"})),
+            None
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! recorded in `audit.runs` (and the run's pending raw rows dropped), best effort: the alert
 //! goes out even when Snowflake cannot be reached. With `LANDING_BUCKET` too, the run's HTML
 //! report is written to `reports/<batch>/<execution>.html` there and the alert links it.
-//! Environment: `ALERT_TOPIC_ARN`,
+//! On an EventBridge schedule it looks at the landing area instead and alerts, once each,
+//! half-landed batches and a feed with no complete batch for too long (`landfall_core::lateness`).
+//! Environment: `ALERT_TOPIC_ARN`, `LANDFALL_HALF_LANDED_AFTER_MINUTES`, `LANDFALL_NO_BATCH_WITHIN_HOURS`,
 //! `LANDFALL_ENV`, `LANDFALL_SSM_PREFIX`, `LANDFALL_NOTIFY_SUCCESS` (`true` to announce
 //! successes), and the warehouse Lambdas' `SNOWFLAKE_*` variables.
 
@@ -59,7 +61,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let session = std::env::var("SNOWFLAKE_ACCOUNT")
         .is_ok_and(|v| !v.is_empty())
         .then(|| Session::from_env(Secrets::new(&sdk, ssm_prefix())));
-    let (settings, session) = (&settings, &session);
+    let thresholds = landing_thresholds();
+    let (settings, session, reports, thresholds) = (&settings, &session, &reports, &thresholds);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let payload = event.payload;
         let execution = payload
@@ -81,7 +84,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let retries = payload.get("retry").and_then(Value::as_u64).unwrap_or(0) as u32;
         let started = std::time::Instant::now();
         async move {
-            let result = if payload.get("detail-type").and_then(Value::as_str)
+            let result = if let Some(now_ms) = landfall_lambda::events::scheduled_time(&payload) {
+                // The scheduled look at the landing area: half-landed and late batches.
+                match (&reports, &thresholds) {
+                    (Some(bucket), Ok(t)) => match bucket.list_landed().await {
+                        Ok(objects) => {
+                            landfall_core::lateness::check(settings.alerts, settings.pipeline, settings.environment, &objects, now_ms, t).await
+                        }
+                        Err(e) => Err(e),
+                    },
+                    (None, _) => Err(landfall_core::PipelineError::config("the scheduled landing check needs LANDING_BUCKET")),
+                    (_, Err(e)) => Err(e.clone()),
+                }
+            } else if payload.get("detail-type").and_then(Value::as_str)
                 == Some("Step Functions Execution Status Change")
             {
                 match landfall_lambda::events::execution_status_change(payload) {
@@ -132,4 +147,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .await
     }))
     .await
+}
+
+/// `LANDFALL_HALF_LANDED_AFTER_MINUTES` (default 120) and `LANDFALL_NO_BATCH_WITHIN_HOURS`
+/// (default 26): when the scheduled look alerts.
+fn landing_thresholds() -> landfall_core::Result<landfall_core::lateness::Thresholds> {
+    let number = |name: &str, default: u64| -> landfall_core::Result<u64> {
+        match std::env::var(name).ok().filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| {
+                landfall_core::PipelineError::config(format!("{name} must be a whole number, found '{v}'"))
+            }),
+        }
+    };
+    Ok(landfall_core::lateness::Thresholds {
+        half_landed_after: Duration::from_secs(60 * number("LANDFALL_HALF_LANDED_AFTER_MINUTES", 120)?),
+        no_batch_within: Duration::from_secs(3600 * number("LANDFALL_NO_BATCH_WITHIN_HOURS", 26)?),
+    })
 }
