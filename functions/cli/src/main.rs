@@ -5,6 +5,7 @@
 //! (an alert was sent), 2 usage or configuration errors.
 
 mod progress;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use landfall_core::alerts::{AlertFile, Alerts, FanOut, SlackWebhook};
@@ -125,6 +126,34 @@ enum Command {
         /// The SQL log to run.
         log: PathBuf,
     },
+    /// Watch a landing folder: run each batch when its files are complete and settled (a batch
+    /// version runs once), alert half-landed batches past their age, until Ctrl-C.
+    Watch {
+        /// The landing folder (batches are DIR/BATCH/…).
+        #[arg(long)]
+        landing: PathBuf,
+        /// The DuckDB warehouse file.
+        #[arg(long, default_value = "landfall.duckdb", env = "LANDFALL_WAREHOUSE")]
+        warehouse: PathBuf,
+        /// Append one JSON object per alert to this file.
+        #[arg(long)]
+        alerts: Option<PathBuf>,
+        /// The SQL project (dbt-compatible folder).
+        #[arg(long, env = "LANDFALL_PROJECT")]
+        project: Option<PathBuf>,
+        /// Environment name shown in alerts.
+        #[arg(long, env = "LANDFALL_ENV", default_value = "local")]
+        env: String,
+        /// Alert a batch with some of its files but not all after this long (e.g. 30m, 2h, 90s).
+        #[arg(long, default_value = "30m", value_parser = parse_duration)]
+        half_landed_after: std::time::Duration,
+        /// A file must be unchanged this long before it is read (a copy still in progress).
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        settle: std::time::Duration,
+        /// How often the folder is scanned (filesystem notifications wake it sooner).
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        poll_interval: std::time::Duration,
+    },
     /// Run a failed (or any finished) execution again on AWS: a new execution with the same
     /// input, named `<batch>-rerun-<time>`. The way to recover a failed run: a redrive would
     /// resume in the failure path and fail again.
@@ -180,6 +209,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `90s`, `30m`, `2h`, or plain seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 90s, 30m or 2h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("'{s}': the unit must be ms, s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
@@ -309,6 +355,64 @@ fn main() -> ExitCode {
                 wait,
                 poll_seconds,
             ))
+        }
+        Command::Watch {
+            landing,
+            warehouse,
+            alerts,
+            project,
+            env,
+            half_landed_after,
+            settle,
+            poll_interval,
+        } => {
+            if !landing.is_dir() {
+                return usage_error(format!("landing folder {} does not exist", landing.display()));
+            }
+            let project = match find_project(project) {
+                Ok(p) => p,
+                Err(e) => return usage_error(e),
+            };
+            let mut run_args = vec!["--warehouse".to_string(), warehouse.to_string_lossy().into_owned()];
+            run_args.extend(["--project".to_string(), project.to_string_lossy().into_owned()]);
+            run_args.extend(["--env".to_string(), env.clone()]);
+            let mut channels: Vec<Box<dyn Alerts>> = Vec::new();
+            if let Some(a) = &alerts {
+                run_args.extend(["--alerts".to_string(), a.to_string_lossy().into_owned()]);
+                channels.push(Box::new(AlertFile::new(a)));
+            }
+            if let Ok(url) = std::env::var("LANDFALL_SLACK_WEBHOOK_URL")
+                && !url.is_empty()
+            {
+                channels.push(Box::new(SlackWebhook::new(url)));
+            }
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let s = stop.clone();
+            // Ctrl-C (SIGINT) and SIGTERM end the watch after the run in progress.
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                });
+                eprintln!("landfall watch: stopping after the run in progress");
+                s.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            let opts = watch::WatchOptions {
+                landing,
+                run_args,
+                half_landed_after,
+                settle,
+                poll: poll_interval,
+            };
+            watch::watch(&opts, &FanOut(channels), &env, stop);
+            ExitCode::SUCCESS
         }
         Command::Rerun {
             execution_arn,
