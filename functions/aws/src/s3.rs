@@ -133,20 +133,28 @@ pub fn report_console_link(bucket: &str, region: &str, key: &str) -> String {
 
 #[async_trait]
 impl Storage for S3Landing {
+    /// By listing the exact key rather than a HEAD: a HEAD of a missing key answers 404 only to
+    /// a role with an unconditioned `s3:ListBucket` (403 otherwise), while a listing works with
+    /// `s3:ListBucket` granted under `landing/` alone, which is all the functions get.
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
         let full = self.full_key(key);
-        match self.client.head_object().bucket(&self.bucket).key(&full).send().await {
-            Ok(o) => Ok(Some(ObjectInfo {
-                key: key.to_string(),
-                url: self.url(key),
-                etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
-                size: o.content_length().unwrap_or(0).max(0) as u64,
-                columns: vec![],
-            })),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => Ok(None),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-            Err(e) => Err(sdk_error(&format!("HEAD {}", self.url(key)), e)),
-        }
+        let r = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&full)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("LIST {}", self.url(key)), e))?;
+        // Keys list in order, so the key itself comes before any longer one it prefixes.
+        Ok(r.contents().iter().find(|o| o.key() == Some(full.as_str())).map(|o| ObjectInfo {
+            key: key.to_string(),
+            url: self.url(key),
+            etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+            size: o.size().unwrap_or(0).max(0) as u64,
+            columns: vec![],
+        }))
     }
 
     async fn read_prefix(&self, key: &str, len: usize) -> Result<Vec<u8>> {
