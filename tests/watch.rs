@@ -33,7 +33,7 @@ impl Watching {
                 "--half-landed-after",
                 "1s",
                 "--settle",
-                "400ms",
+                "1s",
                 "--poll-interval",
                 "100ms",
             ])
@@ -131,7 +131,8 @@ fn watch_runs_each_batch_version_once_and_stops_cleanly() {
         for chunk in credits.chunks(credits.len() / 6 + 1) {
             out.write_all(chunk).unwrap();
             out.flush().unwrap();
-            std::thread::sleep(Duration::from_millis(250));
+            // Well under --settle (1 s) between chunks, even on a busy machine.
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
     w.wait_for("batch b2: published", 1);
@@ -142,6 +143,14 @@ fn watch_runs_each_batch_version_once_and_stops_cleanly() {
         "the whole file was loaded"
     );
     assert_eq!(w.log().matches("batch b2 is complete").count(), 1, "{}", w.log());
+
+    // A re-upload with changed contents (5 % fewer credits): a new version, a second run.
+    let credits = std::fs::read_to_string(b1.credits_csv()).unwrap();
+    let lines: Vec<&str> = credits.lines().collect();
+    let keep = lines.len() - lines.len() / 20;
+    std::fs::write(f.batch_dir("b1").join("credits.csv"), lines[..keep].join("\n") + "\n").unwrap();
+    w.wait_for("batch b1: published", 2);
+    assert_eq!(w.log().matches("batch b1 is complete").count(), 2, "{}", w.log());
 
     // Only the titles of a batch: alerted once as half-landed, after its second.
     std::fs::create_dir_all(f.batch_dir("b4")).unwrap();
@@ -181,7 +190,7 @@ fn watch_runs_each_batch_version_once_and_stops_cleanly() {
     w.wait_for("landfall watch: stopped", 1);
     assert_eq!(
         f.query("select count(*) from audit.runs").scalar_i64(),
-        3,
-        "three runs (b1, b3, b2), nothing half-written"
+        4,
+        "four runs (b1, b3, b2, b1 again), nothing half-written"
     );
 }

@@ -148,13 +148,16 @@ impl Storage for S3Landing {
             .await
             .map_err(|e| sdk_error(&format!("LIST {}", self.url(key)), e))?;
         // Keys list in order, so the key itself comes before any longer one it prefixes.
-        Ok(r.contents().iter().find(|o| o.key() == Some(full.as_str())).map(|o| ObjectInfo {
-            key: key.to_string(),
-            url: self.url(key),
-            etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
-            size: o.size().unwrap_or(0).max(0) as u64,
-            columns: vec![],
-        }))
+        Ok(r.contents()
+            .iter()
+            .find(|o| o.key() == Some(full.as_str()))
+            .map(|o| ObjectInfo {
+                key: key.to_string(),
+                url: self.url(key),
+                etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                size: o.size().unwrap_or(0).max(0) as u64,
+                columns: vec![],
+            }))
     }
 
     async fn read_prefix(&self, key: &str, len: usize) -> Result<Vec<u8>> {

@@ -132,6 +132,14 @@ pub fn watch(opts: &WatchOptions, alerts: &dyn Alerts, environment: &str, stop: 
                 .map(|f| md5_of(&dir.join(format!("{f}.csv"))))
                 .collect();
             let Ok(sums) = sums else { continue };
+            // A write that began while hashing: the sums are of a file in flux; next scan.
+            let after: BTreeMap<String, Signature> = SOURCE_FILES
+                .iter()
+                .filter_map(|f| signature(&dir.join(format!("{f}.csv"))).map(|s| (f.to_string(), s)))
+                .collect();
+            if &after != files {
+                continue;
+            }
             let version =
                 landfall_core::trigger::execution_name(batch, &sums.iter().map(String::as_str).collect::<Vec<_>>());
             if !done.insert(version.clone()) {
