@@ -253,21 +253,7 @@ impl Alerts for FanOut {
         "fan-out"
     }
     async fn send(&self, alert: &Alert) -> Result<()> {
-        let mut errors = Vec::new();
-        for ch in &self.0 {
-            if let Err(e) = ch.send(alert).await {
-                tracing::error!(channel = ch.name(), error = %e, "alert channel failed");
-                errors.push(format!("{}: {}", ch.name(), e.message));
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(PipelineError::transient(format!(
-                "alert delivery failed on {}",
-                errors.join("; ")
-            )))
-        }
+        send_all(&self.0, None, alert).await
     }
 }
 
@@ -317,11 +303,19 @@ impl Alerts for OncePerChannel<'_> {
         "once-per-channel"
     }
     async fn send(&self, alert: &Alert) -> Result<()> {
-        let mut errors = Vec::new();
-        for ch in &self.channels {
-            let key = Self::key(alert, ch.name());
+        send_all(&self.channels, Some(self.ledger), alert).await
+    }
+}
+
+/// Send to every channel (skipping, with a ledger, those that have the alert already); one
+/// failing channel does not stop the others, and makes the whole a `Transient` error.
+async fn send_all(channels: &[Box<dyn Alerts>], ledger: Option<&dyn Ledger>, alert: &Alert) -> Result<()> {
+    let mut errors = Vec::new();
+    for ch in channels {
+        let key = OncePerChannel::key(alert, ch.name());
+        if let Some(l) = ledger {
             // A ledger that cannot be read must not cost the alert: send (a duplicate at worst).
-            match self.ledger.seen(&key).await {
+            match l.seen(&key).await {
                 Ok(true) => {
                     tracing::info!(channel = ch.name(), "alert already delivered on this channel");
                     continue;
@@ -329,26 +323,28 @@ impl Alerts for OncePerChannel<'_> {
                 Ok(false) => {}
                 Err(e) => tracing::warn!(channel = ch.name(), error = %e, "alert ledger unreadable"),
             }
-            match ch.send(alert).await {
-                Ok(()) => {
-                    if let Err(e) = self.ledger.record(&key).await {
-                        tracing::warn!(channel = ch.name(), error = %e, "alert sent, but not recorded as sent");
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(channel = ch.name(), error = %e, "alert channel failed");
-                    errors.push(format!("{}: {}", ch.name(), e.message));
+        }
+        match ch.send(alert).await {
+            Ok(()) => {
+                if let Some(l) = ledger
+                    && let Err(e) = l.record(&key).await
+                {
+                    tracing::warn!(channel = ch.name(), error = %e, "alert sent, but not recorded as sent");
                 }
             }
+            Err(e) => {
+                tracing::error!(channel = ch.name(), error = %e, "alert channel failed");
+                errors.push(format!("{}: {}", ch.name(), e.message));
+            }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(PipelineError::transient(format!(
-                "alert delivery failed on {}",
-                errors.join("; ")
-            )))
-        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(PipelineError::transient(format!(
+            "alert delivery failed on {}",
+            errors.join("; ")
+        )))
     }
 }
 
