@@ -195,25 +195,8 @@ async fn sns_alerts_arrive_with_a_short_subject() {
         .topic_arn()
         .unwrap()
         .to_string();
-    // read back through an SQS queue subscribed with raw delivery (SQS's JSON protocol over HTTP)
-    let http = reqwest::Client::new();
-    let sqs = |target: &'static str, body: Value| {
-        let http = http.clone();
-        let url = moto.url.clone();
-        async move {
-            http.post(&url)
-                .header("Content-Type", "application/x-amz-json-1.0")
-                .header("X-Amz-Target", format!("AmazonSQS.{target}"))
-                .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20261127/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
+    // read back through an SQS queue subscribed with raw delivery
+    let sqs = |target: &'static str, body: Value| moto.sqs(target, body);
     let queue_url = sqs("CreateQueue", json!({"QueueName": "alerts"})).await["QueueUrl"]
         .as_str()
         .unwrap()

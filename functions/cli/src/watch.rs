@@ -57,6 +57,14 @@ fn millis(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// A batch folder's declared files that exist, with their signatures.
+fn batch_files(dir: &Path) -> BTreeMap<String, Signature> {
+    SOURCE_FILES
+        .iter()
+        .filter_map(|f| signature(&dir.join(format!("{f}.csv"))).map(|s| (f.to_string(), s)))
+        .collect()
+}
+
 /// Every batch folder's declared files, with their signatures.
 fn scan(landing: &Path) -> BTreeMap<String, BTreeMap<String, Signature>> {
     let mut out = BTreeMap::new();
@@ -68,10 +76,7 @@ fn scan(landing: &Path) -> BTreeMap<String, BTreeMap<String, Signature>> {
         if !d.path().is_dir() || landfall_core::handlers::validate_batch(&batch).is_err() {
             continue;
         }
-        let files: BTreeMap<String, Signature> = SOURCE_FILES
-            .iter()
-            .filter_map(|f| signature(&d.path().join(format!("{f}.csv"))).map(|s| (f.to_string(), s)))
-            .collect();
+        let files = batch_files(&d.path());
         if !files.is_empty() {
             out.insert(batch, files);
         }
@@ -133,11 +138,7 @@ pub fn watch(opts: &WatchOptions, alerts: &dyn Alerts, environment: &str, stop: 
                 .collect();
             let Ok(sums) = sums else { continue };
             // A write that began while hashing: the sums are of a file in flux; next scan.
-            let after: BTreeMap<String, Signature> = SOURCE_FILES
-                .iter()
-                .filter_map(|f| signature(&dir.join(format!("{f}.csv"))).map(|s| (f.to_string(), s)))
-                .collect();
-            if &after != files {
+            if &batch_files(&dir) != files {
                 continue;
             }
             let version =

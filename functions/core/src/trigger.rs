@@ -93,13 +93,6 @@ pub struct ObjectCreated {
     pub key: String,
 }
 
-impl TriggerOutcome {
-    /// The execution was started just now.
-    pub fn started(&self) -> bool {
-        self.action == "started"
-    }
-}
-
 /// Handle one created object: an execution when it completes its batch, under the name that
 /// makes every duplicate delivery (in any wiring) ask for the same execution.
 pub async fn on_object_created(

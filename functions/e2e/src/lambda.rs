@@ -42,15 +42,12 @@ impl Outcome {
 /// One deployed function: process, Runtime API, logs.
 pub struct Function {
     pub logical_id: String,
-    pub binary: String,
     api: RuntimeApi,
     child: Mutex<Child>,
     timeout: Duration,
     logs: Arc<Mutex<String>>,
     /// Faults to inject before the function sees an event: (error type, count left).
     fault: Mutex<Option<(String, u32)>>,
-    /// Every event it was sent, in order.
-    pub events: Mutex<Vec<Value>>,
 }
 
 impl Drop for Function {
@@ -90,13 +87,11 @@ impl Function {
         }
         Function {
             logical_id: logical_id.to_string(),
-            binary: binary.file_name().unwrap().to_string_lossy().into_owned(),
             api,
             child: Mutex::new(child),
             timeout,
             logs,
             fault: Mutex::new(None),
-            events: Mutex::new(Vec::new()),
         }
     }
 
@@ -108,7 +103,6 @@ impl Function {
 
     /// Invoke and wait for the answer (at most the function's timeout).
     pub async fn invoke(&self, event: Value) -> Outcome {
-        self.events.lock().unwrap().push(event.clone());
         {
             let mut f = self.fault.lock().unwrap();
             if let Some((t, n)) = f.as_mut()
@@ -130,12 +124,7 @@ impl Function {
             Some(Answer::Response { body, .. }) => {
                 Outcome::Ok(serde_json::from_str(&body).unwrap_or(Value::String(body)))
             }
-            Some(Answer::Error { error_type, body, .. }) => Outcome::Error {
-                document: serde_json::from_str(&body)
-                    .unwrap_or_else(|_| json!({"errorType": error_type, "errorMessage": body})),
-                error_type,
-            },
-            Some(Answer::InitError { error_type, body }) => Outcome::Error {
+            Some(Answer::Error { error_type, body, .. } | Answer::InitError { error_type, body }) => Outcome::Error {
                 document: serde_json::from_str(&body)
                     .unwrap_or_else(|_| json!({"errorType": error_type, "errorMessage": body})),
                 error_type,

@@ -125,7 +125,6 @@ pub struct Stack {
     pub database: String,
     stage: tempfile::TempDir,
     alerts_queue: String,
-    http: reqwest::Client,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
     pending: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
@@ -145,7 +144,6 @@ impl Stack {
         let moto = crate::moto::Moto::start().await;
         let snow = crate::snow::FakeSnow::start();
         let sdk = moto.sdk().await;
-        let http = reqwest::Client::new();
 
         // Names the template gives, resolved.
         let name_of = |t: &Template, id: &str, prop: &str| -> String {
@@ -205,7 +203,7 @@ impl Stack {
         }
 
         // Alerts are read back through an SQS queue subscribed to the topic.
-        let alerts_queue = sqs(&http, &moto.url, "CreateQueue", json!({"QueueName": "e2e-alerts"})).await["QueueUrl"]
+        let alerts_queue = moto.sqs("CreateQueue", json!({"QueueName": "e2e-alerts"})).await["QueueUrl"]
             .as_str()
             .unwrap()
             .to_string();
@@ -305,7 +303,6 @@ impl Stack {
             database,
             stage,
             alerts_queue,
-            http,
             deliveries: Arc::new(Mutex::new(Vec::new())),
             pending: Arc::new(Mutex::new(Vec::new())),
         };
@@ -483,26 +480,25 @@ impl Stack {
     pub async fn alerts(&self) -> Vec<String> {
         let mut out = Vec::new();
         loop {
-            let r = sqs(
-                &self.http,
-                &self.moto.url,
-                "ReceiveMessage",
-                json!({"QueueUrl": self.alerts_queue, "MaxNumberOfMessages": 10}),
-            )
-            .await;
+            let r = self
+                .moto
+                .sqs(
+                    "ReceiveMessage",
+                    json!({"QueueUrl": self.alerts_queue, "MaxNumberOfMessages": 10}),
+                )
+                .await;
             let msgs = r["Messages"].as_array().cloned().unwrap_or_default();
             if msgs.is_empty() {
                 break;
             }
             for m in &msgs {
                 out.push(m["Body"].as_str().unwrap_or_default().to_string());
-                sqs(
-                    &self.http,
-                    &self.moto.url,
-                    "DeleteMessage",
-                    json!({"QueueUrl": self.alerts_queue, "ReceiptHandle": m["ReceiptHandle"]}),
-                )
-                .await;
+                self.moto
+                    .sqs(
+                        "DeleteMessage",
+                        json!({"QueueUrl": self.alerts_queue, "ReceiptHandle": m["ReceiptHandle"]}),
+                    )
+                    .await;
             }
         }
         out
@@ -563,10 +559,6 @@ impl Stack {
             .await
             .unwrap();
     }
-
-    pub fn stage_dir(&self) -> &Path {
-        self.stage.path()
-    }
 }
 
 fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
@@ -590,24 +582,6 @@ async fn admin_session(snow: &crate::snow::FakeSnow, database: &str) -> landfall
     })
     .await
     .expect("login to fakesnow")
-}
-
-/// SQS's JSON protocol on moto (no SQS SDK crate in the build for a test reader).
-async fn sqs(http: &reqwest::Client, url: &str, target: &str, body: Value) -> Value {
-    http.post(url)
-        .header("Content-Type", "application/x-amz-json-1.0")
-        .header("X-Amz-Target", format!("AmazonSQS.{target}"))
-        .header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20261201/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap_or(Value::Null)
 }
 
 /// S3's EventBridge "Object Created" event, as the S3 user guide documents it.

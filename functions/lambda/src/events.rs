@@ -77,6 +77,11 @@ fn bad(what: &str, event: &Value) -> PipelineError {
     PipelineError::bad_input(format!("not {what}: {}", truncate(&event.to_string(), 300)))
 }
 
+/// [`bad`], with why the event did not parse.
+fn unparsed(what: &str, event: &Value, why: impl std::fmt::Display) -> PipelineError {
+    PipelineError::bad_input(format!("{}: {why}", bad(what, event).message))
+}
+
 /// The S3 notification records (`Records[]`), or the test event S3 sends first.
 fn from_s3_notification(event: Value) -> Result<Created, PipelineError> {
     if event.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
@@ -85,8 +90,8 @@ fn from_s3_notification(event: Value) -> Result<Created, PipelineError> {
             ignored: vec!["s3:TestEvent (sent when a bucket notification is configured)".into()],
         });
     }
-    let parsed: S3Event = serde_json::from_value(event.clone())
-        .map_err(|e| PipelineError::bad_input(format!("{}: {e}", bad("an S3 event notification", &event).message)))?;
+    let parsed: S3Event =
+        serde_json::from_value(event.clone()).map_err(|e| unparsed("an S3 event notification", &event, e))?;
     let mut created = Created::default();
     for r in parsed.records {
         let name = r.event_name.unwrap_or_default();
@@ -114,8 +119,8 @@ pub fn trigger_delivery(event: Value) -> Result<TriggerDelivery, PipelineError> 
         .map(str::to_string);
     match source.as_deref() {
         Some("aws:sqs") => {
-            let sqs: SqsEvent = serde_json::from_value(event.clone())
-                .map_err(|e| PipelineError::bad_input(format!("{}: {e}", bad("an SQS event", &event).message)))?;
+            let sqs: SqsEvent =
+                serde_json::from_value(event.clone()).map_err(|e| unparsed("an SQS event", &event, e))?;
             Ok(TriggerDelivery::Queue(
                 sqs.records
                     .into_iter()
@@ -141,9 +146,8 @@ pub fn trigger_delivery(event: Value) -> Result<TriggerDelivery, PipelineError> 
         Some("aws:s3") => Ok(TriggerDelivery::Direct(from_s3_notification(event)?)),
         _ if event.get("Event").is_some() => Ok(TriggerDelivery::Direct(from_s3_notification(event)?)),
         _ if event.get("detail-type").is_some() => {
-            let eb: EventBridgeEvent<S3ObjectDetail> = serde_json::from_value(event.clone()).map_err(|e| {
-                PipelineError::bad_input(format!("{}: {e}", bad("an EventBridge S3 event", &event).message))
-            })?;
+            let eb: EventBridgeEvent<S3ObjectDetail> =
+                serde_json::from_value(event.clone()).map_err(|e| unparsed("an EventBridge S3 event", &event, e))?;
             if eb.source != "aws.s3" || eb.detail_type != "Object Created" {
                 return Ok(TriggerDelivery::Direct(Created {
                     objects: vec![],
@@ -186,12 +190,8 @@ pub type ExecutionStatusChangeEvent = EventBridgeEvent<landfall_core::functions:
 
 /// Parse the status-change event the notify function gets from its EventBridge rule.
 pub fn execution_status_change(event: Value) -> Result<landfall_core::functions::ExecutionStatusChange, PipelineError> {
-    let e: ExecutionStatusChangeEvent = serde_json::from_value(event.clone()).map_err(|err| {
-        PipelineError::bad_input(format!(
-            "{}: {err}",
-            bad("a Step Functions Execution Status Change event", &event).message
-        ))
-    })?;
+    let e: ExecutionStatusChangeEvent = serde_json::from_value(event.clone())
+        .map_err(|err| unparsed("a Step Functions Execution Status Change event", &event, err))?;
     Ok(e.detail)
 }
 

@@ -55,6 +55,26 @@ impl Moto {
         panic!("moto_server did not start on {}", moto.url);
     }
 
+    /// One SQS call in its JSON protocol (tests read queues without an SQS SDK crate in the
+    /// build): `target` is the operation (`CreateQueue`, `ReceiveMessage`, …).
+    pub async fn sqs(&self, target: &str, body: serde_json::Value) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(&self.url)
+            .header("Content-Type", "application/x-amz-json-1.0")
+            .header("X-Amz-Target", format!("AmazonSQS.{target}"))
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20261201/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(serde_json::Value::Null)
+    }
+
     pub async fn sdk(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.url)
