@@ -65,6 +65,9 @@ struct RunArgs {
     /// Rebuild incremental models from scratch.
     #[arg(long)]
     full_refresh: bool,
+    /// Publish even over marts of a newer batch (the input's `force_publish`).
+    #[arg(long)]
+    force_publish: bool,
     /// The SQL project (dbt-compatible folder).
     #[arg(long, env = "LANDFALL_PROJECT")]
     project: Option<PathBuf>,
@@ -181,6 +184,10 @@ enum Command {
         /// Rebuild incremental models from scratch.
         #[arg(long)]
         full_refresh: bool,
+        /// Publish each batch even when a newer batch is published (a deliberate correction
+        /// of history; without it an older batch ends superseded).
+        #[arg(long)]
+        force_publish: bool,
         /// Wait for each execution to end and print its final status (exit 1 if one failed).
         #[arg(long)]
         wait: bool,
@@ -338,6 +345,7 @@ fn main() -> ExitCode {
             bucket,
             batches,
             full_refresh,
+            force_publish,
             wait,
             poll_seconds,
         } => {
@@ -351,7 +359,10 @@ fn main() -> ExitCode {
                 state_machine,
                 bucket,
                 batches,
-                full_refresh,
+                Flags {
+                    full_refresh,
+                    force_publish,
+                },
                 wait,
                 poll_seconds,
             ))
@@ -486,6 +497,7 @@ fn main() -> ExitCode {
                 alerts: Some(dir.join("alerts.jsonl")),
                 json: false,
                 full_refresh: false,
+                force_publish: false,
                 project,
                 env: "local".into(),
                 notify_success: false,
@@ -507,6 +519,7 @@ fn run_cmd(args: RunArgs) -> ExitCode {
         alerts,
         json,
         full_refresh,
+        force_publish,
         project,
         env,
         notify_success,
@@ -533,6 +546,7 @@ fn run_cmd(args: RunArgs) -> ExitCode {
         faults,
         real_time,
         definition,
+        ..Default::default()
     };
     let project_dir = match find_project(project) {
         Ok(p) => p,
@@ -587,7 +601,10 @@ fn run_cmd(args: RunArgs) -> ExitCode {
         storage: &storage,
         project: &project,
     };
-    let input = serde_json::json!({"bucket": landing.to_string_lossy(), "batch": batch, "full_refresh": full_refresh});
+    let mut input = serde_json::json!({"bucket": landing.to_string_lossy(), "batch": batch, "full_refresh": full_refresh});
+    if force_publish {
+        input["force_publish"] = true.into();
+    }
     let observer = progress::Progress::new();
     let rt = runtime();
     let mut summary = match rt.block_on(pipeline::run(deps, &settings, &input, &observer, &options)) {
@@ -610,13 +627,13 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     let quarantine: Vec<String> = project
         .quarantine_model()
         .map(|m| {
-            let r = landfall_core::build::build_relation(m, &warehouse);
-            format!("{}.{}", r.schema, r.name)
+            let r = landfall_core::build::build_relation(m, &warehouse, &summary.run_id);
+            format!("{}.{}", landfall_core::build::untagged(&r.schema), r.name)
         })
         .into_iter()
         .collect();
     let failed = summary.status != "succeeded";
-    if let Err(e) = rt.block_on(warehouse.keep_builds(&quarantine, failed || keep_build)) {
+    if let Err(e) = rt.block_on(warehouse.keep_builds(&summary.run_id, &quarantine, failed || keep_build)) {
         summary
             .warnings
             .push(format!("the run's build tables were not kept: {}", e.message));
@@ -633,7 +650,8 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     } else {
         progress::print_summary(&summary);
     }
-    if summary.status == "succeeded" {
+    // Superseded is not a failure: a newer batch is what is published.
+    if summary.status == "succeeded" || summary.status == "superseded" {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -667,13 +685,19 @@ async fn write_report(
     Ok(path)
 }
 
+/// The execution input's switches.
+struct Flags {
+    full_refresh: bool,
+    force_publish: bool,
+}
+
 /// `landfall backfill`: one execution per batch, named `<batch>-manual-<time>` so a re-run of a
 /// batch is always a new execution; with `--wait`, each final status.
 async fn backfill(
     state_machine: String,
     bucket: String,
     batches: Vec<String>,
-    full_refresh: bool,
+    flags: Flags,
     wait: bool,
     poll_seconds: u64,
 ) -> ExitCode {
@@ -683,7 +707,10 @@ async fn backfill(
     let mut started = Vec::new();
     for b in &batches {
         let name = format!("{b}-{stamp}").chars().take(80).collect::<String>();
-        let input = serde_json::json!({"bucket": bucket, "batch": b, "full_refresh": full_refresh});
+        let mut input = serde_json::json!({"bucket": bucket, "batch": b, "full_refresh": flags.full_refresh});
+        if flags.force_publish {
+            input["force_publish"] = true.into();
+        }
         match landfall_core::trigger::Executions::start(&sfn, &name, &input).await {
             Ok(landfall_core::trigger::Started {
                 execution_arn: Some(arn),

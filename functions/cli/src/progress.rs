@@ -62,6 +62,9 @@ pub fn print_summary(s: &RunSummary) {
         "batch {} — {} (run {}, {} ms)",
         s.batch, s.status, s.run_id, s.duration_ms
     );
+    if let Some(why) = &s.superseded {
+        println!("  not published: {why}");
+    }
     if let Some(e) = &s.error {
         println!(
             "  error: {} in {}: {}",

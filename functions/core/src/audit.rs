@@ -2,7 +2,8 @@
 //!
 //! `audit.runs` (one row per run), `audit.test_results` (one row per test per run),
 //! `audit.loads` (one row per file per run), `audit.raw_commits` (which load of a batch raw
-//! holds), `audit.publishes` (every publish, the active one flagged). The `data_health` mart
+//! holds), `audit.publishes` (every publish, the active one flagged), `audit.publish_lock`
+//! (who is publishing now, crate::succession). The `data_health` mart
 //! and `landfall rollback` read these tables.
 
 use crate::error::Result;
@@ -28,19 +29,29 @@ pub const DDL: &[&str] = &[
     "create table if not exists audit.run_steps (
         run_id varchar, state varchar, status varchar, attempts bigint, duration_ms bigint,
         error_name varchar, finished_at timestamp)",
+    // Per-run build schemas (crate::build::build_tag) and the publish lock (crate::succession).
+    "alter table audit.runs add column if not exists build_tag varchar",
+    "create table if not exists audit.publish_lock (name varchar, holder varchar, acquired_at timestamp)",
 ];
 
 /// The audit tables, as [`DDL`] creates them.
-const TABLES: &[&str] = &["runs", "test_results", "loads", "raw_commits", "publishes", "run_steps"];
+const TABLES: &[&str] = &["runs", "test_results", "loads", "raw_commits", "publishes", "run_steps", "publish_lock"];
+/// Columns added to a table after its first release, `(table, column)`: present once [`DDL`] ran.
+const ADDED_COLUMNS: &[(&str, &str)] = &[("test_results", "sample_rows"), ("runs", "build_tag")];
 
 /// Create the audit schema where it is missing. One read when it is all there: every DDL
 /// statement is a commit (a WAL flush on DuckDB), and this runs in several states of every run.
 pub async fn ensure(wh: &dyn Warehouse) -> Result<()> {
     let names = TABLES.iter().map(|t| sql_str(t)).collect::<Vec<_>>().join(", ");
+    let added = ADDED_COLUMNS
+        .iter()
+        .map(|(t, c)| format!("(lower(table_name) = {} and lower(column_name) = {})", sql_str(t), sql_str(c)))
+        .collect::<Vec<_>>()
+        .join(" or ");
     let present = wh
         .query(&format!(
             "select count(distinct case when lower(table_name) in ({names}) then lower(table_name) end), \
-                    count(case when lower(table_name) = 'test_results' and lower(column_name) = 'sample_rows' then 1 end) \
+                    count(case when {added} then 1 end) \
              from information_schema.columns where lower(table_schema) = 'audit'"
         ))
         .await
@@ -49,7 +60,7 @@ pub async fn ensure(wh: &dyn Warehouse) -> Result<()> {
     if let Some(r) = present
         && r.len() == 2
         && crate::warehouse::as_i64(&r[0]) == Some(TABLES.len() as i64)
-        && crate::warehouse::as_i64(&r[1]) == Some(1)
+        && crate::warehouse::as_i64(&r[1]) == Some(ADDED_COLUMNS.len() as i64)
     {
         return Ok(());
     }
@@ -66,9 +77,10 @@ pub async fn run_started(wh: &dyn Warehouse, run_id: &str, batch: &str) -> Resul
     wh.transaction(&[
         format!("delete from audit.runs where run_id = {}", sql_str(run_id)),
         format!(
-            "insert into audit.runs (run_id, batch, started_at, status, published) values ({}, {}, current_timestamp::timestamp, 'running', false)",
+            "insert into audit.runs (run_id, batch, started_at, status, published, build_tag) values ({}, {}, current_timestamp::timestamp, 'running', false, {})",
             sql_str(run_id),
-            sql_str(batch)
+            sql_str(batch),
+            sql_str(&crate::build::build_tag(run_id))
         ),
     ])
     .await

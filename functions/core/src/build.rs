@@ -1,8 +1,9 @@
 //! Building models: render each model for its target relation and materialize it.
 //!
-//! Models are built into *build schemas* (`build_<schema>`) where no consumer looks; the
-//! publish step later copies the audited marts into the schemas people query
-//! (write-audit-publish, DESIGN.md §6).
+//! Models are built into *build schemas* where no consumer looks, one set per run
+//! (`build_<schema>__<run tag>`), so two executions at once never read or test each other's
+//! tables; the publish step later copies the audited marts into the schemas people query
+//! (write-audit-publish, DESIGN.md §6) and [`crate::retention`] drops old runs' schemas.
 
 use crate::error::{PipelineError, Result};
 use crate::project::{Model, Project, Relation, RenderScope, render};
@@ -15,7 +16,7 @@ use std::time::Instant;
 pub const BUILD_PREFIX: &str = "build_";
 
 /// What every step needs to know about the run; the state machine carries it as `$.run`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunVars {
     pub run_id: String,
     pub batch: String,
@@ -24,6 +25,9 @@ pub struct RunVars {
     /// The landing bucket (locally: the landing folder).
     #[serde(default)]
     pub bucket: String,
+    /// Publish even when a newer batch is published (the input's `force_publish`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_publish: bool,
 }
 
 impl RunVars {
@@ -37,19 +41,53 @@ impl RunVars {
     }
 }
 
-/// Where a model is built.
-/// An incremental model stays in the warehouse's own database even when builds go elsewhere
-/// ([`Warehouse::build_catalog`]): it grows from its previous build.
-pub fn build_relation(m: &Model, wh: &dyn Warehouse) -> Relation {
+/// Separates a build schema's name from the run's tag.
+pub const TAG_SEPARATOR: &str = "__";
+
+/// The run's own part of its build schemas' names: the execution name as an unquoted
+/// identifier on both engines (lowercase letters, digits and `_`, at most 40 of them) and 8
+/// hex digits of the whole name's hash, so that names which clean up alike still differ.
+pub fn build_tag(run_id: &str) -> String {
+    let clean: String = run_id
+        .chars()
+        .filter(|c| c.is_ascii())
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .take(40)
+        .collect();
+    // FNV-1a: stable across builds and platforms (std's hasher is not).
+    let hash = run_id
+        .bytes()
+        .fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
+    format!("{clean}_{hash:08x}")
+}
+
+/// The build schema of a project schema (`marts`) for a run.
+pub fn build_schema(schema: &str, run_id: &str) -> String {
+    format!("{BUILD_PREFIX}{schema}{TAG_SEPARATOR}{}", build_tag(run_id))
+}
+
+/// `build_marts__<tag>` → `build_marts`: where a local run keeps what it built (one process
+/// owns a DuckDB file, so the file holds the last run's).
+pub fn untagged(schema: &str) -> &str {
+    match schema.rsplit_once(TAG_SEPARATOR) {
+        Some((base, _)) if base.starts_with(BUILD_PREFIX) => base,
+        _ => schema,
+    }
+}
+
+/// Where a model is built by run `run_id`: the run's own build schema.
+/// An incremental model is the exception: it grows from its previous build, so it lives in the
+/// untagged `build_<schema>` of the warehouse's own database, shared by every run (as dbt's
+/// incremental table is), even when builds go elsewhere ([`Warehouse::build_catalog`]).
+pub fn build_relation(m: &Model, wh: &dyn Warehouse, run_id: &str) -> Relation {
+    let schema = m.config.schema.as_deref().unwrap_or("main");
+    let name = m.config.alias.clone().unwrap_or_else(|| m.name.clone());
+    if m.config.materialized == "incremental" {
+        return Relation::new(format!("{BUILD_PREFIX}{schema}"), name);
+    }
     Relation {
-        database: wh
-            .build_catalog()
-            .filter(|_| m.config.materialized != "incremental")
-            .map(str::to_string),
-        ..Relation::new(
-            format!("{BUILD_PREFIX}{}", m.config.schema.as_deref().unwrap_or("main")),
-            m.config.alias.clone().unwrap_or_else(|| m.name.clone()),
-        )
+        database: wh.build_catalog().map(str::to_string),
+        ..Relation::new(build_schema(schema, run_id), name)
     }
 }
 
@@ -69,7 +107,7 @@ pub fn run_scope(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Render
         models: project
             .models
             .iter()
-            .map(|m| (m.name.clone(), build_relation(m, wh)))
+            .map(|m| (m.name.clone(), build_relation(m, wh, &run.run_id)))
             .collect(),
         sources: project
             .sources
@@ -128,7 +166,7 @@ pub async fn build_models(
     use futures_util::stream::{FuturesUnordered, StreamExt};
     let mut schemas: Vec<String> = Vec::new();
     for m in models {
-        let schema = build_relation(m, wh).schema_path();
+        let schema = build_relation(m, wh, &run.run_id).schema_path();
         if !schemas.contains(&schema) {
             wh.ensure_schema(&schema).await?;
             schemas.push(schema);
@@ -176,7 +214,7 @@ pub async fn build_models(
 /// Render one model for its build relation and materialize it.
 async fn build_model(project: &Project, wh: &dyn Warehouse, run: &RunVars, m: &Model) -> Result<ModelRun> {
     let started = Instant::now();
-    let rel = build_relation(m, wh);
+    let rel = build_relation(m, wh, &run.run_id);
     let exists = m.config.materialized == "incremental" && wh.relation_exists(&rel).await?;
     let mut scope = run_scope(project, wh, run);
     scope.this = Some(rel.clone());

@@ -1,4 +1,5 @@
-//! The pipeline's error vocabulary: the four ASL error names of DESIGN.md §3.
+//! The pipeline's error vocabulary: the four ASL error names of DESIGN.md §3, and
+//! `Superseded`, the one way a run ends without publishing that is not a failure.
 //!
 //! Every failure the pipeline can produce is a [`PipelineError`] whose [`ErrorName`] is what a
 //! state machine's `ErrorEquals` matches on. The name decides retries (only `Transient` is
@@ -22,10 +23,14 @@ pub enum ErrorName {
     /// Missing or wrong configuration or credentials, or a broken SQL project.
     #[serde(rename = "Landfall.Config")]
     Config,
+    /// Not a failure: a newer batch (or a newer execution of the same batch) is, or is about
+    /// to be, published; this run stops and publishes nothing (docs/decisions.md, ordering).
+    #[serde(rename = "Landfall.Superseded")]
+    Superseded,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 4] = [Self::Transient, Self::BadInput, Self::QualityGate, Self::Config];
+    pub const ALL: [ErrorName; 5] = [Self::Transient, Self::BadInput, Self::QualityGate, Self::Config, Self::Superseded];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,6 +38,7 @@ impl ErrorName {
             Self::BadInput => "Landfall.BadInput",
             Self::QualityGate => "Landfall.QualityGate",
             Self::Config => "Landfall.Config",
+            Self::Superseded => "Landfall.Superseded",
         }
     }
 
@@ -77,6 +83,9 @@ impl PipelineError {
     }
     pub fn config(message: impl Into<String>) -> Self {
         Self::new(ErrorName::Config, message)
+    }
+    pub fn superseded(message: impl Into<String>) -> Self {
+        Self::new(ErrorName::Superseded, message)
     }
     /// Attach structured detail (serialized) for whoever handles the failure.
     pub fn with_details(mut self, d: &impl Serialize) -> Self {

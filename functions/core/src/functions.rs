@@ -60,6 +60,7 @@ pub async fn load(deps: Deps<'_>, event: Value) -> Result<Value> {
                 batch: i.batch,
                 full_refresh: i.full_refresh,
                 bucket: i.bucket,
+                force_publish: i.force_publish,
             };
             crate::audit::ensure(deps.warehouse).await?;
             crate::audit::run_started(deps.warehouse, &run.run_id, &run.batch).await?;
@@ -70,6 +71,7 @@ pub async fn load(deps: Deps<'_>, event: Value) -> Result<Value> {
                 bucket: run.bucket.clone(),
                 batch: run.batch.clone(),
                 full_refresh: run.full_refresh,
+                force_publish: run.force_publish,
             };
             to_value(&handlers::check_files(deps, &input).await?)
         }
@@ -154,11 +156,7 @@ pub struct Failure {
 /// `errorMessage` is the message.
 pub fn failure_of(state: &Value) -> Option<Failure> {
     let (name, e) = state.get("failure")?.as_object()?.iter().next()?;
-    let raw_cause = e.get("Cause").and_then(Value::as_str).unwrap_or_default();
-    let cause = serde_json::from_str::<Value>(raw_cause)
-        .ok()
-        .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_else(|| raw_cause.to_string());
+    let cause = lambda_message(e.get("Cause").and_then(Value::as_str).unwrap_or_default());
     Some(Failure {
         state: name.clone(),
         error: e
@@ -168,6 +166,14 @@ pub fn failure_of(state: &Value) -> Option<Failure> {
             .to_string(),
         cause,
     })
+}
+
+/// A caught error's `Cause`: a Lambda's is a JSON document whose `errorMessage` is the message.
+pub fn lambda_message(raw_cause: &str) -> String {
+    serde_json::from_str::<Value>(raw_cause)
+        .ok()
+        .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| raw_cause.to_string())
 }
 
 /// `failing_test (N failing rows)` items out of a quality-gate message.
@@ -227,6 +233,19 @@ pub async fn notify(settings: &NotifySettings<'_>, warehouse: Option<&dyn Wareho
         report,
         at: now,
     };
+    if e.status == "superseded" {
+        // Not a failure: the run recorded itself (crate::succession); people hear that the
+        // batch was not published and why.
+        let reason = e
+            .state
+            .pointer("/superseded/Cause")
+            .and_then(Value::as_str)
+            .map(lambda_message)
+            .unwrap_or_else(|| "a newer batch or execution is published".into());
+        alert.cause = Some(truncate(&redact(&reason, &settings.secrets), crate::alerts::MAX_CAUSE_CHARS));
+        settings.alerts.send(&alert).await?;
+        return Ok(serde_json::json!({"sent": true, "status": "superseded"}));
+    }
     if e.status == "succeeded" {
         if let (Some(wh), Some(run)) = (warehouse, &run) {
             put_report(settings, wh, &run.run_id, &mut alert).await;
@@ -297,7 +316,14 @@ async fn put_report(settings: &NotifySettings<'_>, wh: &dyn Warehouse, run_id: &
 /// `notify` for EventBridge's "Step Functions Execution Status Change" events: an alert even
 /// when the state machine itself died (FAILED, TIMED_OUT, ABORTED) and never reached
 /// NotifyFailure. Other statuses are ignored.
-pub async fn notify_status_change(settings: &NotifySettings<'_>, d: &ExecutionStatusChange) -> Result<Value> {
+///
+/// With a warehouse at hand the run is also marked failed in `audit.runs` and its pending raw
+/// rows dropped, as NotifyFailure does (best effort: the alert goes out regardless).
+pub async fn notify_status_change(
+    settings: &NotifySettings<'_>,
+    warehouse: Option<&dyn Warehouse>,
+    d: &ExecutionStatusChange,
+) -> Result<Value> {
     let status = d.status.as_str();
     if !matches!(status, "FAILED" | "TIMED_OUT" | "ABORTED") {
         return Ok(serde_json::json!({"sent": false, "status": status}));
@@ -347,6 +373,17 @@ pub async fn notify_status_change(settings: &NotifySettings<'_>, d: &ExecutionSt
         report: None,
         at: crate::pipeline::now_rfc3339(),
     };
+    if let Some(wh) = warehouse {
+        let run = RunVars {
+            run_id: d.name.clone(),
+            batch: alert.batch.clone(),
+            ..RunVars::default()
+        };
+        let err = PipelineError::transient(alert.cause.clone().unwrap_or_default());
+        if let Err(e) = handlers::mark_dead(wh, &run, alert.failed_state.as_deref().unwrap_or("?"), &err).await {
+            tracing::error!(error = %e, "could not record the dead execution in the warehouse");
+        }
+    }
     settings.alerts.send(&alert).await?;
     Ok(serde_json::json!({"sent": true, "status": status}))
 }

@@ -59,6 +59,9 @@ pub struct ExecutionInput {
     pub batch: String,
     #[serde(default)]
     pub full_refresh: bool,
+    /// Publish even over a newer batch (crate::succession).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_publish: bool,
 }
 
 /// Batch ids become S3 key parts, execution names and SQL literals: keep them plain.
@@ -82,9 +85,9 @@ pub fn validate_batch(batch: &str) -> Result<()> {
 pub fn validate_input(v: &Value) -> Result<ExecutionInput> {
     let obj = v.as_object().ok_or_else(|| PipelineError::bad_input(format!("execution input must be a JSON object like {{\"bucket\": \"…\", \"batch\": \"2026-11-26\", \"full_refresh\": false}}, found {v}")))?;
     for k in obj.keys() {
-        if !matches!(k.as_str(), "bucket" | "batch" | "full_refresh") {
+        if !matches!(k.as_str(), "bucket" | "batch" | "full_refresh" | "force_publish") {
             return Err(PipelineError::bad_input(format!(
-                "execution input has an unknown field '{k}': expected only bucket, batch and full_refresh"
+                "execution input has an unknown field '{k}': expected only bucket, batch, full_refresh and force_publish"
             )));
         }
     }
@@ -114,20 +117,21 @@ pub fn validate_input(v: &Value) -> Result<ExecutionInput> {
             ));
         }
     };
-    let full_refresh = match obj.get("full_refresh") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(PipelineError::bad_input(format!(
-                "execution input field 'full_refresh' must be true or false, found {other}"
-            )));
-        }
+    let flag = |name: &str| match obj.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(PipelineError::bad_input(format!(
+            "execution input field '{name}' must be true or false, found {other}"
+        ))),
     };
+    let full_refresh = flag("full_refresh")?;
+    let force_publish = flag("force_publish")?;
     validate_batch(&batch)?;
     Ok(ExecutionInput {
         bucket,
         batch,
         full_refresh,
+        force_publish,
     })
 }
 
@@ -174,6 +178,13 @@ pub struct LoadedFile {
     pub extra_columns: Vec<String>,
 }
 
+/// The state that loads `file` (`titles` → `LoadTitles`).
+fn load_state(file: &str) -> String {
+    let mut c = file.chars();
+    let first: String = c.next().map(|f| f.to_uppercase().collect()).unwrap_or_default();
+    format!("Load{first}{}", c.as_str())
+}
+
 /// `LoadTitles` / `LoadCredits`: one file into `raw.<file>`, pending until the batch commits.
 pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectInfo) -> Result<LoadedFile> {
     let expected = expected_columns(file);
@@ -183,6 +194,7 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
         )));
     }
     audit::ensure(deps.warehouse).await?;
+    crate::succession::ensure_current(deps.warehouse, run, &load_state(file), false).await?;
     let keep = audit::committed_load(deps.warehouse, &run.batch).await?;
     // The header CheckFiles read; an object from elsewhere (a hand-made event) gets it read
     // here. An engine that never sees the file (Snowflake's COPY) shapes the load from it.
@@ -204,6 +216,7 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
         expected_columns: expected.iter().map(|s| s.to_string()).collect(),
         load_id: run.run_id.clone(),
         keep_load_id: keep.filter(|k| k != &run.run_id),
+        spare_newer_than: Some(run.run_id.clone()),
     };
     let out = deps.warehouse.load_csv(&spec).await?;
     deps.warehouse
@@ -225,14 +238,18 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
 }
 
 /// Make this run's loads the batch's raw rows, dropping the batch's previous load, atomically
-/// for both files: raw never holds half of a batch.
+/// for both files: raw never holds half of a batch. A run with a newer execution of its batch
+/// stops here (crate::succession); the rows of a newer execution that started meanwhile are
+/// never deleted.
 pub async fn commit_raw(deps: Deps<'_>, run: &RunVars) -> Result<()> {
+    crate::succession::ensure_current(deps.warehouse, run, "BuildStaging", false).await?;
     let mut stmts = Vec::new();
     for f in SOURCE_FILES {
         stmts.push(format!(
-            "delete from raw.{f} where _batch = {} and _load_id <> {}",
+            "delete from raw.{f} where _batch = {} and _load_id <> {} and _load_id not in ({})",
             sql_str(&run.batch),
-            sql_str(&run.run_id)
+            sql_str(&run.run_id),
+            crate::succession::newer_runs_sql(&run.run_id)
         ));
     }
     stmts.push(format!(
@@ -277,15 +294,15 @@ pub struct QualityOutcome {
     pub column_test_coverage: f64,
 }
 
-/// Rows per source file in the quarantine model.
-pub async fn rejected_counts(deps: Deps<'_>) -> Result<BTreeMap<String, i64>> {
+/// Rows per source file in the run's quarantine model.
+pub async fn rejected_counts(deps: Deps<'_>, run: &RunVars) -> Result<BTreeMap<String, i64>> {
     let mut out: BTreeMap<String, i64> = SOURCE_FILES.iter().map(|f| (f.to_string(), 0)).collect();
     if let Some(m) = deps.project.quarantine_model() {
         let t = deps
             .warehouse
             .query(&format!(
                 "select source, count(*) from {} group by source",
-                build::build_relation(m, deps.warehouse)
+                build::build_relation(m, deps.warehouse, &run.run_id)
             ))
             .await?;
         for r in t.rows {
@@ -302,7 +319,7 @@ pub async fn rejected_counts(deps: Deps<'_>) -> Result<BTreeMap<String, i64>> {
 pub async fn run_quality(deps: Deps<'_>, run: &RunVars) -> Result<QualityOutcome> {
     let results = quality::run_tests(deps.project, deps.warehouse, run).await?;
     quality::record(deps.warehouse, &run.run_id, &results).await?;
-    let rejected = rejected_counts(deps).await?;
+    let rejected = rejected_counts(deps, run).await?;
     let loaded_t = deps
         .warehouse
         .query(&format!(
@@ -316,7 +333,7 @@ pub async fn run_quality(deps: Deps<'_>, run: &RunVars) -> Result<QualityOutcome
             loaded.insert(f.to_string(), n);
         }
     }
-    let coverage = quality::column_coverage(deps.project, deps.warehouse).await?;
+    let coverage = quality::column_coverage(deps.project, deps.warehouse, &run.run_id).await?;
     deps.warehouse
         .execute(&format!(
             "update audit.runs set rows_loaded = {}, rows_rejected = {}, column_test_coverage = {coverage}, finished_at = current_timestamp::timestamp where run_id = {}",
@@ -332,7 +349,12 @@ pub async fn run_quality(deps: Deps<'_>, run: &RunVars) -> Result<QualityOutcome
         loaded,
         column_test_coverage: coverage,
     };
-    quality::gate(&outcome.results).map_err(|e| e.with_details(&outcome))?;
+    if let Err(e) = quality::gate(&outcome.results) {
+        // A newer execution of the batch may have landed rows this run read: it is the batch,
+        // and this run's failing tests are not news.
+        crate::succession::ensure_current(deps.warehouse, run, "RunQualityChecks", false).await?;
+        return Err(e.with_details(&outcome));
+    }
     let after: Vec<_> = deps
         .project
         .models
@@ -343,14 +365,63 @@ pub async fn run_quality(deps: Deps<'_>, run: &RunVars) -> Result<QualityOutcome
     Ok(outcome)
 }
 
-/// `Publish`: the audited marts become what people see.
+/// `Publish`: the audited marts become what people see, in batch order and one publish at a
+/// time (crate::succession); then other runs' expired build schemas go (crate::retention).
 pub async fn publish(deps: Deps<'_>, run: &RunVars) -> Result<Published> {
-    publish::publish(deps.project, deps.warehouse, &run.run_id, &run.batch).await
+    let wh = deps.warehouse;
+    crate::succession::acquire_publish_lock(wh, &run.run_id).await?;
+    let published = async {
+        crate::succession::ensure_current(wh, run, "Publish", true).await?;
+        publish::publish(deps.project, wh, &run.run_id, &run.batch).await
+    }
+    .await;
+    if let Err(e) = crate::succession::release_publish_lock(wh, &run.run_id).await {
+        tracing::warn!(error = %e, "the publish lock was not released (it expires by itself)");
+    }
+    let published = published?;
+    if let Err(e) = crate::retention::sweep(wh, crate::retention::retention_hours()).await {
+        tracing::warn!(error = %e, "old build schemas were not dropped (the next publish tries again)");
+    }
+    Ok(published)
 }
 
 /// The failure path: drop this run's uncommitted raw rows and mark the run failed. Best
 /// effort: the next load of the batch removes leftovers anyway.
 pub async fn on_failure(wh: &dyn Warehouse, run: &RunVars, state: &str, err: &PipelineError) -> Result<()> {
+    finish_unpublished(wh, run, "failed", state, err).await
+}
+
+/// An execution that died without reaching its failure path (timed out, aborted, or the
+/// machine itself failed): marked failed, its pending raw rows dropped, unless it already ended.
+pub async fn mark_dead(wh: &dyn Warehouse, run: &RunVars, state: &str, err: &PipelineError) -> Result<()> {
+    audit::ensure(wh).await?;
+    let t = wh
+        .query(&format!(
+            "select status, batch from audit.runs where run_id = {}",
+            sql_str(&run.run_id)
+        ))
+        .await?;
+    match t.rows.first() {
+        Some(r) if r[0].as_str() == Some("running") => {
+            let run = RunVars {
+                batch: r[1].as_str().unwrap_or(&run.batch).to_string(),
+                ..run.clone()
+            };
+            finish_unpublished(wh, &run, "failed", state, err).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// End a run that publishes nothing (`failed` or `superseded`): its uncommitted raw rows go and
+/// `audit.runs` says why, in one transaction.
+pub async fn finish_unpublished(
+    wh: &dyn Warehouse,
+    run: &RunVars,
+    status: &str,
+    state: &str,
+    err: &PipelineError,
+) -> Result<()> {
     audit::ensure(wh).await?;
     let committed = audit::committed_load(wh, &run.batch).await?;
     let mut stmts = Vec::new();
@@ -362,7 +433,8 @@ pub async fn on_failure(wh: &dyn Warehouse, run: &RunVars, state: &str, err: &Pi
         }
     }
     stmts.push(format!(
-        "update audit.runs set status = 'failed', failed_state = {}, error_name = {}, error_cause = {}, finished_at = current_timestamp::timestamp where run_id = {}",
+        "update audit.runs set status = {}, failed_state = {}, error_name = {}, error_cause = {}, finished_at = current_timestamp::timestamp where run_id = {}",
+        sql_str(status),
         sql_str(state),
         sql_str(err.name.as_str()),
         sql_str(&crate::alerts::truncate(&err.message, 4000)),

@@ -27,4 +27,6 @@ pub mod pipeline;
 pub mod publish;
 pub mod quality;
 pub mod report;
+pub mod retention;
+pub mod succession;
 pub mod trigger;

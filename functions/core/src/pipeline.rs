@@ -54,6 +54,9 @@ pub struct RunSummary {
     pub tests: TestCounts,
     pub failing_tests: Vec<FailingTest>,
     pub published: bool,
+    /// Why the run ended without publishing by the ordering rules (status `superseded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded: Option<String>,
     pub warnings: Vec<String>,
     pub steps: Vec<StepRecord>,
     /// Per Task state, the numbers the Lambdas publish as CloudWatch EMF metrics.
@@ -69,9 +72,23 @@ pub trait Observer: Send + Sync {
     fn step_finished(&self, _step: &StepRecord) {}
 }
 
+/// Called around every Task invocation: lets a test hold one execution between states while
+/// another goes on (two executions interleaved step by step), or stop one there for good.
+#[async_trait]
+pub trait TaskHook: Send + Sync {
+    /// Before `state`'s attempt runs.
+    async fn before(&self, _state: &str) {}
+    /// After it ended, either way.
+    async fn after(&self, _state: &str) {}
+}
+
 /// How the local engine runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
+    /// The execution's name (default: `<batch>-<time>-<random>`).
+    pub run_id: Option<String>,
+    /// See [`TaskHook`].
+    pub hook: Option<Arc<dyn TaskHook>>,
     /// `LANDFALL_FAULTS`: make a Task fail with `Landfall.Transient` on its first N attempts.
     pub faults: HashMap<String, u32>,
     /// Wait the ASL's Wait and Retry delays for real (default: record them, skip the wait).
@@ -161,6 +178,7 @@ struct LocalTasks<'a> {
     settings: &'a RunSettings<'a>,
     faults: HashMap<String, u32>,
     observer: &'a dyn Observer,
+    hook: Option<Arc<dyn TaskHook>>,
     /// Successful results and errors, by state name, for the summary.
     results: Mutex<Vec<(String, std::result::Result<Value, PipelineError>)>>,
 }
@@ -190,6 +208,9 @@ impl Tasks for LocalTasks<'_> {
             .unwrap_or_default()
             .trim_start_matches("landfall-")
             .to_string();
+        if let Some(h) = &self.hook {
+            h.before(call.state).await;
+        }
         self.observer.step_started(call.state, call.attempt);
         let started = Instant::now();
         let result = match self.faults.get(call.state) {
@@ -210,6 +231,9 @@ impl Tasks for LocalTasks<'_> {
             .lock()
             .unwrap()
             .push((call.state.to_string(), result.clone()));
+        if let Some(h) = &self.hook {
+            h.after(call.state).await;
+        }
         result.map_err(|e| AslError::new(e.name.as_str(), e.message))
     }
 }
@@ -229,12 +253,13 @@ pub async fn run(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let run_id = new_run_id(&batch);
+    let run_id = options.run_id.clone().unwrap_or_else(|| new_run_id(&batch));
     let tasks = LocalTasks {
         deps,
         settings,
         faults: options.faults.clone(),
         observer,
+        hook: options.hook.clone(),
         results: Mutex::new(vec![]),
     };
     let clock: Arc<dyn Clock> = if options.real_time {
@@ -303,6 +328,7 @@ fn summarize(
         tests: TestCounts::default(),
         failing_tests: vec![],
         published: ok("Publish").is_some(),
+        superseded: None,
         warnings: vec![],
         steps: vec![],
         metrics: vec![],
@@ -356,7 +382,13 @@ fn summarize(
         _ => None,
     });
     let target = caught.or_else(|| ex.output.as_ref().err().map(|e| e.error.clone()));
-    if let Some(err_name) = target {
+    if target.as_deref() == Some(ErrorName::Superseded.as_str()) {
+        s.status = "superseded".into();
+        s.superseded = results
+            .iter()
+            .find_map(|(_, r)| r.as_ref().err().filter(|e| e.name == ErrorName::Superseded))
+            .map(|e| e.message.clone());
+    } else if let Some(err_name) = target {
         if let Some((path, cause)) = ex.history.iter().find_map(|e| match &e.kind {
             EventKind::StateFailed { error, cause } if error == &err_name => Some((e.state.clone(), cause.clone())),
             _ => None,

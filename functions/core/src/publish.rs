@@ -56,7 +56,7 @@ pub async fn publish(project: &Project, wh: &dyn Warehouse, run_id: &str, batch:
         let arch = archived(&to.name, seq);
         prepare.push(format!(
             "create or replace table {arch} as select * from {}",
-            build_relation(m, wh)
+            build_relation(m, wh, run_id)
         ));
         copies.push((arch, to.to_string()));
         names.push(to.to_string());

@@ -332,12 +332,12 @@ pub fn gate(results: &[TestResult]) -> Result<()> {
 }
 
 /// Share of model columns (of the built relations) that at least one test covers.
-pub async fn column_coverage(project: &Project, wh: &dyn Warehouse) -> Result<f64> {
+pub async fn column_coverage(project: &Project, wh: &dyn Warehouse, run_id: &str) -> Result<f64> {
     let lookups = project
         .models
         .iter()
         .map(|m| {
-            let rel = crate::build::build_relation(m, wh);
+            let rel = crate::build::build_relation(m, wh, run_id);
             async move { wh.columns(&rel).await }.boxed()
         })
         .collect();

@@ -305,12 +305,21 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
 
     let quarantine = match project.quarantine_model() {
         Some(m) => {
-            let rel = build_relation(m, wh);
+            // The run's own build; a local warehouse file keeps the latest run's untagged.
+            let rel = build_relation(m, wh, &run.run_id);
+            let kept = Relation::new(crate::build::untagged(&rel.schema), rel.name.clone());
             // Best effort: the report shows what it can read.
-            rows_if_exists(wh, &rel, &format!("select * from {rel} limit 10"))
-                .await
-                .ok()
-                .flatten()
+            let mut rows = None;
+            for rel in [&rel, &kept].into_iter().take(if run_id.is_none() { 2 } else { 1 }) {
+                rows = rows_if_exists(wh, rel, &format!("select * from {rel} limit 10"))
+                    .await
+                    .ok()
+                    .flatten();
+                if rows.is_some() {
+                    break;
+                }
+            }
+            rows
         }
         None => None,
     };

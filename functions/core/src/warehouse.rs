@@ -72,6 +72,25 @@ pub struct LoadSpec {
     /// The batch's committed load, which stays; any other rows of the batch (leftovers of a
     /// failed run) are removed. `None`: nothing of this batch is committed yet.
     pub keep_load_id: Option<String>,
+    /// Spare the rows of executions of the batch newer than this run (`audit.runs`): a slow
+    /// older load never deletes a newer one's (crate::succession). `None`: no audit to ask.
+    pub spare_newer_than: Option<String>,
+}
+
+impl LoadSpec {
+    /// `where` clause of the raw rows this load replaces: the batch's rows other than its
+    /// committed load, except a newer execution's.
+    pub fn replaced_rows(&self) -> String {
+        let mut w = format!(
+            "_batch = {} and _load_id is distinct from {}",
+            sql_str(&self.batch),
+            self.keep_load_id.as_deref().map(sql_str).unwrap_or_else(|| "null".into())
+        );
+        if let Some(me) = &self.spare_newer_than {
+            w += &format!(" and _load_id not in ({})", crate::succession::newer_runs_sql(me));
+        }
+        w
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

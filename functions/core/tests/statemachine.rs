@@ -57,6 +57,8 @@ fn the_engine_loads_the_deployed_definition() {
         "NotifySuccess",
         "NotifyFailure",
         "Failed",
+        "NotifySuperseded",
+        "Superseded",
     ] {
         assert!(m.states.contains_key(s), "{s} missing");
     }
@@ -86,7 +88,7 @@ fn placeholders_are_exactly_the_definition_substitutions() {
 fn every_task_retries_transient_errors_only_with_capped_jittered_backoff() {
     let mut all = Vec::new();
     tasks(&definition()["States"], &mut all);
-    assert_eq!(all.len(), 11);
+    assert_eq!(all.len(), 12);
     for (name, t) in &all {
         assert!(
             t["TimeoutSeconds"].as_u64().is_some_and(|s| s > 0 && s <= 900),
@@ -106,6 +108,7 @@ fn every_task_retries_transient_errors_only_with_capped_jittered_backoff() {
                 "Landfall.BadInput",
                 "Landfall.QualityGate",
                 "Landfall.Config",
+                "Landfall.Superseded",
                 "States.ALL",
                 "States.TaskFailed",
             ] {
@@ -140,7 +143,17 @@ fn every_failure_is_caught_into_notify_failure_keeping_the_input() {
         if !matches!(s["Type"].as_str().unwrap(), "Task" | "Parallel") || name.starts_with("Notify") {
             continue;
         }
-        let c = &s["Catch"].as_array().unwrap_or_else(|| panic!("{name}: no Catch"))[0];
+        let catch = s["Catch"].as_array().unwrap_or_else(|| panic!("{name}: no Catch"));
+        // Where a run can learn it is superseded (crate::succession), that comes first and
+        // ends well; everything else is a failure.
+        let superseded = SUPERSEDED_STATES.contains(&name.as_str());
+        assert_eq!(catch.len(), 1 + superseded as usize, "{name}: {catch:?}");
+        if superseded {
+            assert_eq!(catch[0]["ErrorEquals"], serde_json::json!(["Landfall.Superseded"]), "{name}");
+            assert_eq!(catch[0]["Next"], "NotifySuperseded", "{name}");
+            assert_eq!(catch[0]["ResultPath"], "$.superseded", "{name}");
+        }
+        let c = catch.last().unwrap();
         assert_eq!(c["ErrorEquals"], serde_json::json!(["States.ALL"]), "{name}");
         assert_eq!(c["Next"], "NotifyFailure", "{name}");
         assert_eq!(
@@ -151,6 +164,24 @@ fn every_failure_is_caught_into_notify_failure_keeping_the_input() {
     }
     assert_eq!(d["States"]["NotifyFailure"]["Next"], "Failed");
     assert_eq!(d["States"]["Failed"]["Type"], "Fail");
+    assert_eq!(d["States"]["NotifySuperseded"]["Parameters"]["status"], "superseded");
+    assert_eq!(d["States"]["NotifySuperseded"]["Next"], "Superseded");
+    assert_eq!(d["States"]["Superseded"]["Type"], "Succeed");
+}
+
+/// The states whose function can end a run as superseded: the loads, the raw commit, the gate
+/// and the publish.
+const SUPERSEDED_STATES: &[&str] = &["LoadRaw", "BuildStaging", "RunQualityChecks", "Publish"];
+
+#[test]
+fn the_ordering_rules_timeouts_are_the_definitions() {
+    use landfall_core::succession::{EXECUTION_TIMEOUT_SECONDS, PUBLISH_LOCK_TTL_SECONDS};
+    let d = definition();
+    assert_eq!(d["TimeoutSeconds"], EXECUTION_TIMEOUT_SECONDS, "a run running longer is dead");
+    assert_eq!(
+        d["States"]["Publish"]["TimeoutSeconds"], PUBLISH_LOCK_TTL_SECONDS,
+        "a publish lock older than Publish's timeout belongs to a dead Lambda"
+    );
 }
 
 /// The definition with the SAM substitutions filled as the template will (function ARNs).

@@ -257,11 +257,13 @@ impl DuckWarehouse {
         &self.path
     }
 
-    /// Copy builds out of the in-memory catalog into the file's build schemas, replacing (or
-    /// dropping) the file's older copies of them, in one transaction: all of them when `all`
-    /// (a failed run, to inspect), else only those named in `keep` (`schema.name`, e.g. the
-    /// quarantine). Nothing to do without [`DuckOptions::scratch_builds`].
-    pub async fn keep_builds(&self, keep: &[String], all: bool) -> Result<usize> {
+    /// Copy run `run_id`'s builds out of the in-memory catalog into the file's untagged build
+    /// schemas (`build_marts__<tag>` → `build_marts`: one process owns the file, so it keeps the
+    /// last run's), replacing (or dropping) the file's older copies of them, in one
+    /// transaction: all of them when `all` (a failed run, to inspect), else only those named in
+    /// `keep` (`schema.name` untagged, e.g. `build_staging.quarantine`). Nothing to do without
+    /// [`DuckOptions::scratch_builds`].
+    pub async fn keep_builds(&self, run_id: &str, keep: &[String], all: bool) -> Result<usize> {
         if !self.scratch {
             return Ok(0);
         }
@@ -285,22 +287,29 @@ impl DuckWarehouse {
                 })
                 .collect()
         };
-        let built = names(self.query(&list(sql_str(SCRATCH_CATALOG))).await?);
+        let suffix = format!("{}{}", landfall_core::build::TAG_SEPARATOR, landfall_core::build::build_tag(run_id));
+        let built: Vec<(String, String, String)> = names(self.query(&list(sql_str(SCRATCH_CATALOG))).await?)
+            .into_iter()
+            .filter(|(s, _, _)| s.ends_with(&suffix))
+            .collect();
         let stale = names(self.query(&list("current_database()".into())).await?);
         // The file's copies of what this run rebuilt are out of date; incremental models (built
         // in the file) and anything else are left alone.
         let mut stmts = Vec::new();
+        let untagged = landfall_core::build::untagged;
         for (schema, name, kind) in &stale {
-            if built.iter().any(|(s, n, _)| s == schema && n == name) {
+            if built.iter().any(|(s, n, _)| untagged(s) == schema && n == name) {
                 stmts.push(format!("drop {kind} if exists {}.{}", ident(schema), ident(name)));
             }
         }
         let mut kept = 0;
         for (schema, name, _) in &built {
-            if all || keep.iter().any(|k| k == &format!("{schema}.{name}")) {
-                stmts.push(format!("create schema if not exists {}", ident(schema)));
+            let to = untagged(schema);
+            if all || keep.iter().any(|k| k == &format!("{to}.{name}")) {
+                stmts.push(format!("create schema if not exists {}", ident(to)));
                 stmts.push(format!(
-                    "create table {s}.{n} as select * from {SCRATCH_CATALOG}.{s}.{n}",
+                    "create table {t}.{n} as select * from {SCRATCH_CATALOG}.{s}.{n}",
+                    t = ident(to),
                     s = ident(schema),
                     n = ident(name)
                 ));
@@ -513,15 +522,7 @@ impl Warehouse for DuckWarehouse {
                 ident(x)
             ));
         }
-        stmts.push(format!(
-            "delete from {} where _batch = {} and _load_id is distinct from {}",
-            spec.table,
-            sql_str(&spec.batch),
-            spec.keep_load_id
-                .as_deref()
-                .map(sql_str)
-                .unwrap_or_else(|| "null".into())
-        ));
+        stmts.push(format!("delete from {} where {}", spec.table, spec.replaced_rows()));
         stmts.push(format!(
             "insert into {table} ({header_cols}, _batch, _source_file, _source_etag, _row_number, _loaded_at, _load_id)
              select {header_cols}, {batch}, {file}, {etag}, null, now()::timestamp, {load_id}

@@ -74,9 +74,17 @@ async fn view_incremental_and_every_test_flavour() {
         batch: "a".into(),
         full_refresh: false,
         bucket: String::new(),
+        ..Default::default()
     };
     build::build_models(&p, &wh, &run_a, &models).await.unwrap();
-    let t = wh.query("select table_type from information_schema.tables where table_schema = 'build_s1' and table_name = 'events_v'").await.unwrap();
+    // The view is the run's own; the incremental model is shared by every run (it grows).
+    let t = wh
+        .query(&format!(
+            "select table_type from information_schema.tables where table_schema = '{}' and table_name = 'events_v'",
+            build::build_schema("s1", "r1")
+        ))
+        .await
+        .unwrap();
     assert_eq!(t.rows[0][0], json!("VIEW"));
     let t = wh
         .query("select id, amount, incremental_run from build_s2.events_inc order by id")
@@ -96,6 +104,7 @@ async fn view_incremental_and_every_test_flavour() {
         batch: "b".into(),
         full_refresh: false,
         bucket: String::new(),
+        ..Default::default()
     };
     build::build_models(&p, &wh, &run_b, &models).await.unwrap();
     let t = wh
@@ -134,6 +143,7 @@ async fn view_incremental_and_every_test_flavour() {
         batch: "b".into(),
         full_refresh: true,
         bucket: String::new(),
+        ..Default::default()
     };
     build::build_models(&p, &wh, &run_c, &models).await.unwrap();
     assert_eq!(
@@ -170,6 +180,7 @@ async fn error_if_and_warn_if_thresholds_decide_the_status() {
         batch: "b".into(),
         full_refresh: false,
         bucket: String::new(),
+        ..Default::default()
     };
     build::build_models(&p, &wh, &run, &p.models.iter().collect::<Vec<_>>())
         .await
@@ -231,6 +242,7 @@ async fn models_build_side_by_side_in_ref_order_and_builds_are_kept_on_request()
         batch: "b".into(),
         full_refresh: false,
         bucket: String::new(),
+        ..Default::default()
     };
     let models: Vec<_> = p.models.iter().collect();
     let built = build::build_models(&p, &wh, &run, &models).await.unwrap();
@@ -238,29 +250,32 @@ async fn models_build_side_by_side_in_ref_order_and_builds_are_kept_on_request()
     let given: Vec<_> = models.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, given);
     assert!(
-        built.iter().all(|m| m.relation.starts_with("scratch.build_s.")),
+        built
+            .iter()
+            .all(|m| m.relation.starts_with(&format!("scratch.{}.", build::build_schema("s", "r")))),
         "{built:?}"
     );
     let n: i64 = 200000 * 199999 / 2;
-    let total = wh.query("select total from scratch.build_s.d").await.unwrap();
+    let s = build::build_schema("s", "r");
+    let total = wh.query(&format!("select total from scratch.{s}.d")).await.unwrap();
     assert_eq!(total.scalar_i64(), 2 * n + (n + 200000));
     // nothing of the build is in the file until kept
     let in_file =
         "select count(*) from duckdb_tables() where database_name = current_database() and schema_name = 'build_s'";
     assert_eq!(wh.query(in_file).await.unwrap().scalar_i64(), 0);
-    assert_eq!(wh.keep_builds(&["build_s.c".into()], false).await.unwrap(), 1);
+    assert_eq!(wh.keep_builds("r", &["build_s.c".into()], false).await.unwrap(), 1);
     assert_eq!(
         wh.query("select count(*) from build_s.c").await.unwrap().scalar_i64(),
         200000
     );
     assert_eq!(wh.query(in_file).await.unwrap().scalar_i64(), 1);
-    assert_eq!(wh.keep_builds(&[], true).await.unwrap(), 4);
+    assert_eq!(wh.keep_builds("r", &[], true).await.unwrap(), 4);
     assert_eq!(wh.query(in_file).await.unwrap().scalar_i64(), 4);
 
     // b fails: d (which needs it) never starts, the error names b
     write(dir.path(), "models/b.sql", "select no_such_column from {{ ref('a') }}");
     let p = Project::load(dir.path()).unwrap();
-    wh.execute("drop table scratch.build_s.d").await.unwrap();
+    wh.execute(&format!("drop table scratch.{s}.d")).await.unwrap();
     let e = build::build_models(&p, &wh, &run, &p.models.iter().collect::<Vec<_>>())
         .await
         .unwrap_err();

@@ -96,39 +96,29 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     (None, _) => Err(landfall_core::PipelineError::config("the scheduled landing check needs LANDING_BUCKET")),
                     (_, Err(e)) => Err(e.clone()),
                 }
-            } else if payload.get("detail-type").and_then(Value::as_str)
-                == Some("Step Functions Execution Status Change")
-            {
-                match landfall_lambda::events::execution_status_change(payload) {
-                    Ok(change) => functions::notify_status_change(settings, &change).await,
-                    Err(e) => Err(e),
-                }
             } else {
                 // The warehouse: to mark a failure in audit.runs, and for the run report.
-                let wants = payload.get("status").and_then(Value::as_str) == Some("failed")
-                    || settings.report_sink.is_some();
-                let wh = match session {
-                    Some(s) if wants => match tokio::time::timeout(Duration::from_secs(20), s.get()).await {
-                        Ok(Ok(wh)) => Some(wh),
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e.name, "the alert goes out without the warehouse (no audit.runs update, no report): {}", e.message);
-                            None
-                        }
-                        Err(_) => {
-                            tracing::warn!("the alert goes out without the warehouse (no audit.runs update, no report): Snowflake did not answer within 20 s");
-                            None
-                        }
-                    },
-                    _ => None,
+                let change = (payload.get("detail-type").and_then(Value::as_str)
+                    == Some("Step Functions Execution Status Change"))
+                .then(|| landfall_lambda::events::execution_status_change(payload.clone()));
+                let wants = match &change {
+                    Some(Ok(c)) => matches!(c.status.as_str(), "FAILED" | "TIMED_OUT" | "ABORTED"),
+                    Some(Err(_)) => false,
+                    None => payload.get("status").and_then(Value::as_str) == Some("failed") || settings.report_sink.is_some(),
                 };
                 let remaining = Duration::from_millis(
                     event.context.deadline.saturating_sub(landfall_core::pipeline::unix_millis()),
                 );
-                if let Some(w) = &wh {
-                    w.set_query_tag(&format!("landfall:notify:{execution}"));
-                    w.set_deadline(Some(tokio::time::Instant::now() + remaining.saturating_sub(Duration::from_secs(15))));
+                let wh = match session {
+                    Some(s) if wants => alert_warehouse(s, &execution, remaining).await,
+                    _ => None,
+                };
+                let wh = wh.as_deref();
+                match change {
+                    Some(Ok(change)) => functions::notify_status_change(settings, wh, &change).await,
+                    Some(Err(e)) => Err(e),
+                    None => Box::pin(functions::notify(settings, wh, payload)).await,
                 }
-                Box::pin(functions::notify(settings, wh.as_deref().map(|w| w as &dyn Warehouse), payload)).await
             };
             if let Err(e) = &result {
                 tracing::error!(error = %e.name, "{}", e.message);
@@ -147,6 +137,30 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .await
     }))
     .await
+}
+
+/// The warehouse for an alert, within 20 s: without it the alert still goes out (no
+/// `audit.runs` update, no report).
+async fn alert_warehouse(
+    s: &Session,
+    execution: &str,
+    remaining: Duration,
+) -> Option<std::sync::Arc<dyn Warehouse>> {
+    match tokio::time::timeout(Duration::from_secs(20), s.get()).await {
+        Ok(Ok(wh)) => {
+            wh.set_query_tag(&format!("landfall:notify:{execution}"));
+            wh.set_deadline(Some(tokio::time::Instant::now() + remaining.saturating_sub(Duration::from_secs(15))));
+            Some(wh)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e.name, "the alert goes out without the warehouse (no audit.runs update, no report): {}", e.message);
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the alert goes out without the warehouse (no audit.runs update, no report): Snowflake did not answer within 20 s");
+            None
+        }
+    }
 }
 
 /// `LANDFALL_HALF_LANDED_AFTER_MINUTES` (default 120) and `LANDFALL_NO_BATCH_WITHIN_HOURS`

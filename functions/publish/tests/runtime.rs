@@ -29,27 +29,31 @@ async fn publish_archives_then_swaps_the_marts_schema_in() {
     let published = ok(&a[0]);
     assert_eq!(published["publish_seq"], json!(1), "{published}");
     assert_eq!(published["relations"].as_array().unwrap().len(), 5, "{published}");
-    let count = |sql: &'static str| {
+    let count = |sql: String| {
         let wh = &wh;
-        async move { wh.query(sql).await.unwrap().scalar_i64() }
+        async move { wh.query(&sql).await.unwrap().scalar_i64() }
     };
-    let built = count("select count(*) from build_marts.genre_content_share").await;
+    let built = count(format!(
+        "select count(*) from {}.genre_content_share",
+        landfall_core::build::build_schema("marts", &run.run_id)
+    ))
+    .await;
     assert!(built > 0);
     assert_eq!(
-        count("select count(*) from archive.genre_content_share__v1").await,
+        count("select count(*) from archive.genre_content_share__v1".into()).await,
         built,
         "the version is archived"
     );
     assert_eq!(
-        count("select count(*) from marts.genre_content_share").await,
+        count("select count(*) from marts.genre_content_share".into()).await,
         built,
         "the marts are swapped in"
     );
     assert_eq!(
-        count("select count(*) from marts.title_popularity").await as u64,
+        count("select count(*) from marts.title_popularity".into()).await as u64,
         env.data.titles
     );
-    assert_eq!(count("select count(*) from audit.publishes where active").await, 1);
+    assert_eq!(count("select count(*) from audit.publishes where active".into()).await, 1);
     // The clone used for the swap is gone.
     let left = wh
         .query("select count(*) from information_schema.schemata where lower(schema_name) = 'marts__landfall_next'")

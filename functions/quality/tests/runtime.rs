@@ -35,7 +35,8 @@ async fn quality_passes_a_sound_batch_and_gates_a_broken_one() {
     );
 
     // Break a mart behind the gate's back: a duplicated genre row fails its unique test.
-    wh.execute("insert into build_marts.genre_content_share select * from build_marts.genre_content_share limit 1")
+    let marts = landfall_core::build::build_schema("marts", &run.run_id);
+    wh.execute(&format!("insert into {marts}.genre_content_share select * from {marts}.genre_content_share limit 1"))
         .await
         .unwrap();
     let (a, logs) = env.invoke_with_logs(

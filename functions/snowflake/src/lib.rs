@@ -325,12 +325,7 @@ impl Warehouse for SnowflakeWarehouse {
         let landing = sql::landing_table(&spec.table);
         let col_list = file_cols.join(", ");
         let stmts = vec![
-            format!(
-                "delete from {} where _batch = {} and _load_id is distinct from {}",
-                spec.table,
-                sql_str(&spec.batch),
-                spec.keep_load_id.as_deref().map(sql_str).unwrap_or_else(|| "null".into())
-            ),
+            format!("delete from {} where {}", spec.table, spec.replaced_rows()),
             format!(
                 "insert into {table} ({col_list}, _batch, _source_file, _source_etag, _row_number, _loaded_at, _load_id)
                  select {col_list}, {batch}, {file}, {etag}, _row_number, current_timestamp::timestamp, {load_id} from {landing}",

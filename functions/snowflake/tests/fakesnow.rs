@@ -6,7 +6,7 @@
 mod support;
 
 use async_trait::async_trait;
-use landfall_core::build::RunVars;
+use landfall_core::build::{RunVars, build_schema};
 use landfall_core::handlers::{self, Deps};
 use landfall_core::project::{Project, Relation};
 use landfall_core::storage::{LocalFolder, ObjectInfo, Storage};
@@ -140,6 +140,7 @@ async fn builds_and_tests(data: &datasets::Landed) {
         batch: "2026-11-26".into(),
         full_refresh: false,
         bucket: "landing".into(),
+        ..Default::default()
     };
     let input = handlers::validate_input(&serde_json::json!({"bucket": "landing", "batch": "2026-11-26"})).unwrap();
     let files = handlers::check_files(deps, &input).await.unwrap();
@@ -201,7 +202,7 @@ async fn builds_and_tests(data: &datasets::Landed) {
 
     // The marts hold the answers (the same facts the DuckDB path checks).
     let share = wh
-        .query("select count(*), sum(total) from build_marts.genre_content_share")
+        .query(&format!("select count(*), sum(total) from {m}.genre_content_share", m = build_schema("marts", &run.run_id)))
         .await
         .unwrap();
     assert!(
@@ -211,13 +212,13 @@ async fn builds_and_tests(data: &datasets::Landed) {
             >= 15
     );
     let years = wh
-        .query("select min(release_year), max(release_year) from build_marts.titles_by_release_year")
+        .query(&format!("select min(release_year), max(release_year) from {m}.titles_by_release_year", m = build_schema("marts", &run.run_id)))
         .await
         .unwrap();
     assert_eq!(landfall_core::warehouse::as_i64(&years.rows[0][0]), Some(data.years.0));
     assert_eq!(landfall_core::warehouse::as_i64(&years.rows[0][1]), Some(data.years.1));
     let health = wh
-        .query("select tests_failed, rows_rejected from build_marts.data_health where run_id = 'run-1'")
+        .query(&format!("select tests_failed, rows_rejected from {m}.data_health where run_id = 'run-1'", m = build_schema("marts", &run.run_id)))
         .await
         .unwrap();
     assert_eq!(health.rows.len(), 1, "data_health has this run");
@@ -248,6 +249,7 @@ async fn a_file_snowflake_cannot_read_fails_naming_the_file_and_raw_keeps_its_ro
         batch: "b1".into(),
         full_refresh: false,
         bucket: "l".into(),
+        ..Default::default()
     };
     let info = storage.head("b1/credits.csv").await.unwrap().unwrap();
     assert_eq!(handlers::load_file(deps, &run, "credits", &info).await.unwrap().rows, 2);
@@ -331,6 +333,7 @@ async fn extra_columns_load_as_text_next_to_the_contract() {
         batch: "b1".into(),
         full_refresh: false,
         bucket: "l".into(),
+        ..Default::default()
     };
     let info = storage.head("b1/credits.csv").await.unwrap().unwrap();
     let loaded = handlers::load_file(deps, &run, "credits", &info).await.unwrap();

@@ -46,7 +46,11 @@ async fn transform_builds_each_layer_the_state_names() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|m| m["relation"] == json!("build_marts.genre_content_share")),
+            .any(|m| m["relation"]
+                == json!(format!(
+                    "{}.genre_content_share",
+                    landfall_core::build::build_schema("marts", &run.run_id)
+                ))),
         "{marts}"
     );
     let (t, body) = err(&a[3]);
@@ -54,7 +58,10 @@ async fn transform_builds_each_layer_the_state_names() {
     assert!(body.contains("nonsense"), "{body}");
     // The models are there, built from this batch, and raw is committed to this run's load.
     let n = wh
-        .query("select count(*) from build_staging.stg_titles")
+        .query(&format!(
+            "select count(*) from {}.stg_titles",
+            landfall_core::build::build_schema("staging", &run.run_id)
+        ))
         .await
         .unwrap()
         .scalar_i64();

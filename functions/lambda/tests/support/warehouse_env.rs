@@ -203,6 +203,7 @@ impl WarehouseEnv {
             bucket: run.bucket.clone(),
             batch: run.batch.clone(),
             full_refresh: false,
+            force_publish: false,
         };
         let files = handlers::check_files(deps, &input).await.unwrap();
         for f in ["titles", "credits"] {
@@ -227,6 +228,7 @@ pub fn run_vars(run_id: &str, batch: &str) -> RunVars {
         batch: batch.into(),
         full_refresh: false,
         bucket: BUCKET.into(),
+        ..Default::default()
     }
 }
 

@@ -1,0 +1,98 @@
+//! Cleaning up after runs: each run builds in schemas of its own (`build_<schema>__<tag>`,
+//! crate::build), which stay after it ends so a failed or superseded run can be inspected and
+//! a published one reported on. [`sweep`], after every publish, drops them once their run
+//! ended more than the retention ago — never the schemas of the run whose marts are live, of a
+//! run still going, or that no run in `audit.runs` claims. It also ends runs that died
+//! without saying so (killed, timed out, aborted: still "running" past the execution's
+//! timeout): marked failed, their pending raw rows dropped.
+
+use crate::build::{BUILD_PREFIX, RunVars, TAG_SEPARATOR};
+use crate::error::{PipelineError, Result};
+use crate::succession::EXECUTION_TIMEOUT_SECONDS;
+use crate::warehouse::{Warehouse, sql_str};
+
+/// `LANDFALL_BUILD_RETENTION_HOURS`: how long an ended run's build schemas are kept (default 72).
+pub const RETENTION_ENV: &str = "LANDFALL_BUILD_RETENTION_HOURS";
+pub const DEFAULT_RETENTION_HOURS: i64 = 72;
+
+/// The configured retention; an unreadable value falls back to the default (and says so).
+pub fn retention_hours() -> i64 {
+    match std::env::var(RETENTION_ENV).ok().filter(|v| !v.trim().is_empty()) {
+        None => DEFAULT_RETENTION_HOURS,
+        Some(v) => v.trim().parse().unwrap_or_else(|_| {
+            tracing::warn!("{RETENTION_ENV}='{v}' is not a whole number of hours: keeping build schemas {DEFAULT_RETENTION_HOURS} h");
+            DEFAULT_RETENTION_HOURS
+        }),
+    }
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Swept {
+    /// Runs found dead and marked failed.
+    pub abandoned: Vec<String>,
+    /// Build schemas dropped.
+    pub dropped: Vec<String>,
+}
+
+/// End dead runs, then drop the build schemas of runs that ended over `retention_hours` ago.
+pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
+    let mut out = Swept::default();
+    let dead = wh
+        .query(&format!(
+            "select run_id, batch from audit.runs where status = 'running' \
+             and started_at < current_timestamp::timestamp - interval '{EXECUTION_TIMEOUT_SECONDS} second'"
+        ))
+        .await?;
+    for r in &dead.rows {
+        let run = RunVars {
+            run_id: r[0].as_str().unwrap_or_default().to_string(),
+            batch: r[1].as_str().unwrap_or_default().to_string(),
+            ..RunVars::default()
+        };
+        let err = PipelineError::transient(
+            "abandoned: the execution never ended within the state machine's timeout (killed, timed out or aborted)",
+        );
+        crate::handlers::finish_unpublished(wh, &run, "failed", "?", &err).await?;
+        out.abandoned.push(run.run_id);
+    }
+    // A private build catalog (DuckDB's in-memory `scratch`) goes with its process.
+    let schemas = wh
+        .query("select catalog_name, schema_name from information_schema.schemata")
+        .await?;
+    let private = wh.build_catalog().map(str::to_ascii_lowercase);
+    let tagged: Vec<(String, String)> = schemas
+        .rows
+        .iter()
+        .filter(|r| r[0].as_str().map(str::to_ascii_lowercase) != private || private.is_none())
+        .filter_map(|r| r[1].as_str())
+        .filter_map(|s| {
+            let lower = s.to_ascii_lowercase();
+            let (base, tag) = lower.rsplit_once(TAG_SEPARATOR)?;
+            (base.starts_with(BUILD_PREFIX) && !tag.is_empty()).then(|| (s.to_string(), tag.to_string()))
+        })
+        .collect();
+    if tagged.is_empty() {
+        return Ok(out);
+    }
+    let mut tags: Vec<String> = tagged.iter().map(|(_, t)| sql_str(t)).collect();
+    tags.sort();
+    tags.dedup();
+    let expired = wh
+        .query(&format!(
+            "select lower(build_tag) from audit.runs where lower(build_tag) in ({}) and status <> 'running' \
+             and finished_at < current_timestamp::timestamp - interval '{} second' \
+             and run_id not in (select run_id from audit.publishes where active)",
+            tags.join(", "),
+            retention_hours.max(0) * 3600
+        ))
+        .await?;
+    let expired: Vec<&str> = expired.rows.iter().filter_map(|r| r[0].as_str()).collect();
+    for (schema, tag) in &tagged {
+        if expired.contains(&tag.as_str()) {
+            wh.execute(&format!("drop schema if exists {schema} cascade")).await?;
+            out.dropped.push(schema.clone());
+        }
+    }
+    Ok(out)
+}
