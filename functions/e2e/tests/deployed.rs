@@ -621,3 +621,84 @@ async fn half_landed_and_late_batches_are_alerted_once() {
         "{slack:#?}"
     );
 }
+
+/// An older batch landing after a newer one was published: through the real binaries its
+/// execution ends `Superseded` (SUCCEEDED for Step Functions), `audit.runs` says so, the live
+/// marts stay the newer batch's, and SNS and Slack get one notice each. Started by hand with
+/// `force_publish`, the same batch publishes. An execution Step Functions reports aborted is
+/// marked failed in `audit.runs` by the notify binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_older_batch_after_a_newer_one_is_superseded_and_publishes_only_when_forced() {
+    let stack = Stack::start(&[]).await;
+    let (_n, newer) = generated(300, 41);
+    let (_o, older) = generated(280, 42);
+    land(&stack, "2026-11-26", &newer, ["titles.csv", "credits.csv"]).await;
+    let first = stack.settle().await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].status, "SUCCEEDED", "{:#?}\n{}", first[0], stack.logs());
+    let before = published(&stack).await;
+
+    land(&stack, "2026-11-25", &older, ["titles.csv", "credits.csv"]).await;
+    let execs = stack.settle().await;
+    let e = execs.iter().find(|e| e.name.starts_with("2026-11-25-")).expect("the older batch ran");
+    assert_eq!(e.status, "SUCCEEDED", "superseded is not a failure: {e:#?}\n{}", stack.logs());
+    let states: Vec<&str> = e.states.iter().map(|s| s.name.as_str()).collect();
+    assert!(states.contains(&"NotifySuperseded") && states.contains(&"Superseded"), "{states:?}");
+    assert!(!states.contains(&"NotifyFailure"), "{states:?}");
+    assert_eq!(published(&stack).await, before, "the newer batch's marts stay live");
+    let wh = stack.warehouse().await;
+    let row = wh
+        .query(&format!("select status, error_cause from audit.runs where run_id = '{}'", e.name))
+        .await
+        .unwrap();
+    assert_eq!(row.rows[0][0], json!("superseded"), "{row:?}");
+    assert!(row.rows[0][1].as_str().unwrap().contains("2026-11-26"), "{row:?}");
+    let alerts = stack.alerts().await;
+    assert_eq!(alerts.len(), 1, "one notice: {alerts:?}");
+    assert!(alerts[0].contains("superseded") && alerts[0].contains("2026-11-25"), "{}", alerts[0]);
+    assert_eq!(stack.slack.posts().len(), 1, "{:?}", stack.slack.posts());
+    assert!(
+        stack.deliveries().iter().all(|d| d.function != "NotifyFunction"),
+        "no status-change alert for a SUCCEEDED execution"
+    );
+
+    // By hand, forced: the older batch is published over the newer one.
+    let input = json!({"bucket": stack.bucket, "batch": "2026-11-25", "force_publish": true}).to_string();
+    stack.sfn.start_execution("2026-11-25-forced", &input).unwrap();
+    let execs = stack.settle().await;
+    let forced = execs.iter().find(|e| e.name == "2026-11-25-forced").unwrap();
+    assert_eq!(forced.status, "SUCCEEDED", "{forced:#?}\n{}", stack.logs());
+    assert!(forced.states.iter().any(|s| s.name == "Publish" && s.status == "succeeded"), "{forced:#?}");
+    assert_eq!(
+        wh.query("select batch from audit.publishes where active").await.unwrap().scalar(),
+        Some(&json!("2026-11-25"))
+    );
+    assert_ne!(published(&stack).await, before);
+
+    // An execution killed while running: the notify binary marks it failed on ABORTED.
+    wh.execute(
+        "insert into audit.runs (run_id, batch, started_at, status, published) values ('killed-run', '2026-11-27', current_timestamp::timestamp, 'running', false)",
+    )
+    .await
+    .unwrap();
+    let record = landfall_e2e::sfn::ExecutionRecord {
+        arn: "arn:aws:states:us-east-1:123456789012:execution:landfall-e2e:killed-run".into(),
+        name: "killed-run".into(),
+        input: json!({"bucket": stack.bucket, "batch": "2026-11-27"}).to_string(),
+        status: "ABORTED".into(),
+        start: 1.0,
+        stop: Some(2.0),
+        output: None,
+        error: None,
+        cause: None,
+        states: vec![],
+    };
+    stack
+        .deliver(landfall_e2e::sfn::status_change_event(&record, stack.sfn.arn()))
+        .await;
+    let status = wh
+        .query("select status, error_cause from audit.runs where run_id = 'killed-run'")
+        .await
+        .unwrap();
+    assert_eq!(status.rows[0][0], json!("failed"), "{status:?}\n{}", stack.logs());
+}

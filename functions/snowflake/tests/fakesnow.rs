@@ -352,3 +352,125 @@ async fn extra_columns_load_as_text_next_to_the_contract() {
         ]
     );
 }
+
+#[path = "../../../tests/support/interleave.rs"]
+mod interleave;
+
+struct Quiet;
+impl landfall_core::pipeline::Observer for Quiet {}
+
+/// Two executions of the real state machine at once on fakesnow, each through its own session
+/// (two Lambdas), interleaved state by state: the older batch reaches Publish after the newer
+/// one published and is superseded; every gate saw only its own run's rows; the live marts are
+/// exactly the newer run's; the superseded run's schemas are swept past the retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_executions_interleaved_on_snowflake_publish_in_batch_order() {
+    use landfall_core::pipeline::{self, RunOptions};
+    let st = Staged::start("LANDFALL_TWO").await;
+    let data = tempfile::tempdir().unwrap();
+    let older = datasets::generated(&data.path().join("a"), 100, 7);
+    let newer = datasets::generated(&data.path().join("b"), 110, 8);
+    land(&st.landing, "2026-11-25", &older.titles_csv(), &older.credits_csv());
+    land(&st.landing, "2026-11-26", &newer.titles_csv(), &newer.credits_csv());
+    let second = connect(&st._fs, "LANDFALL_TWO").await;
+    let alerts_path = st.tmp.path().join("alerts.jsonl");
+    let alerts = landfall_core::alerts::AlertFile::new(&alerts_path);
+    let settings = landfall_core::functions::NotifySettings {
+        pipeline: "landfall",
+        environment: "test",
+        alerts: &alerts,
+        secrets: vec![],
+        notify_success: false,
+        report_base: None,
+        report_sink: None,
+    };
+    let mut steps = Vec::new();
+    for s in [
+        "ValidateInput",
+        "CheckFiles",
+        "LoadTitles",
+        "LoadCredits",
+        "BuildStaging",
+        "BuildIntermediate",
+        "BuildMarts",
+        "RunQualityChecks",
+    ] {
+        steps.push(("A", s));
+        steps.push(("B", s));
+    }
+    steps.push(("B", "Publish"));
+    steps.push(("A", "Publish"));
+    let script = interleave::Script::new(&steps);
+    let run = |wh: &'static SnowflakeWarehouse, batch: &'static str, id: &'static str, label: &'static str| {
+        let (settings, storage, project, script) = (&settings, &st.storage, &st.project, &script);
+        async move {
+            let deps = Deps {
+                warehouse: wh,
+                storage,
+                project,
+            };
+            let options = RunOptions {
+                run_id: Some(id.into()),
+                hook: Some(script.player(label)),
+                ..Default::default()
+            };
+            let input = serde_json::json!({"bucket": "landing", "batch": batch});
+            let s = pipeline::run(deps, settings, &input, &Quiet, &options).await.unwrap();
+            script.finish(label);
+            s
+        }
+    };
+    // Each execution its own session, as two Lambdas would have.
+    let first: &'static SnowflakeWarehouse = Box::leak(Box::new(connect(&st._fs, "LANDFALL_TWO").await));
+    let second: &'static SnowflakeWarehouse = Box::leak(Box::new(second));
+    let (a, b) = tokio::time::timeout(Duration::from_secs(600), async {
+        tokio::join!(
+            run(first, "2026-11-25", "run-a", "A"),
+            run(second, "2026-11-26", "run-b", "B")
+        )
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the executions did not end; steps left: {:?}", script.remaining()));
+    assert!(script.remaining().is_empty(), "{:?}", script.remaining());
+    assert_eq!(b.status, "succeeded", "{b:#?}");
+    assert_eq!(a.status, "superseded", "{a:#?}");
+    assert!(a.superseded.as_deref().unwrap().contains("'2026-11-26'"), "{a:?}");
+    for (summary, data) in [(&a, &older), (&b, &newer)] {
+        assert_eq!(summary.loaded["titles"], data.titles, "{}", summary.run_id);
+        assert_eq!(summary.tests.failed, 0, "{}: {:?}", summary.run_id, summary.failing_tests);
+        let staged = st
+            .wh
+            .query(&format!(
+                "select count(*) from {}.stg_titles",
+                build_schema("staging", &summary.run_id)
+            ))
+            .await
+            .unwrap()
+            .scalar_i64();
+        assert_eq!(staged as u64, data.titles, "{} staged its own batch", summary.run_id);
+    }
+    let wh = &st.wh;
+    let count = |sql: String| async move { wh.query(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")).scalar_i64() };
+    for m in st.project.models.iter().filter(|m| m.config.publish()) {
+        let (live, built) = (format!("marts.{}", m.name), format!("{}.{}", build_schema("marts", "run-b"), m.name));
+        assert_eq!(
+            count(format!("select count(*) from {live}")).await,
+            count(format!("select count(*) from {built}")).await,
+            "{live}"
+        );
+        assert_eq!(
+            count(format!(
+                "select count(*) from (select * from {live} except select * from {built})"
+            ))
+            .await,
+            0,
+            "{live} is the newer run's"
+        );
+    }
+    assert_eq!(count("select count(*) from audit.publishes where active and run_id = 'run-b'".into()).await, 1);
+    assert_eq!(count("select count(*) from audit.runs where run_id = 'run-a' and status = 'superseded'".into()).await, 1);
+    let swept = landfall_core::retention::sweep(&st.wh, 0).await.unwrap();
+    assert_eq!(swept.dropped.len(), 3, "{swept:?}");
+    let tag_a = landfall_core::build::build_tag("run-a");
+    assert!(swept.dropped.iter().all(|s| s.to_ascii_lowercase().ends_with(&tag_a)), "{swept:?}");
+}
