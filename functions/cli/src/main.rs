@@ -601,7 +601,8 @@ fn run_cmd(args: RunArgs) -> ExitCode {
         storage: &storage,
         project: &project,
     };
-    let mut input = serde_json::json!({"bucket": landing.to_string_lossy(), "batch": batch, "full_refresh": full_refresh});
+    let mut input =
+        serde_json::json!({"bucket": landing.to_string_lossy(), "batch": batch, "full_refresh": full_refresh});
     if force_publish {
         input["force_publish"] = true.into();
     }

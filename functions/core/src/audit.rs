@@ -35,7 +35,15 @@ pub const DDL: &[&str] = &[
 ];
 
 /// The audit tables, as [`DDL`] creates them.
-const TABLES: &[&str] = &["runs", "test_results", "loads", "raw_commits", "publishes", "run_steps", "publish_lock"];
+const TABLES: &[&str] = &[
+    "runs",
+    "test_results",
+    "loads",
+    "raw_commits",
+    "publishes",
+    "run_steps",
+    "publish_lock",
+];
 /// Columns added to a table after its first release, `(table, column)`: present once [`DDL`] ran.
 const ADDED_COLUMNS: &[(&str, &str)] = &[("test_results", "sample_rows"), ("runs", "build_tag")];
 
@@ -45,7 +53,13 @@ pub async fn ensure(wh: &dyn Warehouse) -> Result<()> {
     let names = TABLES.iter().map(|t| sql_str(t)).collect::<Vec<_>>().join(", ");
     let added = ADDED_COLUMNS
         .iter()
-        .map(|(t, c)| format!("(lower(table_name) = {} and lower(column_name) = {})", sql_str(t), sql_str(c)))
+        .map(|(t, c)| {
+            format!(
+                "(lower(table_name) = {} and lower(column_name) = {})",
+                sql_str(t),
+                sql_str(c)
+            )
+        })
         .collect::<Vec<_>>()
         .join(" or ");
     let present = wh

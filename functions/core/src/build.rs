@@ -51,7 +51,13 @@ pub fn build_tag(run_id: &str) -> String {
     let clean: String = run_id
         .chars()
         .filter(|c| c.is_ascii())
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     // FNV-1a: stable across builds and platforms (std's hasher is not).

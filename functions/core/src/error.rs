@@ -30,7 +30,13 @@ pub enum ErrorName {
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 5] = [Self::Transient, Self::BadInput, Self::QualityGate, Self::Config, Self::Superseded];
+    pub const ALL: [ErrorName; 5] = [
+        Self::Transient,
+        Self::BadInput,
+        Self::QualityGate,
+        Self::Config,
+        Self::Superseded,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -242,7 +242,10 @@ pub async fn notify(settings: &NotifySettings<'_>, warehouse: Option<&dyn Wareho
             .and_then(Value::as_str)
             .map(lambda_message)
             .unwrap_or_else(|| "a newer batch or execution is published".into());
-        alert.cause = Some(truncate(&redact(&reason, &settings.secrets), crate::alerts::MAX_CAUSE_CHARS));
+        alert.cause = Some(truncate(
+            &redact(&reason, &settings.secrets),
+            crate::alerts::MAX_CAUSE_CHARS,
+        ));
         settings.alerts.send(&alert).await?;
         return Ok(serde_json::json!({"sent": true, "status": "superseded"}));
     }

@@ -84,7 +84,10 @@ impl LoadSpec {
         let mut w = format!(
             "_batch = {} and _load_id is distinct from {}",
             sql_str(&self.batch),
-            self.keep_load_id.as_deref().map(sql_str).unwrap_or_else(|| "null".into())
+            self.keep_load_id
+                .as_deref()
+                .map(sql_str)
+                .unwrap_or_else(|| "null".into())
         );
         if let Some(me) = &self.spare_newer_than {
             w += &format!(" and _load_id not in ({})", crate::succession::newer_runs_sql(me));

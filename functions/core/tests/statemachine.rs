@@ -149,7 +149,11 @@ fn every_failure_is_caught_into_notify_failure_keeping_the_input() {
         let superseded = SUPERSEDED_STATES.contains(&name.as_str());
         assert_eq!(catch.len(), 1 + superseded as usize, "{name}: {catch:?}");
         if superseded {
-            assert_eq!(catch[0]["ErrorEquals"], serde_json::json!(["Landfall.Superseded"]), "{name}");
+            assert_eq!(
+                catch[0]["ErrorEquals"],
+                serde_json::json!(["Landfall.Superseded"]),
+                "{name}"
+            );
             assert_eq!(catch[0]["Next"], "NotifySuperseded", "{name}");
             assert_eq!(catch[0]["ResultPath"], "$.superseded", "{name}");
         }
@@ -177,7 +181,10 @@ const SUPERSEDED_STATES: &[&str] = &["LoadRaw", "BuildStaging", "RunQualityCheck
 fn the_ordering_rules_timeouts_are_the_definitions() {
     use landfall_core::succession::{EXECUTION_TIMEOUT_SECONDS, PUBLISH_LOCK_TTL_SECONDS};
     let d = definition();
-    assert_eq!(d["TimeoutSeconds"], EXECUTION_TIMEOUT_SECONDS, "a run running longer is dead");
+    assert_eq!(
+        d["TimeoutSeconds"], EXECUTION_TIMEOUT_SECONDS,
+        "a run running longer is dead"
+    );
     assert_eq!(
         d["States"]["Publish"]["TimeoutSeconds"], PUBLISH_LOCK_TTL_SECONDS,
         "a publish lock older than Publish's timeout belongs to a dead Lambda"

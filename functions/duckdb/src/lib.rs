@@ -287,7 +287,11 @@ impl DuckWarehouse {
                 })
                 .collect()
         };
-        let suffix = format!("{}{}", landfall_core::build::TAG_SEPARATOR, landfall_core::build::build_tag(run_id));
+        let suffix = format!(
+            "{}{}",
+            landfall_core::build::TAG_SEPARATOR,
+            landfall_core::build::build_tag(run_id)
+        );
         let built: Vec<(String, String, String)> = names(self.query(&list(sql_str(SCRATCH_CATALOG))).await?)
             .into_iter()
             .filter(|(s, _, _)| s.ends_with(&suffix))

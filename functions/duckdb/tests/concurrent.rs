@@ -95,7 +95,11 @@ impl Fixture {
     }
 
     async fn scalar(&self, sql: &str) -> i64 {
-        self.wh.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")).scalar_i64()
+        self.wh
+            .query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .scalar_i64()
     }
 
     async fn status(&self, run_id: &str) -> String {
@@ -133,7 +137,11 @@ impl Fixture {
 }
 
 /// Both executions, side by side, under a time limit that names the steps left.
-async fn both(script: &Script, a: impl Future<Output = RunSummary>, b: impl Future<Output = RunSummary>) -> (RunSummary, RunSummary) {
+async fn both(
+    script: &Script,
+    a: impl Future<Output = RunSummary>,
+    b: impl Future<Output = RunSummary>,
+) -> (RunSummary, RunSummary) {
     let a = async {
         let s = a.await;
         script.finish("A");
@@ -192,7 +200,10 @@ async fn an_older_batch_finishing_after_a_newer_one_is_superseded_and_each_gate_
     assert_eq!(a.status, "superseded", "{a:?}");
     assert!(!a.published && a.error.is_none(), "{a:?}");
     let why = a.superseded.as_deref().unwrap();
-    assert!(why.contains("batch '2026-11-26'") && why.contains("force_publish"), "{why}");
+    assert!(
+        why.contains("batch '2026-11-26'") && why.contains("force_publish"),
+        "{why}"
+    );
 
     // Each run built from its own batch only, in its own schemas, and each gate passed on it.
     for (run, batch, summary) in [("run-a", "2026-11-25", &a), ("run-b", "2026-11-26", &b)] {
@@ -206,7 +217,10 @@ async fn an_older_batch_finishing_after_a_newer_one_is_superseded_and_each_gate_
         assert_eq!(summary.tests.failed, 0, "{run}: {:?}", summary.failing_tests);
         let health = format!("{}.data_health", build_schema("marts", run));
         assert_eq!(
-            f.scalar(&format!("select count(*) from {health} where run_id = '{run}' and batch = '{batch}'")).await,
+            f.scalar(&format!(
+                "select count(*) from {health} where run_id = '{run}' and batch = '{batch}'"
+            ))
+            .await,
             1,
             "{run}'s report mart is about itself"
         );
@@ -215,38 +229,59 @@ async fn an_older_batch_finishing_after_a_newer_one_is_superseded_and_each_gate_
     // Published: B's marts, whole; A recorded as superseded, and a notice (no failure alert).
     f.published_from("run-b").await;
     assert_eq!(f.scalar("select count(*) from audit.publishes").await, 1);
-    assert_eq!(f.scalar("select count(*) from audit.publishes where active and run_id = 'run-b'").await, 1);
+    assert_eq!(
+        f.scalar("select count(*) from audit.publishes where active and run_id = 'run-b'")
+            .await,
+        1
+    );
     assert_eq!(f.status("run-a").await, "superseded");
     assert_eq!(f.status("run-b").await, "succeeded");
     let alerts = f.alerts();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["status"], "superseded");
     assert_eq!(alerts[0]["batch"], "2026-11-25");
-    assert!(alerts[0]["cause"].as_str().unwrap().contains("2026-11-26"), "{alerts:?}");
+    assert!(
+        alerts[0]["cause"].as_str().unwrap().contains("2026-11-26"),
+        "{alerts:?}"
+    );
     // Both runs' batches stay in raw (each committed its own).
     assert_eq!(f.scalar("select count(distinct _batch) from raw.titles").await, 2);
 
     // The superseded run's schemas go once past the retention; the live run's stay.
     let swept = retention::sweep(&f.wh, 0).await.unwrap();
     assert_eq!(swept.dropped.len(), 3, "{swept:?}");
-    assert!(swept.dropped.iter().all(|s| s.ends_with(&landfall_core::build::build_tag("run-a"))), "{swept:?}");
-    let left = f
-        .wh
-        .query("select schema_name from information_schema.schemata where schema_name like 'build%' order by 1")
-        .await
-        .unwrap();
+    assert!(
+        swept
+            .dropped
+            .iter()
+            .all(|s| s.ends_with(&landfall_core::build::build_tag("run-a"))),
+        "{swept:?}"
+    );
+    let left =
+        f.wh.query("select schema_name from information_schema.schemata where schema_name like 'build%' order by 1")
+            .await
+            .unwrap();
     assert_eq!(left.rows.len(), 3, "{left:?}");
     assert!(
-        left.rows.iter().all(|r| r[0].as_str().unwrap().ends_with(&landfall_core::build::build_tag("run-b"))),
+        left.rows.iter().all(|r| r[0]
+            .as_str()
+            .unwrap()
+            .ends_with(&landfall_core::build::build_tag("run-b"))),
         "{left:?}"
     );
 
     // Forced, the older batch publishes over the newer one (a deliberate correction).
     let s = script(&[]);
-    let forced = f.run("2026-11-25", "run-a2", s.player("A"), json!({"force_publish": true})).await;
+    let forced = f
+        .run("2026-11-25", "run-a2", s.player("A"), json!({"force_publish": true}))
+        .await;
     assert_eq!(forced.status, "succeeded", "{forced:?}");
     f.published_from("run-a2").await;
-    assert_eq!(f.scalar("select count(*) from audit.publishes where active and batch = '2026-11-25'").await, 1);
+    assert_eq!(
+        f.scalar("select count(*) from audit.publishes where active and batch = '2026-11-25'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -262,10 +297,18 @@ async fn the_newer_batch_replaces_an_older_one_that_published_first() {
         f.run("b10", "run-10", s.player("B"), json!({})),
     )
     .await;
-    assert_eq!((a.status.as_str(), b.status.as_str()), ("succeeded", "succeeded"), "{a:?} {b:?}");
+    assert_eq!(
+        (a.status.as_str(), b.status.as_str()),
+        ("succeeded", "succeeded"),
+        "{a:?} {b:?}"
+    );
     f.published_from("run-10").await;
     assert_eq!(f.scalar("select count(*) from audit.publishes").await, 2);
-    assert_eq!(f.scalar("select count(*) from audit.publishes where active and batch = 'b10'").await, 1);
+    assert_eq!(
+        f.scalar("select count(*) from audit.publishes where active and batch = 'b10'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -306,14 +349,16 @@ async fn of_two_executions_of_one_batch_the_newer_wins_even_when_the_older_commi
     f.published_from("run-new").await;
     assert_eq!(f.status("run-old").await, "superseded");
     // raw holds the batch once: the newer execution's load.
-    let loads = f
-        .wh
-        .query("select _load_id, count(*) from raw.titles where _batch = '2026-11-26' group by 1")
-        .await
-        .unwrap();
+    let loads =
+        f.wh.query("select _load_id, count(*) from raw.titles where _batch = '2026-11-26' group by 1")
+            .await
+            .unwrap();
     assert_eq!(loads.rows.len(), 1, "{loads:?}");
     assert_eq!(loads.rows[0][0], json!("run-new"));
-    assert_eq!(landfall_core::warehouse::as_i64(&loads.rows[0][1]).unwrap() as u64, f.titles["2026-11-26"]);
+    assert_eq!(
+        landfall_core::warehouse::as_i64(&loads.rows[0][1]).unwrap() as u64,
+        f.titles["2026-11-26"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -337,7 +382,8 @@ async fn a_run_killed_between_states_leaves_nothing_another_run_takes_for_its_ow
     assert_eq!(b.loaded["titles"], f.titles["2026-11-26"]);
     f.published_from("run-2").await;
     assert_eq!(
-        f.scalar("select count(*) from raw.titles where _load_id = 'run-1'").await,
+        f.scalar("select count(*) from raw.titles where _load_id = 'run-1'")
+            .await,
         0
     );
     assert_eq!(f.status("run-1").await, "running", "nothing told the warehouse yet");
@@ -364,7 +410,11 @@ async fn a_run_killed_between_states_leaves_nothing_another_run_takes_for_its_ow
         .await
         .unwrap();
     assert_eq!(f.status("run-1").await, "failed");
-    assert_eq!(f.status("run-2").await, "succeeded", "an ended run is never marked dead");
+    assert_eq!(
+        f.status("run-2").await,
+        "succeeded",
+        "an ended run is never marked dead"
+    );
 
     // A run that died without any report is ended by the sweep once past the execution timeout.
     let s = script(&[]);
@@ -374,8 +424,15 @@ async fn a_run_killed_between_states_leaves_nothing_another_run_takes_for_its_ow
         _ = f.run("2026-11-26", "run-3", stopped, json!({})) => unreachable!(),
         _ = reached => {}
     }
-    assert!(f.scalar("select count(*) from raw.titles where _load_id = 'run-3'").await > 0);
-    assert!(retention::sweep(&f.wh, 72).await.unwrap().abandoned.is_empty(), "run-3 is young");
+    assert!(
+        f.scalar("select count(*) from raw.titles where _load_id = 'run-3'")
+            .await
+            > 0
+    );
+    assert!(
+        retention::sweep(&f.wh, 72).await.unwrap().abandoned.is_empty(),
+        "run-3 is young"
+    );
     f.wh.execute(&format!(
         "update audit.runs set started_at = started_at - interval '{} second' where run_id = 'run-3'",
         succession::EXECUTION_TIMEOUT_SECONDS + 60
@@ -385,7 +442,11 @@ async fn a_run_killed_between_states_leaves_nothing_another_run_takes_for_its_ow
     let swept = retention::sweep(&f.wh, 72).await.unwrap();
     assert_eq!(swept.abandoned, vec!["run-3".to_string()]);
     assert_eq!(f.status("run-3").await, "failed");
-    assert_eq!(f.scalar("select count(*) from raw.titles where _load_id = 'run-3'").await, 0);
+    assert_eq!(
+        f.scalar("select count(*) from raw.titles where _load_id = 'run-3'")
+            .await,
+        0
+    );
     f.published_from("run-2").await;
 }
 
@@ -394,12 +455,17 @@ async fn one_publish_at_a_time_and_a_dead_holders_lock_expires() {
     let f = Fixture::new();
     landfall_core::audit::ensure(&f.wh).await.unwrap();
     succession::acquire_publish_lock(&f.wh, "run-1").await.unwrap();
-    succession::acquire_publish_lock(&f.wh, "run-1").await.expect("re-entrant for a retried Publish");
+    succession::acquire_publish_lock(&f.wh, "run-1")
+        .await
+        .expect("re-entrant for a retried Publish");
     let e = succession::acquire_publish_lock(&f.wh, "run-2").await.unwrap_err();
     assert_eq!(e.name, ErrorName::Transient, "{e}");
     assert!(e.message.contains("run-1"), "{e}");
     succession::release_publish_lock(&f.wh, "run-2").await.unwrap();
-    assert!(succession::acquire_publish_lock(&f.wh, "run-2").await.is_err(), "only the holder releases");
+    assert!(
+        succession::acquire_publish_lock(&f.wh, "run-2").await.is_err(),
+        "only the holder releases"
+    );
     succession::release_publish_lock(&f.wh, "run-1").await.unwrap();
     succession::acquire_publish_lock(&f.wh, "run-2").await.unwrap();
     // run-2's Lambda dies holding it: past Publish's timeout the lock is free.
@@ -410,5 +476,9 @@ async fn one_publish_at_a_time_and_a_dead_holders_lock_expires() {
     .await
     .unwrap();
     succession::acquire_publish_lock(&f.wh, "run-3").await.unwrap();
-    assert_eq!(f.scalar("select count(*) from audit.publish_lock where holder = 'run-3'").await, 1);
+    assert_eq!(
+        f.scalar("select count(*) from audit.publish_lock where holder = 'run-3'")
+            .await,
+        1
+    );
 }

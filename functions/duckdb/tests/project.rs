@@ -250,9 +250,9 @@ async fn models_build_side_by_side_in_ref_order_and_builds_are_kept_on_request()
     let given: Vec<_> = models.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, given);
     assert!(
-        built
-            .iter()
-            .all(|m| m.relation.starts_with(&format!("scratch.{}.", build::build_schema("s", "r")))),
+        built.iter().all(|m| m
+            .relation
+            .starts_with(&format!("scratch.{}.", build::build_schema("s", "r")))),
         "{built:?}"
     );
     let n: i64 = 200000 * 199999 / 2;

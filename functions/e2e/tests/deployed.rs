@@ -641,22 +641,40 @@ async fn an_older_batch_after_a_newer_one_is_superseded_and_publishes_only_when_
 
     land(&stack, "2026-11-25", &older, ["titles.csv", "credits.csv"]).await;
     let execs = stack.settle().await;
-    let e = execs.iter().find(|e| e.name.starts_with("2026-11-25-")).expect("the older batch ran");
-    assert_eq!(e.status, "SUCCEEDED", "superseded is not a failure: {e:#?}\n{}", stack.logs());
+    let e = execs
+        .iter()
+        .find(|e| e.name.starts_with("2026-11-25-"))
+        .expect("the older batch ran");
+    assert_eq!(
+        e.status,
+        "SUCCEEDED",
+        "superseded is not a failure: {e:#?}\n{}",
+        stack.logs()
+    );
     let states: Vec<&str> = e.states.iter().map(|s| s.name.as_str()).collect();
-    assert!(states.contains(&"NotifySuperseded") && states.contains(&"Superseded"), "{states:?}");
+    assert!(
+        states.contains(&"NotifySuperseded") && states.contains(&"Superseded"),
+        "{states:?}"
+    );
     assert!(!states.contains(&"NotifyFailure"), "{states:?}");
     assert_eq!(published(&stack).await, before, "the newer batch's marts stay live");
     let wh = stack.warehouse().await;
     let row = wh
-        .query(&format!("select status, error_cause from audit.runs where run_id = '{}'", e.name))
+        .query(&format!(
+            "select status, error_cause from audit.runs where run_id = '{}'",
+            e.name
+        ))
         .await
         .unwrap();
     assert_eq!(row.rows[0][0], json!("superseded"), "{row:?}");
     assert!(row.rows[0][1].as_str().unwrap().contains("2026-11-26"), "{row:?}");
     let alerts = stack.alerts().await;
     assert_eq!(alerts.len(), 1, "one notice: {alerts:?}");
-    assert!(alerts[0].contains("superseded") && alerts[0].contains("2026-11-25"), "{}", alerts[0]);
+    assert!(
+        alerts[0].contains("superseded") && alerts[0].contains("2026-11-25"),
+        "{}",
+        alerts[0]
+    );
     assert_eq!(stack.slack.posts().len(), 1, "{:?}", stack.slack.posts());
     assert!(
         stack.deliveries().iter().all(|d| d.function != "NotifyFunction"),
@@ -669,9 +687,18 @@ async fn an_older_batch_after_a_newer_one_is_superseded_and_publishes_only_when_
     let execs = stack.settle().await;
     let forced = execs.iter().find(|e| e.name == "2026-11-25-forced").unwrap();
     assert_eq!(forced.status, "SUCCEEDED", "{forced:#?}\n{}", stack.logs());
-    assert!(forced.states.iter().any(|s| s.name == "Publish" && s.status == "succeeded"), "{forced:#?}");
+    assert!(
+        forced
+            .states
+            .iter()
+            .any(|s| s.name == "Publish" && s.status == "succeeded"),
+        "{forced:#?}"
+    );
     assert_eq!(
-        wh.query("select batch from audit.publishes where active").await.unwrap().scalar(),
+        wh.query("select batch from audit.publishes where active")
+            .await
+            .unwrap()
+            .scalar(),
         Some(&json!("2026-11-25"))
     );
     assert_ne!(published(&stack).await, before);

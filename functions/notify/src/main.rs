@@ -89,11 +89,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 match (&reports, &thresholds) {
                     (Some(bucket), Ok(t)) => match bucket.list_landed().await {
                         Ok(objects) => {
-                            landfall_core::lateness::check(settings.alerts, settings.pipeline, settings.environment, &objects, now_ms, t).await
+                            landfall_core::lateness::check(
+                                settings.alerts,
+                                settings.pipeline,
+                                settings.environment,
+                                &objects,
+                                now_ms,
+                                t,
+                            )
+                            .await
                         }
                         Err(e) => Err(e),
                     },
-                    (None, _) => Err(landfall_core::PipelineError::config("the scheduled landing check needs LANDING_BUCKET")),
+                    (None, _) => Err(landfall_core::PipelineError::config(
+                        "the scheduled landing check needs LANDING_BUCKET",
+                    )),
                     (_, Err(e)) => Err(e.clone()),
                 }
             } else {
@@ -104,10 +114,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 let wants = match &change {
                     Some(Ok(c)) => matches!(c.status.as_str(), "FAILED" | "TIMED_OUT" | "ABORTED"),
                     Some(Err(_)) => false,
-                    None => payload.get("status").and_then(Value::as_str) == Some("failed") || settings.report_sink.is_some(),
+                    None => {
+                        payload.get("status").and_then(Value::as_str) == Some("failed")
+                            || settings.report_sink.is_some()
+                    }
                 };
                 let remaining = Duration::from_millis(
-                    event.context.deadline.saturating_sub(landfall_core::pipeline::unix_millis()),
+                    event
+                        .context
+                        .deadline
+                        .saturating_sub(landfall_core::pipeline::unix_millis()),
                 );
                 let wh = match session {
                     Some(s) if wants => alert_warehouse(s, &execution, remaining).await,
@@ -141,15 +157,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 /// The warehouse for an alert, within 20 s: without it the alert still goes out (no
 /// `audit.runs` update, no report).
-async fn alert_warehouse(
-    s: &Session,
-    execution: &str,
-    remaining: Duration,
-) -> Option<std::sync::Arc<dyn Warehouse>> {
+async fn alert_warehouse(s: &Session, execution: &str, remaining: Duration) -> Option<std::sync::Arc<dyn Warehouse>> {
     match tokio::time::timeout(Duration::from_secs(20), s.get()).await {
         Ok(Ok(wh)) => {
             wh.set_query_tag(&format!("landfall:notify:{execution}"));
-            wh.set_deadline(Some(tokio::time::Instant::now() + remaining.saturating_sub(Duration::from_secs(15))));
+            wh.set_deadline(Some(
+                tokio::time::Instant::now() + remaining.saturating_sub(Duration::from_secs(15)),
+            ));
             Some(wh)
         }
         Ok(Err(e)) => {
@@ -157,7 +171,9 @@ async fn alert_warehouse(
             None
         }
         Err(_) => {
-            tracing::warn!("the alert goes out without the warehouse (no audit.runs update, no report): Snowflake did not answer within 20 s");
+            tracing::warn!(
+                "the alert goes out without the warehouse (no audit.runs update, no report): Snowflake did not answer within 20 s"
+            );
             None
         }
     }

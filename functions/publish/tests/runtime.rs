@@ -53,7 +53,10 @@ async fn publish_archives_then_swaps_the_marts_schema_in() {
         count("select count(*) from marts.title_popularity".into()).await as u64,
         env.data.titles
     );
-    assert_eq!(count("select count(*) from audit.publishes where active".into()).await, 1);
+    assert_eq!(
+        count("select count(*) from audit.publishes where active".into()).await,
+        1
+    );
     // The clone used for the swap is gone.
     let left = wh
         .query("select count(*) from information_schema.schemata where lower(schema_name) = 'marts__landfall_next'")

@@ -36,9 +36,11 @@ async fn quality_passes_a_sound_batch_and_gates_a_broken_one() {
 
     // Break a mart behind the gate's back: a duplicated genre row fails its unique test.
     let marts = landfall_core::build::build_schema("marts", &run.run_id);
-    wh.execute(&format!("insert into {marts}.genre_content_share select * from {marts}.genre_content_share limit 1"))
-        .await
-        .unwrap();
+    wh.execute(&format!(
+        "insert into {marts}.genre_content_share select * from {marts}.genre_content_share limit 1"
+    ))
+    .await
+    .unwrap();
     let (a, logs) = env.invoke_with_logs(
         bin,
         vec![json!({"run": run_json(&run), "step": "RunQualityChecks", "retry": 0})],

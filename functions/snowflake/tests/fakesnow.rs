@@ -202,7 +202,10 @@ async fn builds_and_tests(data: &datasets::Landed) {
 
     // The marts hold the answers (the same facts the DuckDB path checks).
     let share = wh
-        .query(&format!("select count(*), sum(total) from {m}.genre_content_share", m = build_schema("marts", &run.run_id)))
+        .query(&format!(
+            "select count(*), sum(total) from {m}.genre_content_share",
+            m = build_schema("marts", &run.run_id)
+        ))
         .await
         .unwrap();
     assert!(
@@ -212,13 +215,19 @@ async fn builds_and_tests(data: &datasets::Landed) {
             >= 15
     );
     let years = wh
-        .query(&format!("select min(release_year), max(release_year) from {m}.titles_by_release_year", m = build_schema("marts", &run.run_id)))
+        .query(&format!(
+            "select min(release_year), max(release_year) from {m}.titles_by_release_year",
+            m = build_schema("marts", &run.run_id)
+        ))
         .await
         .unwrap();
     assert_eq!(landfall_core::warehouse::as_i64(&years.rows[0][0]), Some(data.years.0));
     assert_eq!(landfall_core::warehouse::as_i64(&years.rows[0][1]), Some(data.years.1));
     let health = wh
-        .query(&format!("select tests_failed, rows_rejected from {m}.data_health where run_id = 'run-1'", m = build_schema("marts", &run.run_id)))
+        .query(&format!(
+            "select tests_failed, rows_rejected from {m}.data_health where run_id = 'run-1'",
+            m = build_schema("marts", &run.run_id)
+        ))
         .await
         .unwrap();
     assert_eq!(health.rows.len(), 1, "data_health has this run");
@@ -437,7 +446,11 @@ async fn two_executions_interleaved_on_snowflake_publish_in_batch_order() {
     assert!(a.superseded.as_deref().unwrap().contains("'2026-11-26'"), "{a:?}");
     for (summary, data) in [(&a, &older), (&b, &newer)] {
         assert_eq!(summary.loaded["titles"], data.titles, "{}", summary.run_id);
-        assert_eq!(summary.tests.failed, 0, "{}: {:?}", summary.run_id, summary.failing_tests);
+        assert_eq!(
+            summary.tests.failed, 0,
+            "{}: {:?}",
+            summary.run_id, summary.failing_tests
+        );
         let staged = st
             .wh
             .query(&format!(
@@ -450,9 +463,17 @@ async fn two_executions_interleaved_on_snowflake_publish_in_batch_order() {
         assert_eq!(staged as u64, data.titles, "{} staged its own batch", summary.run_id);
     }
     let wh = &st.wh;
-    let count = |sql: String| async move { wh.query(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")).scalar_i64() };
+    let count = |sql: String| async move {
+        wh.query(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .scalar_i64()
+    };
     for m in st.project.models.iter().filter(|m| m.config.publish()) {
-        let (live, built) = (format!("marts.{}", m.name), format!("{}.{}", build_schema("marts", "run-b"), m.name));
+        let (live, built) = (
+            format!("marts.{}", m.name),
+            format!("{}.{}", build_schema("marts", "run-b"), m.name),
+        );
         assert_eq!(
             count(format!("select count(*) from {live}")).await,
             count(format!("select count(*) from {built}")).await,
@@ -467,10 +488,19 @@ async fn two_executions_interleaved_on_snowflake_publish_in_batch_order() {
             "{live} is the newer run's"
         );
     }
-    assert_eq!(count("select count(*) from audit.publishes where active and run_id = 'run-b'".into()).await, 1);
-    assert_eq!(count("select count(*) from audit.runs where run_id = 'run-a' and status = 'superseded'".into()).await, 1);
+    assert_eq!(
+        count("select count(*) from audit.publishes where active and run_id = 'run-b'".into()).await,
+        1
+    );
+    assert_eq!(
+        count("select count(*) from audit.runs where run_id = 'run-a' and status = 'superseded'".into()).await,
+        1
+    );
     let swept = landfall_core::retention::sweep(&st.wh, 0).await.unwrap();
     assert_eq!(swept.dropped.len(), 3, "{swept:?}");
     let tag_a = landfall_core::build::build_tag("run-a");
-    assert!(swept.dropped.iter().all(|s| s.to_ascii_lowercase().ends_with(&tag_a)), "{swept:?}");
+    assert!(
+        swept.dropped.iter().all(|s| s.to_ascii_lowercase().ends_with(&tag_a)),
+        "{swept:?}"
+    );
 }

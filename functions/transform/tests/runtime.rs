@@ -42,15 +42,11 @@ async fn transform_builds_each_layer_the_state_names() {
     );
     let marts = ok(&a[2]);
     assert!(
-        marts
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["relation"]
-                == json!(format!(
-                    "{}.genre_content_share",
-                    landfall_core::build::build_schema("marts", &run.run_id)
-                ))),
+        marts.as_array().unwrap().iter().any(|m| m["relation"]
+            == json!(format!(
+                "{}.genre_content_share",
+                landfall_core::build::build_schema("marts", &run.run_id)
+            ))),
         "{marts}"
     );
     let (t, body) = err(&a[3]);
