@@ -8,7 +8,7 @@
 use crate::build::{RunVars, run_scope};
 use crate::error::{PipelineError, Result};
 use crate::project::{Project, RenderScope, TestSpec, TestTarget, render};
-use crate::warehouse::{Warehouse, side_by_side, sql_str};
+use crate::warehouse::{Warehouse, as_i64, side_by_side, sql_str};
 use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -208,9 +208,12 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
     })
 }
 
-/// Run every test of the project against the run's build relations: up to the warehouse's
-/// [`concurrency`](Warehouse::concurrency) at once (each test only reads), results in the
-/// project's order.
+/// Run every test of the project against the run's build relations, results in the project's
+/// order. The failing-row counts come from as few statements as the warehouse runs at once
+/// ([`concurrency`](Warehouse::concurrency)): one `union all` per group, so Snowflake answers
+/// the whole gate in one round trip instead of one per test. Tests with failures then read
+/// their sample rows (side by side). A group whose statement fails runs its tests one by one,
+/// so the error names the test.
 pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<Vec<TestResult>> {
     let scope = run_scope(project, wh, run);
     let compiled = project
@@ -218,19 +221,66 @@ pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> 
         .iter()
         .map(|t| Ok((t, compile_test(project, t, &scope)?)))
         .collect::<Result<Vec<_>>>()?;
-    let runs = compiled
-        .into_iter()
-        .map(|(t, sql)| run_test(wh, t, sql).boxed())
+    if compiled.is_empty() {
+        return Ok(vec![]);
+    }
+    let groups = wh.concurrency().max(1).min(compiled.len());
+    let per_group = compiled.len().div_ceil(groups);
+    let counted = compiled
+        .chunks(per_group)
+        .map(|group| count_failures(wh, group).boxed())
         .collect();
-    side_by_side(wh, runs).await
+    let counts: Vec<i64> = side_by_side(wh, counted).await?.into_iter().flatten().collect();
+    let results = compiled
+        .into_iter()
+        .zip(counts)
+        .map(|((t, sql), failures)| test_result(wh, t, sql, failures).boxed())
+        .collect();
+    side_by_side(wh, results).await
 }
 
-async fn run_test(wh: &dyn Warehouse, t: &TestSpec, sql: String) -> Result<TestResult> {
-    let failures = wh
-        .query(&format!("select count(*) from (\n{sql}\n) dbt_internal_test"))
-        .await
-        .map_err(|e| e.context(format!("test {}", t.name)))?
-        .scalar_i64();
+/// The failing-row count of each test of `group`, in order, in one statement.
+async fn count_failures(wh: &dyn Warehouse, group: &[(&TestSpec, String)]) -> Result<Vec<i64>> {
+    let one = |i: usize, sql: &str| {
+        format!("select {i} as test_index, count(*) as failures from (\n{sql}\n) dbt_internal_test_{i}")
+    };
+    let union = group
+        .iter()
+        .enumerate()
+        .map(|(i, (_, sql))| one(i, sql))
+        .collect::<Vec<_>>()
+        .join("\nunion all\n");
+    if let Ok(t) = wh.query(&union).await {
+        let mut out = vec![None; group.len()];
+        for r in &t.rows {
+            if let (Some(i), Some(n)) = (r.first().and_then(as_i64), r.get(1).and_then(as_i64)) {
+                if let Some(slot) = out.get_mut(i as usize) {
+                    *slot = Some(n);
+                }
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            return Ok(out.into_iter().flatten().collect());
+        }
+    }
+    // One of them is broken (or the engine refused the union): find which, one by one.
+    let mut out = Vec::with_capacity(group.len());
+    for (t, sql) in group {
+        out.push(
+            wh.query(&one(0, sql))
+                .await
+                .map_err(|e| e.context(format!("test {}", t.name)))?
+                .rows
+                .first()
+                .and_then(|r| r.get(1))
+                .and_then(as_i64)
+                .unwrap_or(0),
+        );
+    }
+    Ok(out)
+}
+
+async fn test_result(wh: &dyn Warehouse, t: &TestSpec, sql: String, failures: i64) -> Result<TestResult> {
     let status = if t.severity == "error" && threshold_hit(&t.error_if, failures)? {
         TestStatus::Fail
     } else if threshold_hit(&t.warn_if, failures)? {
@@ -333,15 +383,12 @@ pub fn gate(results: &[TestResult]) -> Result<()> {
 
 /// Share of model columns (of the built relations) that at least one test covers.
 pub async fn column_coverage(project: &Project, wh: &dyn Warehouse, run_id: &str) -> Result<f64> {
-    let lookups = project
+    let rels: Vec<_> = project
         .models
         .iter()
-        .map(|m| {
-            let rel = crate::build::build_relation(m, wh, run_id);
-            async move { wh.columns(&rel).await }.boxed()
-        })
+        .map(|m| crate::build::build_relation(m, wh, run_id))
         .collect();
-    let columns = side_by_side(wh, lookups).await?;
+    let columns = wh.columns_of(&rels).await?;
     let mut total = 0usize;
     let mut covered = 0usize;
     for (m, cols) in project.models.iter().zip(columns) {

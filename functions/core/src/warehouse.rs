@@ -132,6 +132,17 @@ pub trait Warehouse: Send + Sync {
     async fn relation_exists(&self, rel: &Relation) -> Result<bool>;
     /// Column names of a relation, in order.
     async fn columns(&self, rel: &Relation) -> Result<Vec<String>>;
+    /// [`columns`](Self::columns) of several relations, in their order (empty for one that
+    /// does not exist). Engines where a statement is a round trip answer in one.
+    async fn columns_of(&self, rels: &[Relation]) -> Result<Vec<Vec<String>>> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        // Collected first: a stream over the closure trips rustc's higher-ranked `Send` check.
+        let jobs: Vec<_> = rels.iter().map(|r| self.columns(r)).collect();
+        stream::iter(jobs)
+            .buffered(self.concurrency().max(1))
+            .try_collect()
+            .await
+    }
     /// The database build relations live in when it is not the warehouse's own: `landfall
     /// run` keeps a run's builds in memory on DuckDB (they are scratch until published).
     fn build_catalog(&self) -> Option<&str> {

@@ -286,3 +286,87 @@ async fn models_build_side_by_side_in_ref_order_and_builds_are_kept_on_request()
         .unwrap();
     assert_eq!(d.scalar_i64(), 0);
 }
+
+/// The gate's counts come from one `union all` per connection: on one connection (as on
+/// Snowflake) every test is answered by a single statement, each test keeps its own count and
+/// sample; a broken test among them is named in the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_counts_every_test_in_one_statement_and_names_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "dbt_project.yml",
+        "name: q\nmodels:\n  q:\n    +materialized: table\n",
+    );
+    write(
+        dir.path(),
+        "models/t.sql",
+        "select * from (values (1, 'a'), (2, null), (2, 'c')) v(id, name)",
+    );
+    write(
+        dir.path(),
+        "models/t.yml",
+        "version: 2\nmodels:\n  - name: t\n    columns:\n      - name: id\n        data_tests: [unique, not_null]\n      - name: name\n        data_tests:\n          - not_null:\n              config: {severity: warn}\n",
+    );
+    write(
+        dir.path(),
+        "tests/no_threes.sql",
+        "select * from {{ ref('t') }} where id = 3",
+    );
+    let sql_log = dir.path().join("sql.log");
+    let opts = DuckOptions {
+        threads: Some(1),
+        sql_log: Some(sql_log.clone()),
+        ..DuckOptions::default()
+    };
+    let wh = DuckWarehouse::open(dir.path().join("w.duckdb"), &opts).unwrap();
+    assert_eq!(wh.concurrency(), 1);
+    let p = Project::load(dir.path()).unwrap();
+    let run = RunVars {
+        run_id: "r".into(),
+        batch: "b".into(),
+        ..Default::default()
+    };
+    build::build_models(&p, &wh, &run, &p.models.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let before = std::fs::read_to_string(&sql_log).unwrap().len();
+    let r = quality::run_tests(&p, &wh, &run).await.unwrap();
+    let by = |n: &str| {
+        r.iter()
+            .find(|t| t.name.starts_with(n))
+            .unwrap_or_else(|| panic!("{n}: {r:?}"))
+    };
+    assert_eq!(
+        (by("unique_t_id").status, by("unique_t_id").failures),
+        (TestStatus::Fail, 1)
+    );
+    assert_eq!(by("not_null_t_id").status, TestStatus::Pass);
+    assert_eq!(
+        (by("not_null_t_name").status, by("not_null_t_name").failures),
+        (TestStatus::Warn, 1)
+    );
+    assert_eq!(by("no_threes").status, TestStatus::Pass);
+    assert_eq!(
+        by("unique_t_id").sample.as_ref().unwrap().rows.len(),
+        1,
+        "a failing test keeps its sample"
+    );
+    let log = std::fs::read_to_string(&sql_log).unwrap()[before..].to_string();
+    let statements: Vec<&str> = log
+        .split(landfall_duckdb::SQL_LOG_SEPARATOR)
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    // One statement for the four counts, then one sample per test with failing rows.
+    assert_eq!(statements.len(), 3, "{statements:#?}");
+    assert_eq!(statements[0].matches("union all").count(), 3, "{}", statements[0]);
+
+    write(
+        dir.path(),
+        "tests/broken.sql",
+        "select no_such_column from {{ ref('t') }}",
+    );
+    let p = Project::load(dir.path()).unwrap();
+    let e = quality::run_tests(&p, &wh, &run).await.unwrap_err();
+    assert!(e.message.contains("test broken"), "{}", e.message);
+}

@@ -72,6 +72,8 @@ pub struct SnowflakeWarehouse {
     statement_timeout: Duration,
     query_tag: Mutex<String>,
     deadline: Mutex<Option<Instant>>,
+    /// Statements sent (each at least one request to Snowflake), for the benchmark's figures.
+    statements: std::sync::atomic::AtomicU64,
 }
 
 impl SnowflakeWarehouse {
@@ -110,6 +112,7 @@ impl SnowflakeWarehouse {
             statement_timeout: cfg.statement_timeout,
             query_tag: Mutex::new("landfall".into()),
             deadline: Mutex::new(None),
+            statements: Default::default(),
         };
         wh.run("select current_version()")
             .await
@@ -127,8 +130,15 @@ impl SnowflakeWarehouse {
         *self.deadline.lock().unwrap() = deadline;
     }
 
+    /// Statements this session has sent so far (each one request, more when Snowflake makes
+    /// the client poll a long one).
+    pub fn statements_sent(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Run one statement with the session parameters, within the deadline.
     async fn run(&self, sql: &str) -> Result<firn::QueryResult> {
+        self.statements.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tag = self.query_tag.lock().unwrap().clone();
         let deadline = *self.deadline.lock().unwrap();
         let request_id = uuid::Uuid::new_v4();
@@ -370,6 +380,44 @@ impl Warehouse for SnowflakeWarehouse {
             .filter_map(|r| r.first().and_then(|v| v.as_str()))
             .map(convert::column_name)
             .collect())
+    }
+
+    /// One `information_schema` query per database instead of one per relation.
+    async fn columns_of(&self, rels: &[Relation]) -> Result<Vec<Vec<String>>> {
+        let mut out = vec![Vec::new(); rels.len()];
+        let mut by_catalog: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, r) in rels.iter().enumerate() {
+            by_catalog.entry(catalog_prefix(r)).or_default().push(i);
+        }
+        for (catalog, idx) in by_catalog {
+            let which = idx
+                .iter()
+                .map(|&i| {
+                    format!(
+                        "(upper(table_schema) = upper({}) and upper(table_name) = upper({}))",
+                        sql_str(&rels[i].schema),
+                        sql_str(&rels[i].name)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" or ");
+            let t = self
+                .query(&format!(
+                    "select upper(table_schema), upper(table_name), column_name from {catalog}information_schema.columns where {which} order by 1, 2, ordinal_position"
+                ))
+                .await?;
+            for r in &t.rows {
+                let (Some(s), Some(n), Some(c)) = (r[0].as_str(), r[1].as_str(), r[2].as_str()) else {
+                    continue;
+                };
+                for &i in &idx {
+                    if rels[i].schema.eq_ignore_ascii_case(s) && rels[i].name.eq_ignore_ascii_case(n) {
+                        out[i].push(convert::column_name(c));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// DDL commits implicitly on Snowflake: `prepare` runs statement by statement first (new
