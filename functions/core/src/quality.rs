@@ -253,10 +253,10 @@ async fn count_failures(wh: &dyn Warehouse, group: &[(&TestSpec, String)]) -> Re
     if let Ok(t) = wh.query(&union).await {
         let mut out = vec![None; group.len()];
         for r in &t.rows {
-            if let (Some(i), Some(n)) = (r.first().and_then(as_i64), r.get(1).and_then(as_i64)) {
-                if let Some(slot) = out.get_mut(i as usize) {
-                    *slot = Some(n);
-                }
+            if let (Some(i), Some(n)) = (r.first().and_then(as_i64), r.get(1).and_then(as_i64))
+                && let Some(slot) = out.get_mut(i as usize)
+            {
+                *slot = Some(n);
             }
         }
         if out.iter().all(Option::is_some) {
