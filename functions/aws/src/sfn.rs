@@ -15,6 +15,8 @@ pub struct Described {
     pub state_machine_arn: String,
     /// The execution input, as JSON text.
     pub input: String,
+    /// The execution's output once it succeeded, as JSON text.
+    pub output: Option<String>,
 }
 
 pub struct StepFunctions {
@@ -49,6 +51,7 @@ impl StepFunctions {
             name: d.name().unwrap_or_default().to_string(),
             state_machine_arn: d.state_machine_arn().to_string(),
             input: d.input().unwrap_or("{}").to_string(),
+            output: d.output().map(str::to_string),
         })
     }
 }

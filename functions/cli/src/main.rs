@@ -740,6 +740,22 @@ async fn backfill(
     wait_for(&sfn, &started, poll_seconds, "backfill").await
 }
 
+/// An ended execution's status as `backfill --wait` prints it: a SUCCEEDED execution that
+/// ended in `Superseded` published nothing, and says why (not a failure: exit 0).
+fn final_status(status: &str, output: Option<&str>) -> String {
+    let superseded = output
+        .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+        .and_then(|v| {
+            v.pointer("/superseded/Cause")
+                .and_then(|c| c.as_str())
+                .map(landfall_core::functions::lambda_message)
+        });
+    match superseded {
+        Some(why) if status == "SUCCEEDED" => format!("SUPERSEDED ({why})"),
+        _ => status.to_string(),
+    }
+}
+
 /// Poll each started execution until it ends; print `batch<TAB>status<TAB>arn`; exit 1 if one
 /// did not succeed.
 async fn wait_for(
@@ -751,13 +767,13 @@ async fn wait_for(
     let mut failed = false;
     for (b, arn) in started {
         loop {
-            match sfn.status(arn).await {
-                Ok(s) if s == "RUNNING" || s == "PENDING_REDRIVE" => {
+            match sfn.describe(arn).await {
+                Ok(d) if d.status == "RUNNING" || d.status == "PENDING_REDRIVE" => {
                     tokio::time::sleep(std::time::Duration::from_secs(poll_seconds)).await
                 }
-                Ok(s) => {
-                    println!("{b}\t{s}\t{arn}");
-                    failed |= s != "SUCCEEDED";
+                Ok(d) => {
+                    println!("{b}\t{}\t{arn}", final_status(&d.status, d.output.as_deref()));
+                    failed |= d.status != "SUCCEEDED";
                     break;
                 }
                 Err(e) => {
@@ -824,5 +840,23 @@ async fn rerun(execution_arn: String, wait: bool, poll_seconds: u64) -> ExitCode
             eprintln!("landfall rerun: {}", e.message);
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_superseded_execution_says_so_and_why() {
+        let out = serde_json::json!({"run": {}, "superseded": {"Error": "Landfall.Superseded",
+            "Cause": "{\"errorMessage\": \"batch 'a' was not published: batch 'b' is newer\", \"errorType\": \"Landfall.Superseded\"}"}});
+        assert_eq!(
+            super::final_status("SUCCEEDED", Some(&out.to_string())),
+            "SUPERSEDED (batch 'a' was not published: batch 'b' is newer)"
+        );
+        assert_eq!(
+            super::final_status("SUCCEEDED", Some("{\"published\": {}}")),
+            "SUCCEEDED"
+        );
+        assert_eq!(super::final_status("FAILED", None), "FAILED");
     }
 }
