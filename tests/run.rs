@@ -367,6 +367,39 @@ fn reload_replaces_a_second_batch_follows_and_rollback_restores() {
     assert_eq!(f.marts_snapshot(), after_reload);
 }
 
+/// `landfall run` of a batch older than the published one: superseded (exit 3, one JSON
+/// document that says why, a notice), the marts untouched; `--force-publish` publishes it.
+#[test]
+fn an_older_batch_is_superseded_with_exit_3_unless_forced() {
+    let f = Fixture::new();
+    f.generate("2026-11-26", 200, 8);
+    assert_ok(&f.run("2026-11-26"));
+    let live = f.marts_snapshot();
+    f.generate("2026-11-25", 190, 9);
+    let o = f.run("2026-11-25");
+    assert_eq!(o.code, 3, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(o.summary["status"], "superseded", "{}", o.stdout);
+    assert_eq!(o.summary["published"], false);
+    assert!(o.summary["error"].is_null(), "{}", o.stdout);
+    let why = o.summary["superseded"].as_str().unwrap();
+    assert!(why.contains("'2026-11-26'") && why.contains("force_publish"), "{why}");
+    assert_eq!(f.marts_snapshot(), live, "the newer batch's marts stay");
+    let notices: Vec<Value> = f
+        .alerts_sent()
+        .into_iter()
+        .filter(|a| a["status"] == "superseded")
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        f.alerts_sent().iter().all(|a| a["status"] != "failed"),
+        "no failure alert"
+    );
+
+    let o = f.run_with("2026-11-25", &["--force-publish"], &[]);
+    assert_ok(&o);
+    assert_eq!(f.query("select count(*) from marts.title_popularity").scalar_i64(), 190);
+}
+
 #[test]
 fn exit_code_2_for_usage_and_configuration_errors() {
     let f = Fixture::new();

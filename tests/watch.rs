@@ -144,13 +144,19 @@ fn watch_runs_each_batch_version_once_and_stops_cleanly() {
     );
     assert_eq!(w.log().matches("batch b2 is complete").count(), 1, "{}", w.log());
 
-    // A re-upload with changed contents (5 % fewer credits): a new version, a second run.
+    // A re-upload with changed contents (5 % fewer credits): a new version, a second run. b1
+    // is older than the published b2, so that run is superseded: b2's marts stay live.
     let credits = std::fs::read_to_string(b1.credits_csv()).unwrap();
     let lines: Vec<&str> = credits.lines().collect();
     let keep = lines.len() - lines.len() / 20;
     std::fs::write(f.batch_dir("b1").join("credits.csv"), lines[..keep].join("\n") + "\n").unwrap();
-    w.wait_for("batch b1: published", 2);
+    w.wait_for("batch b1: superseded", 1);
     assert_eq!(w.log().matches("batch b1 is complete").count(), 2, "{}", w.log());
+    assert_eq!(
+        f.query("select count(*) from audit.publishes where active and batch = 'b2'")
+            .scalar_i64(),
+        1
+    );
 
     // Only the titles of a batch: alerted once as half-landed, after its second.
     std::fs::create_dir_all(f.batch_dir("b4")).unwrap();
@@ -192,5 +198,10 @@ fn watch_runs_each_batch_version_once_and_stops_cleanly() {
         f.query("select count(*) from audit.runs").scalar_i64(),
         4,
         "four runs (b1, b3, b2, b1 again), nothing half-written"
+    );
+    assert_eq!(
+        f.query("select count(*) from audit.runs where status = 'superseded'")
+            .scalar_i64(),
+        1
     );
 }

@@ -99,3 +99,24 @@ impl TaskHook for Player {
         self.script.turn.notify_waiters();
     }
 }
+
+/// The layer-by-layer interleaving of two executions up to their gates, `first`'s state then
+/// `second`'s, then `tail`.
+pub fn lockstep(first: &str, second: &str, tail: &[(&str, &str)]) -> Arc<Script> {
+    let mut out = Vec::new();
+    for s in [
+        "ValidateInput",
+        "CheckFiles",
+        "LoadTitles",
+        "LoadCredits",
+        "BuildStaging",
+        "BuildIntermediate",
+        "BuildMarts",
+        "RunQualityChecks",
+    ] {
+        out.push((first, s));
+        out.push((second, s));
+    }
+    out.extend(tail.iter().copied());
+    Script::new(&out)
+}

@@ -2,7 +2,8 @@
 //! alert file stand in for S3, Snowflake and SNS; the handlers are the ones the Lambdas run.
 //!
 //! Exit codes: 0 the batch was published (or the command did its job), 1 the pipeline failed
-//! (an alert was sent), 2 usage or configuration errors.
+//! (an alert was sent), 2 usage or configuration errors, 3 the run was superseded (a newer
+//! batch is published: nothing published, nothing failed).
 
 mod progress;
 mod watch;
@@ -510,6 +511,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// `landfall run`'s exit code when the run ended superseded: nothing published, nothing
+/// failed (a newer batch is live).
+pub const EXIT_SUPERSEDED: i32 = 3;
+
 /// `landfall run`: one execution, its summary, its exit code.
 fn run_cmd(args: RunArgs) -> ExitCode {
     let RunArgs {
@@ -651,9 +656,10 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     } else {
         progress::print_summary(&summary);
     }
-    // Superseded is not a failure: a newer batch is what is published.
-    if summary.status == "succeeded" || summary.status == "superseded" {
+    if summary.status == "succeeded" {
         ExitCode::SUCCESS
+    } else if summary.status == "superseded" {
+        ExitCode::from(EXIT_SUPERSEDED as u8)
     } else {
         ExitCode::from(1)
     }
@@ -745,11 +751,7 @@ async fn backfill(
 fn final_status(status: &str, output: Option<&str>) -> String {
     let superseded = output
         .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
-        .and_then(|v| {
-            v.pointer("/superseded/Cause")
-                .and_then(|c| c.as_str())
-                .map(landfall_core::functions::lambda_message)
-        });
+        .and_then(|v| landfall_core::functions::superseded_in(&v));
     match superseded {
         Some(why) if status == "SUCCEEDED" => format!("SUPERSEDED ({why})"),
         _ => status.to_string(),
@@ -847,8 +849,7 @@ async fn rerun(execution_arn: String, wait: bool, poll_seconds: u64) -> ExitCode
 mod tests {
     #[test]
     fn a_superseded_execution_says_so_and_why() {
-        let out = serde_json::json!({"run": {}, "superseded": {"Error": "Landfall.Superseded",
-            "Cause": "{\"errorMessage\": \"batch 'a' was not published: batch 'b' is newer\", \"errorType\": \"Landfall.Superseded\"}"}});
+        let out = serde_json::json!({"run": {}, "published": {"superseded": "batch 'a' was not published: batch 'b' is newer"}});
         assert_eq!(
             super::final_status("SUCCEEDED", Some(&out.to_string())),
             "SUPERSEDED (batch 'a' was not published: batch 'b' is newer)"

@@ -149,6 +149,11 @@ pub fn watch(opts: &WatchOptions, alerts: &dyn Alerts, environment: &str, stop: 
             eprintln!("landfall watch: batch {batch} is complete ({version}): running");
             match run(opts, batch) {
                 Ok(0) => eprintln!("landfall watch: batch {batch}: published"),
+                Ok(crate::EXIT_SUPERSEDED) => {
+                    eprintln!(
+                        "landfall watch: batch {batch}: superseded (a newer batch is published; the notice says which)"
+                    )
+                }
                 Ok(code) => {
                     failures += 1;
                     eprintln!("landfall watch: batch {batch}: failed (exit {code}; the alert names why); watching on");

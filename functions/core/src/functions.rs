@@ -75,7 +75,11 @@ pub async fn load(deps: Deps<'_>, event: Value) -> Result<Value> {
             };
             to_value(&handlers::check_files(deps, &input).await?)
         }
-        LoadEvent::Load { file, run, object } => to_value(&handlers::load_file(deps, &run, &file, &object).await?),
+        LoadEvent::Load { file, run, object } => or_superseded(
+            handlers::load_file(deps, &run, &file, &object)
+                .await
+                .and_then(|l| to_value(&l)),
+        ),
     }
 }
 
@@ -90,7 +94,11 @@ struct TransformEvent {
 /// `transform`: `BuildStaging`, `BuildIntermediate`, `BuildMarts` (the state names the layer).
 pub async fn transform(deps: Deps<'_>, event: Value) -> Result<Value> {
     let e: TransformEvent = parse("transform", event)?;
-    to_value(&handlers::build_layer(deps, &e.run, &e.layer, e.commit_raw).await?)
+    or_superseded(
+        handlers::build_layer(deps, &e.run, &e.layer, e.commit_raw)
+            .await
+            .and_then(|b| to_value(&b)),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,15 +109,43 @@ struct RunEvent {
 /// `quality`: `RunQualityChecks`.
 pub async fn quality(deps: Deps<'_>, event: Value) -> Result<Value> {
     let e: RunEvent = parse("quality", event)?;
-    to_value(&handlers::run_quality(deps, &e.run).await?)
+    or_superseded(handlers::run_quality(deps, &e.run).await.and_then(|q| to_value(&q)))
 }
 
 /// `publish`: `Publish`.
 pub async fn publish(deps: Deps<'_>, event: Value) -> Result<Value> {
     let e: RunEvent = parse("publish", event)?;
-    let p = handlers::publish(deps, &e.run).await?;
+    let p = match handlers::publish(deps, &e.run).await {
+        Ok(p) => p,
+        Err(e) => return or_superseded(Err(e)),
+    };
     handlers::on_success(deps.warehouse, &e.run).await?;
     to_value(&p)
+}
+
+/// A run stopped by the ordering rules (crate::succession) has not failed: its function
+/// answers `{"superseded": why}`, which a Choice after the state routes to NotifySuperseded.
+/// As an error it would count in the Lambda's `Errors` metric and wake the alarms.
+fn or_superseded(r: Result<Value>) -> Result<Value> {
+    match r {
+        Err(e) if e.name == ErrorName::Superseded => Ok(serde_json::json!({ SUPERSEDED: e.message })),
+        r => r,
+    }
+}
+
+/// The field of a function's answer that says the run was superseded, and why.
+pub const SUPERSEDED: &str = "superseded";
+
+/// Why a run was superseded, if a state's answer in `state` (an execution's data) says so.
+pub fn superseded_in(state: &Value) -> Option<String> {
+    match state {
+        Value::Object(m) => m.iter().find_map(|(k, v)| match v {
+            Value::String(s) if k == SUPERSEDED => Some(s.clone()),
+            other => superseded_in(other),
+        }),
+        Value::Array(a) => a.iter().find_map(superseded_in),
+        _ => None,
+    }
 }
 
 /// Settings of the notify function.
@@ -236,12 +272,7 @@ pub async fn notify(settings: &NotifySettings<'_>, warehouse: Option<&dyn Wareho
     if e.status == "superseded" {
         // Not a failure: the run recorded itself (crate::succession); people hear that the
         // batch was not published and why.
-        let reason = e
-            .state
-            .pointer("/superseded/Cause")
-            .and_then(Value::as_str)
-            .map(lambda_message)
-            .unwrap_or_else(|| "a newer batch or execution is published".into());
+        let reason = superseded_in(&e.state).unwrap_or_else(|| "a newer batch or execution is published".into());
         alert.cause = Some(truncate(
             &redact(&reason, &settings.secrets),
             crate::alerts::MAX_CAUSE_CHARS,

@@ -382,13 +382,15 @@ fn summarize(
         _ => None,
     });
     let target = caught.or_else(|| ex.output.as_ref().err().map(|e| e.error.clone()));
-    if target.as_deref() == Some(ErrorName::Superseded.as_str()) {
+    if let Some(why) = results
+        .iter()
+        .find_map(|(_, r)| r.as_ref().ok().and_then(functions::superseded_in))
+    {
         s.status = "superseded".into();
-        s.superseded = results
-            .iter()
-            .find_map(|(_, r)| r.as_ref().err().filter(|e| e.name == ErrorName::Superseded))
-            .map(|e| e.message.clone());
-    } else if let Some(err_name) = target {
+        s.published = false;
+        s.superseded = Some(why);
+    }
+    if let Some(err_name) = target {
         if let Some((path, cause)) = ex.history.iter().find_map(|e| match &e.kind {
             EventKind::StateFailed { error, cause } if error == &err_name => Some((e.state.clone(), cause.clone())),
             _ => None,

@@ -38,6 +38,18 @@ struct Fixture {
     titles: std::collections::BTreeMap<String, u64>,
 }
 
+fn settings(alerts: &AlertFile) -> NotifySettings<'_> {
+    NotifySettings {
+        pipeline: "landfall",
+        environment: "test",
+        alerts,
+        secrets: vec![],
+        notify_success: false,
+        report_base: None,
+        report_sink: None,
+    }
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -68,15 +80,7 @@ impl Fixture {
 
     async fn run(&self, batch: &str, run_id: &str, hook: Arc<dyn TaskHook>, extra: Value) -> RunSummary {
         let alerts = AlertFile::new(&self.alerts);
-        let settings = NotifySettings {
-            pipeline: "landfall",
-            environment: "test",
-            alerts: &alerts,
-            secrets: vec![],
-            notify_success: false,
-            report_base: None,
-            report_sink: None,
-        };
+        let settings = settings(&alerts);
         let deps = Deps {
             warehouse: &self.wh,
             storage: &self.storage,
@@ -158,26 +162,6 @@ async fn both(
     }
 }
 
-/// The layer-by-layer interleaving of two executions: every state of one next to the other's.
-fn lockstep(first: &str, second: &str, tail: &[(&'static str, &'static str)]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for s in [
-        "ValidateInput",
-        "CheckFiles",
-        "LoadTitles",
-        "LoadCredits",
-        "BuildStaging",
-        "BuildIntermediate",
-        "BuildMarts",
-        "RunQualityChecks",
-    ] {
-        out.push((first.to_string(), s.to_string()));
-        out.push((second.to_string(), s.to_string()));
-    }
-    out.extend(tail.iter().map(|(l, s)| (l.to_string(), s.to_string())));
-    out
-}
-
 fn script(steps: &[(String, String)]) -> Arc<Script> {
     Script::new(&steps.iter().map(|(l, s)| (l.as_str(), s.as_str())).collect::<Vec<_>>())
 }
@@ -188,7 +172,7 @@ async fn an_older_batch_finishing_after_a_newer_one_is_superseded_and_each_gate_
     f.land("2026-11-25", 100, 1);
     f.land("2026-11-26", 110, 2);
     // A (the older batch) and B go state by state; B publishes first, then A reaches Publish.
-    let s = script(&lockstep("A", "B", &[("B", "Publish"), ("A", "Publish")]));
+    let s = interleave::lockstep("A", "B", &[("B", "Publish"), ("A", "Publish")]);
     let (a, b) = both(
         &s,
         f.run("2026-11-25", "run-a", s.player("A"), json!({})),
@@ -199,6 +183,9 @@ async fn an_older_batch_finishing_after_a_newer_one_is_superseded_and_each_gate_
     assert_eq!(b.status, "succeeded", "{b:?}");
     assert_eq!(a.status, "superseded", "{a:?}");
     assert!(!a.published && a.error.is_none(), "{a:?}");
+    // No state failed: nothing a Lambda's Errors metric (and its alarm) would count.
+    assert!(a.steps.iter().all(|s| s.status == "succeeded"), "{:#?}", a.steps);
+    assert!(a.steps.iter().any(|s| s.name == "NotifySuperseded"), "{:#?}", a.steps);
     let why = a.superseded.as_deref().unwrap();
     assert!(
         why.contains("batch '2026-11-26'") && why.contains("force_publish"),
@@ -290,7 +277,7 @@ async fn the_newer_batch_replaces_an_older_one_that_published_first() {
     f.land("b9", 100, 3);
     f.land("b10", 105, 4);
     // b10 > b9 (digit runs compare as numbers): the older b9 publishes first, then b10 over it.
-    let s = script(&lockstep("B", "A", &[("A", "Publish"), ("B", "Publish")]));
+    let s = interleave::lockstep("B", "A", &[("A", "Publish"), ("B", "Publish")]);
     let (a, b) = both(
         &s,
         f.run("b9", "run-9", s.player("A"), json!({})),
@@ -346,6 +333,7 @@ async fn of_two_executions_of_one_batch_the_newer_wins_even_when_the_older_commi
     assert_eq!(b.status, "succeeded", "{b:?}");
     assert_eq!(a.status, "superseded", "{a:?}");
     assert!(a.superseded.as_deref().unwrap().contains("run-new"), "{a:?}");
+    assert!(a.steps.iter().all(|s| s.status == "succeeded"), "{:#?}", a.steps);
     f.published_from("run-new").await;
     assert_eq!(f.status("run-old").await, "superseded");
     // raw holds the batch once: the newer execution's load.
@@ -390,15 +378,7 @@ async fn a_run_killed_between_states_leaves_nothing_another_run_takes_for_its_ow
 
     // Step Functions reports A aborted: the notify function marks it failed.
     let alerts = AlertFile::new(&f.alerts);
-    let settings = NotifySettings {
-        pipeline: "landfall",
-        environment: "test",
-        alerts: &alerts,
-        secrets: vec![],
-        notify_success: false,
-        report_base: None,
-        report_sink: None,
-    };
+    let settings = settings(&alerts);
     let change = ExecutionStatusChange {
         execution_arn: "arn:aws:states:eu-west-1:123456789012:execution:landfall:run-1".into(),
         name: "run-1".into(),

@@ -393,23 +393,7 @@ async fn two_executions_interleaved_on_snowflake_publish_in_batch_order() {
         report_base: None,
         report_sink: None,
     };
-    let mut steps = Vec::new();
-    for s in [
-        "ValidateInput",
-        "CheckFiles",
-        "LoadTitles",
-        "LoadCredits",
-        "BuildStaging",
-        "BuildIntermediate",
-        "BuildMarts",
-        "RunQualityChecks",
-    ] {
-        steps.push(("A", s));
-        steps.push(("B", s));
-    }
-    steps.push(("B", "Publish"));
-    steps.push(("A", "Publish"));
-    let script = interleave::Script::new(&steps);
+    let script = interleave::lockstep("A", "B", &[("B", "Publish"), ("A", "Publish")]);
     let run = |wh: &'static SnowflakeWarehouse, batch: &'static str, id: &'static str, label: &'static str| {
         let (settings, storage, project, script) = (&settings, &st.storage, &st.project, &script);
         async move {
