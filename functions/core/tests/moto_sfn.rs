@@ -282,11 +282,15 @@ async fn moto_and_our_engine_take_the_same_paths() {
             "LoadRaw",
             "LoadTitles",
             "LoadCredits",
+            "CheckSupersededLoad",
             "BuildStaging",
+            "CheckSupersededStaging",
             "BuildIntermediate",
             "BuildMarts",
             "RunQualityChecks",
+            "CheckSupersededQuality",
             "Publish",
+            "CheckSupersededPublish",
             "NotifySuccess",
             "Succeeded"
         ]
@@ -294,6 +298,42 @@ async fn moto_and_our_engine_take_the_same_paths() {
     assert_eq!(o_out, m_out, "the execution outputs differ");
     assert_eq!(o_out["loaded"], json!({"titles": loaded, "credits": loaded}));
     assert_eq!(o_out["run"], run);
+
+    // ---- superseded at Publish: an answer, not an error; both route it the same way ----
+    let superseded = json!({"superseded": "batch 'a' was not published: batch 'b' is newer"});
+    let answers = [
+        ("load", &run),
+        ("load", &files),
+        ("load", &loaded),
+        ("load", &loaded),
+        ("transform", &built),
+        ("transform", &built),
+        ("transform", &built),
+        ("quality", &quality),
+        ("publish", &superseded),
+        ("notify", &notified),
+    ];
+    let mut per_fn: HashMap<String, VecDeque<Value>> = HashMap::new();
+    for (f, v) in answers {
+        per_fn.entry(format!("landfall-{f}")).or_default().push_back(v.clone());
+    }
+    moto.moto_api(
+        "/moto-api/static/lambda-simple/response",
+        json!({"results": answers.iter().map(|(_, v)| v.to_string()).collect::<Vec<_>>(), "region": REGION}),
+    )
+    .await;
+    let (m_names, m_status, m_out, _) = moto.execute("landfall-superseded", &definition(), input.clone()).await;
+    let (s_names, s_ok, s_out, _) = ours(per_fn, None, input.clone()).await;
+    assert_eq!(m_status, "SUCCEEDED", "superseded ends in a Succeed state");
+    assert!(s_ok);
+    assert_eq!(normalized(s_names.clone()), normalized(m_names));
+    let s_names = normalized(s_names);
+    assert_eq!(
+        s_names[s_names.len() - 4..],
+        ["Publish", "CheckSupersededPublish", "NotifySuperseded", "Superseded"]
+    );
+    assert_eq!(s_out, m_out, "the execution outputs differ");
+    assert_eq!(s_out["published"], superseded);
 
     // ---- failure: no function exists, so the first task fails and the failure path runs ----
     moto.moto_api(
