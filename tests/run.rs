@@ -420,6 +420,41 @@ fn exit_code_2_for_usage_and_configuration_errors() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("dbt_project.yml"));
+
+    // With --json, exactly one JSON document on stdout on these paths too.
+    let one_doc = |args: &[&str], says: &str| {
+        let o = f.cmd().args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let mut docs = serde_json::Deserializer::from_str(&stdout).into_iter::<Value>();
+        let doc = docs
+            .next()
+            .unwrap_or_else(|| panic!("{args:?}: no JSON on stdout"))
+            .unwrap();
+        assert!(docs.next().is_none(), "{args:?}: one document only: {stdout}");
+        assert_eq!(doc["status"], "error", "{doc}");
+        assert_eq!(doc["error"]["name"], "Landfall.Config", "{doc}");
+        assert_eq!(doc["published"], false);
+        assert!(
+            doc["error"]["cause"].as_str().unwrap().contains(says),
+            "{args:?}: {doc}"
+        );
+    };
+    one_doc(&["run", "--json", "--landing", "x"], "--batch");
+    one_doc(
+        &[
+            "run",
+            "--json",
+            "--landing",
+            ".",
+            "--batch",
+            "b",
+            "--project",
+            "no-such-project",
+        ],
+        "dbt_project.yml",
+    );
+    one_doc(&["run", "--json", "--landing", "nowhere", "--batch", "b"], "nowhere");
 }
 
 #[test]

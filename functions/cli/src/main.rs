@@ -236,6 +236,40 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(secs))
 }
 
+/// Flags clap refused. `landfall run --json` still prints its one JSON document (status
+/// `error`) before the usage text goes to stderr; help and version print as usual.
+fn bad_flags(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let args: Vec<String> = std::env::args().collect();
+    let wants_json = args.get(1).is_some_and(|a| a == "run") && args.iter().any(|a| a == "--json");
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !wants_json {
+        e.exit();
+    }
+    let batch = args
+        .iter()
+        .position(|a| a == "--batch")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default();
+    // clap's message without its usage block, on one line.
+    let text = e.render().to_string();
+    let msg = text
+        .split("\n\nUsage:")
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!(
+        "{}",
+        serde_json::to_string(&pipeline::RunSummary::not_started(&batch, &PipelineError::config(msg)))
+            .expect("summary serializes")
+    );
+    let _ = e.print();
+    ExitCode::from(2)
+}
+
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("landfall: {msg}");
     ExitCode::from(2)
@@ -288,7 +322,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return bad_flags(e),
+    };
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()
             .json()
@@ -533,17 +570,31 @@ fn run_cmd(args: RunArgs) -> ExitCode {
         keep_build,
         report,
     } = args;
+    // With --json, exactly one JSON document on every path: a run that never started too.
+    let not_started = |msg: String| -> ExitCode {
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string(&pipeline::RunSummary::not_started(
+                    &batch,
+                    &PipelineError::config(msg.clone())
+                ))
+                .expect("summary serializes")
+            );
+        }
+        usage_error(msg)
+    };
     let faults = match std::env::var("LANDFALL_FAULTS") {
         Ok(spec) => match pipeline::parse_faults(&spec) {
             Ok(f) => f,
-            Err(e) => return usage_error(e.message),
+            Err(e) => return not_started(e.message.clone()),
         },
         Err(_) => Default::default(),
     };
     let definition = match state_machine {
         Some(p) => match std::fs::read_to_string(&p) {
             Ok(t) => Some(t),
-            Err(e) => return usage_error(format!("state machine {}: {e}", p.display())),
+            Err(e) => return not_started(format!("state machine {}: {e}", p.display())),
         },
         None => None,
     };
@@ -555,14 +606,14 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     };
     let project_dir = match find_project(project) {
         Ok(p) => p,
-        Err(e) => return usage_error(e),
+        Err(e) => return not_started(e),
     };
     let project = match Project::load(&project_dir) {
         Ok(p) => p,
-        Err(e) => return usage_error(e.message),
+        Err(e) => return not_started(e.message.clone()),
     };
     if !landing.is_dir() {
-        return usage_error(format!("landing folder {} does not exist", landing.display()));
+        return not_started(format!("landing folder {} does not exist", landing.display()));
     }
     let input_bytes = std::fs::read_dir(landing.join(&batch)).ok().map(|files| {
         files
@@ -573,7 +624,7 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     });
     let warehouse = match open_warehouse_for(&wh, input_bytes, true) {
         Ok(w) => w,
-        Err(e) => return usage_error(e.message),
+        Err(e) => return not_started(e.message.clone()),
     };
     let mut channels: Vec<Box<dyn Alerts>> = Vec::new();
     let mut secrets = Vec::new();
@@ -615,7 +666,7 @@ fn run_cmd(args: RunArgs) -> ExitCode {
     let rt = runtime();
     let mut summary = match rt.block_on(pipeline::run(deps, &settings, &input, &observer, &options)) {
         Ok(s) => s,
-        Err(e) => return usage_error(e.message),
+        Err(e) => return not_started(e.message.clone()),
     };
     match rt.block_on(write_report(
         &warehouse,

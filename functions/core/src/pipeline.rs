@@ -66,6 +66,34 @@ pub struct RunSummary {
     pub duration_ms: u64,
 }
 
+impl RunSummary {
+    /// The summary of a run that never started (bad flags, no SQL project, the warehouse
+    /// locked): status `error`, the reason in `error`, nothing loaded or published.
+    pub fn not_started(batch: &str, err: &PipelineError) -> RunSummary {
+        RunSummary {
+            status: "error".into(),
+            run_id: String::new(),
+            batch: batch.to_string(),
+            error: Some(ErrorSummary {
+                name: err.name,
+                cause: err.message.clone(),
+            }),
+            failed_state: None,
+            loaded: BTreeMap::new(),
+            rejected: BTreeMap::new(),
+            tests: TestCounts::default(),
+            failing_tests: vec![],
+            published: false,
+            superseded: None,
+            warnings: vec![],
+            steps: vec![],
+            metrics: vec![],
+            report: None,
+            duration_ms: 0,
+        }
+    }
+}
+
 /// Who hears about progress (a progress bar, log lines, nothing).
 pub trait Observer: Send + Sync {
     fn step_started(&self, _name: &str, _attempt: u32) {}
