@@ -68,7 +68,6 @@ impl Player {
 impl TaskHook for Player {
     async fn before(&self, state: &str) {
         if self.stop_at.as_deref() == Some(state) {
-            self.script.stopped.notify_waiters();
             self.script.stopped.notify_one();
             std::future::pending::<()>().await;
         }

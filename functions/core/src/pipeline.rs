@@ -42,7 +42,7 @@ pub struct ErrorSummary {
 }
 
 /// The one JSON document `landfall run --json` prints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     pub status: String,
     pub run_id: String,
@@ -72,24 +72,12 @@ impl RunSummary {
     pub fn not_started(batch: &str, err: &PipelineError) -> RunSummary {
         RunSummary {
             status: "error".into(),
-            run_id: String::new(),
             batch: batch.to_string(),
             error: Some(ErrorSummary {
                 name: err.name,
                 cause: err.message.clone(),
             }),
-            failed_state: None,
-            loaded: BTreeMap::new(),
-            rejected: BTreeMap::new(),
-            tests: TestCounts::default(),
-            failing_tests: vec![],
-            published: false,
-            superseded: None,
-            warnings: vec![],
-            steps: vec![],
-            metrics: vec![],
-            report: None,
-            duration_ms: 0,
+            ..RunSummary::default()
         }
     }
 }
@@ -349,19 +337,9 @@ fn summarize(
         .into(),
         run_id,
         batch,
-        error: None,
-        failed_state: None,
-        loaded: BTreeMap::new(),
-        rejected: BTreeMap::new(),
-        tests: TestCounts::default(),
-        failing_tests: vec![],
         published: ok("Publish").is_some(),
-        superseded: None,
-        warnings: vec![],
-        steps: vec![],
-        metrics: vec![],
-        report: None,
         duration_ms,
+        ..RunSummary::default()
     };
     if let Some(run) = ok("ValidateInput").and_then(|v| serde_json::from_value::<RunVars>(v).ok()) {
         s.batch = run.batch;

@@ -309,17 +309,16 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
             let rel = build_relation(m, wh, &run.run_id);
             let kept = Relation::new(crate::build::untagged(&rel.schema), rel.name.clone());
             // Best effort: the report shows what it can read.
-            let mut rows = None;
-            for rel in [&rel, &kept].into_iter().take(if run_id.is_none() { 2 } else { 1 }) {
-                rows = rows_if_exists(wh, rel, &format!("select * from {rel} limit 10"))
+            let sample = |r: Relation| async move {
+                rows_if_exists(wh, &r, &format!("select * from {r} limit 10"))
                     .await
                     .ok()
-                    .flatten();
-                if rows.is_some() {
-                    break;
-                }
+                    .flatten()
+            };
+            match sample(rel).await {
+                None if run_id.is_none() => sample(kept).await,
+                rows => rows,
             }
-            rows
         }
         None => None,
     };

@@ -64,7 +64,7 @@ pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
     let tagged: Vec<(String, String)> = schemas
         .rows
         .iter()
-        .filter(|r| r[0].as_str().map(str::to_ascii_lowercase) != private || private.is_none())
+        .filter(|r| private.is_none() || r[0].as_str().map(str::to_ascii_lowercase) != private)
         .filter_map(|r| r[1].as_str())
         .filter_map(|s| {
             let lower = s.to_ascii_lowercase();

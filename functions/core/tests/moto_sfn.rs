@@ -216,6 +216,32 @@ async fn ours(
     (names, ok, out, inputs)
 }
 
+/// One execution on moto and one on our engine, every Task answered by `answers` in invocation
+/// order (moto pops one global queue; ours one queue per function): each engine's state names,
+/// outcome and output.
+async fn on_both(
+    moto: &Moto,
+    name: &str,
+    answers: &[(&str, &Value)],
+    input: &Value,
+) -> ((Vec<String>, String, Value), (Vec<String>, bool, Value)) {
+    moto.moto_api(
+        "/moto-api/static/lambda-simple/response",
+        json!({"results": answers.iter().map(|(_, v)| v.to_string()).collect::<Vec<_>>(), "region": REGION}),
+    )
+    .await;
+    let (m_names, m_status, m_out, _) = moto.execute(name, &definition(), input.clone()).await;
+    let mut per_fn: HashMap<String, VecDeque<Value>> = HashMap::new();
+    for (f, v) in answers {
+        per_fn
+            .entry(format!("landfall-{f}"))
+            .or_default()
+            .push_back((*v).clone());
+    }
+    let (o_names, o_ok, o_out, _) = ours(per_fn, None, input.clone()).await;
+    ((m_names, m_status, m_out), (o_names, o_ok, o_out))
+}
+
 /// Parallel branches may start in either order: compare them as a set.
 fn normalized(mut names: Vec<String>) -> Vec<String> {
     for w in 0..names.len().saturating_sub(1) {
@@ -240,23 +266,12 @@ async fn moto_and_our_engine_take_the_same_paths() {
     let quality = json!({"tests": {"passed": 3, "failed": 0, "warned": 0}, "results": [], "rejected": {"titles": 0, "credits": 2}, "loaded": {"titles": 10, "credits": 10}, "column_test_coverage": 0.5});
     let published = json!({"publish_seq": 1, "batch": "b1", "run_id": "b1-run", "relations": ["marts.x"]});
     let notified = json!({"sent": false});
-    // moto pops one global queue in invocation order
-    let order = [
-        &run, &files, &loaded, &loaded, &built, &built, &built, &quality, &published, &notified,
-    ];
     moto.moto_api(
         "/moto-api/config",
         json!({"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}),
     )
     .await;
-    moto.moto_api(
-        "/moto-api/static/lambda-simple/response",
-        json!({"results": order.iter().map(|v| v.to_string()).collect::<Vec<_>>(), "region": REGION}),
-    )
-    .await;
-    let (m_names, m_status, m_out, _) = moto.execute("landfall-ok", &definition(), input.clone()).await;
-    let mut per_fn: HashMap<String, VecDeque<Value>> = HashMap::new();
-    for (f, v) in [
+    let answers = [
         ("load", &run),
         ("load", &files),
         ("load", &loaded),
@@ -267,10 +282,8 @@ async fn moto_and_our_engine_take_the_same_paths() {
         ("quality", &quality),
         ("publish", &published),
         ("notify", &notified),
-    ] {
-        per_fn.entry(format!("landfall-{f}")).or_default().push_back(v.clone());
-    }
-    let (o_names, o_ok, o_out, _) = ours(per_fn, None, input.clone()).await;
+    ];
+    let ((m_names, m_status, m_out), (o_names, o_ok, o_out)) = on_both(&moto, "landfall-ok", &answers, &input).await;
     assert_eq!(m_status, "SUCCEEDED");
     assert!(o_ok);
     assert_eq!(normalized(o_names.clone()), normalized(m_names.clone()));
@@ -301,29 +314,10 @@ async fn moto_and_our_engine_take_the_same_paths() {
 
     // ---- superseded at Publish: an answer, not an error; both route it the same way ----
     let superseded = json!({"superseded": "batch 'a' was not published: batch 'b' is newer"});
-    let answers = [
-        ("load", &run),
-        ("load", &files),
-        ("load", &loaded),
-        ("load", &loaded),
-        ("transform", &built),
-        ("transform", &built),
-        ("transform", &built),
-        ("quality", &quality),
-        ("publish", &superseded),
-        ("notify", &notified),
-    ];
-    let mut per_fn: HashMap<String, VecDeque<Value>> = HashMap::new();
-    for (f, v) in answers {
-        per_fn.entry(format!("landfall-{f}")).or_default().push_back(v.clone());
-    }
-    moto.moto_api(
-        "/moto-api/static/lambda-simple/response",
-        json!({"results": answers.iter().map(|(_, v)| v.to_string()).collect::<Vec<_>>(), "region": REGION}),
-    )
-    .await;
-    let (m_names, m_status, m_out, _) = moto.execute("landfall-superseded", &definition(), input.clone()).await;
-    let (s_names, s_ok, s_out, _) = ours(per_fn, None, input.clone()).await;
+    let mut answers = answers;
+    answers[8] = ("publish", &superseded);
+    let ((m_names, m_status, m_out), (s_names, s_ok, s_out)) =
+        on_both(&moto, "landfall-superseded", &answers, &input).await;
     assert_eq!(m_status, "SUCCEEDED", "superseded ends in a Succeed state");
     assert!(s_ok);
     assert_eq!(normalized(s_names.clone()), normalized(m_names));

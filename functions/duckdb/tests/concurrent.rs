@@ -162,10 +162,6 @@ async fn both(
     }
 }
 
-fn script(steps: &[(String, String)]) -> Arc<Script> {
-    Script::new(&steps.iter().map(|(l, s)| (l.as_str(), s.as_str())).collect::<Vec<_>>())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_older_batch_finishing_after_a_newer_one_is_superseded_and_each_gate_sees_its_own_rows() {
     let mut f = Fixture::new();
@@ -258,7 +254,7 @@ async fn an_older_batch_finishing_after_a_newer_one_is_superseded_and_each_gate_
     );
 
     // Forced, the older batch publishes over the newer one (a deliberate correction).
-    let s = script(&[]);
+    let s = Script::new(&[]);
     let forced = f
         .run("2026-11-25", "run-a2", s.player("A"), json!({"force_publish": true}))
         .await;
@@ -304,7 +300,7 @@ async fn of_two_executions_of_one_batch_the_newer_wins_even_when_the_older_commi
     f.land("2026-11-26", 100, 5);
     // A commits the batch's raw rows and builds; B (started later: the files re-landed) loads
     // next to A's committed rows; A then reaches its gate and Publish; B commits and publishes.
-    let steps: Vec<(String, String)> = [
+    let s = Script::new(&[
         ("A", "ValidateInput"),
         ("A", "CheckFiles"),
         ("A", "LoadTitles"),
@@ -319,11 +315,7 @@ async fn of_two_executions_of_one_batch_the_newer_wins_even_when_the_older_commi
         ("A", "RunQualityChecks"),
         ("A", "Publish"),
         ("B", "BuildStaging"),
-    ]
-    .iter()
-    .map(|(l, s)| (l.to_string(), s.to_string()))
-    .collect();
-    let s = script(&steps);
+    ]);
     let (a, b) = both(
         &s,
         f.run("2026-11-26", "run-old", s.player("A"), json!({})),
@@ -354,7 +346,7 @@ async fn a_run_killed_between_states_leaves_nothing_another_run_takes_for_its_ow
     let mut f = Fixture::new();
     f.land("2026-11-26", 100, 6);
     // A loads the batch (pending rows in raw), then is killed before BuildStaging.
-    let s = script(&[]);
+    let s = Script::new(&[]);
     let killed = s.player("A").stop_at("BuildStaging");
     let reached = s.stopped.notified();
     let b_after_a = async {
@@ -397,7 +389,7 @@ async fn a_run_killed_between_states_leaves_nothing_another_run_takes_for_its_ow
     );
 
     // A run that died without any report is ended by the sweep once past the execution timeout.
-    let s = script(&[]);
+    let s = Script::new(&[]);
     let reached = s.stopped.notified();
     let stopped = s.player("C").stop_at("BuildStaging");
     tokio::select! {

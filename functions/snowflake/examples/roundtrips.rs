@@ -4,16 +4,17 @@
 //!
 //! `cargo run -p landfall-snowflake --example roundtrips -- TITLES.csv CREDITS.csv`
 
+#[path = "../tests/support/staged.rs"]
+mod staged;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use landfall_core::handlers::Deps;
 use landfall_core::pipeline::{self, Observer, RunOptions, TaskHook};
 use landfall_core::storage::LocalFolder;
-use landfall_core::warehouse::Warehouse;
-use landfall_snowflake::{Config, Credentials, SnowflakeWarehouse};
+use landfall_snowflake::SnowflakeWarehouse;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 struct Quiet;
 impl Observer for Quiet {}
@@ -60,33 +61,9 @@ async fn main() {
     std::fs::create_dir_all(&batch).unwrap();
     std::fs::copy(titles, batch.join("titles.csv")).unwrap();
     std::fs::copy(credits, batch.join("credits.csv")).unwrap();
-    let wh = Arc::new(
-        SnowflakeWarehouse::connect(Config {
-            account: "fakesnow".into(),
-            user: "landfall".into(),
-            credentials: Credentials::Password {
-                password: "not-a-real-secret".into(),
-            },
-            role: None,
-            warehouse: None,
-            database: "LANDFALL_BENCH".into(),
-            base_url: Some(fs.url.clone()),
-            stage: "raw.landing".into(),
-            file_format: "raw.landfall_csv".into(),
-            statement_timeout: Duration::from_secs(600),
-        })
-        .await
-        .expect("login to fakesnow"),
-    );
-    wh.execute(&format!(
-        "create schema if not exists raw;
-         create or replace file format raw.landfall_csv type = csv skip_header = 1 field_optionally_enclosed_by = '\"' empty_field_as_null = false;
-         create or replace stage raw.landing url = 'file://{}/' file_format = raw.landfall_csv;",
-        landing.display()
-    ))
-    .await
-    .unwrap();
-    let storage = StagedFolder(LocalFolder::new(&landing));
+    let wh = Arc::new(staged::connect(&fs, "LANDFALL_BENCH").await);
+    staged::stage_over(&wh, &landing).await;
+    let storage = staged::StagedFolder(LocalFolder::new(&landing));
     let project = landfall_core::project::Project::load(support::repo_root().join("transform")).unwrap();
     let fan = landfall_core::alerts::FanOut(vec![]);
     let settings = landfall_core::functions::NotifySettings {
@@ -132,23 +109,4 @@ async fn main() {
         "states": states.iter().map(|(s, n, ms)| serde_json::json!({"state": s, "statements": n, "ms": ms})).collect::<Vec<_>>(),
     });
     println!("{doc}");
-}
-
-/// The landing folder as the external stage sees it.
-struct StagedFolder(LocalFolder);
-
-#[async_trait::async_trait]
-impl landfall_core::storage::Storage for StagedFolder {
-    async fn head(&self, key: &str) -> landfall_core::Result<Option<landfall_core::storage::ObjectInfo>> {
-        self.0.head(key).await
-    }
-    async fn read_prefix(&self, key: &str, len: usize) -> landfall_core::Result<Vec<u8>> {
-        self.0.read_prefix(key, len).await
-    }
-    fn load_location(&self, key: &str) -> String {
-        key.to_string()
-    }
-    fn url(&self, key: &str) -> String {
-        self.0.url(key)
-    }
 }

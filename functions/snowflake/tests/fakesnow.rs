@@ -3,73 +3,24 @@
 //! fakesnow cannot run `ALTER SCHEMA … SWAP WITH` or clone a schema; the test wrapper emulates
 //! both (the publish Lambda's test publishes through them) and `sql.rs` pins the statements.
 
+#[path = "support/staged.rs"]
+mod staged;
 mod support;
 
-use async_trait::async_trait;
+use landfall_core::ErrorName;
 use landfall_core::build::{RunVars, build_schema};
 use landfall_core::handlers::{self, Deps};
 use landfall_core::project::{Project, Relation};
-use landfall_core::storage::{LocalFolder, ObjectInfo, Storage};
+use landfall_core::storage::{LocalFolder, Storage};
 use landfall_core::warehouse::Warehouse;
-use landfall_core::{ErrorName, Result};
-use landfall_snowflake::{Config, Credentials, SnowflakeWarehouse};
+use landfall_snowflake::SnowflakeWarehouse;
+use staged::{StagedFolder, connect, stage_over};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::{FakeSnow, repo_root};
 
 #[path = "../../../tests/support/datasets.rs"]
 mod datasets;
-
-/// The landing folder as an external stage sees it: the warehouse reads keys below the stage.
-struct StagedFolder(LocalFolder);
-
-#[async_trait]
-impl Storage for StagedFolder {
-    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
-        self.0.head(key).await
-    }
-    async fn read_prefix(&self, key: &str, len: usize) -> Result<Vec<u8>> {
-        self.0.read_prefix(key, len).await
-    }
-    fn load_location(&self, key: &str) -> String {
-        key.to_string()
-    }
-    fn url(&self, key: &str) -> String {
-        self.0.url(key)
-    }
-}
-
-async fn connect(fs: &FakeSnow, database: &str) -> SnowflakeWarehouse {
-    SnowflakeWarehouse::connect(Config {
-        account: "fakesnow".into(),
-        user: "landfall".into(),
-        credentials: Credentials::Password {
-            password: "not-a-real-secret".into(),
-        },
-        role: Some("LANDFALL_PIPELINE".into()),
-        warehouse: Some("LANDFALL_WH".into()),
-        database: database.into(),
-        base_url: Some(fs.url.clone()),
-        stage: "raw.landing".into(),
-        file_format: "raw.landfall_csv".into(),
-        statement_timeout: Duration::from_secs(600),
-    })
-    .await
-    .expect("login to fakesnow")
-}
-
-/// What `infra/snowflake/setup.sql` creates for the pipeline, with the stage on a local folder
-/// (fakesnow reads `file://` stages; the real one is `s3://` through a storage integration).
-async fn stage_over(wh: &SnowflakeWarehouse, landing: &Path) {
-    wh.execute(&format!(
-        "create schema if not exists raw;
-         create or replace file format raw.landfall_csv type = csv skip_header = 1 field_optionally_enclosed_by = '\"' empty_field_as_null = false;
-         create or replace stage raw.landing url = 'file://{}/' file_format = raw.landfall_csv;",
-        landing.display()
-    ))
-    .await
-    .unwrap();
-}
 
 /// A fakesnow database whose landing stage reads a temporary folder, with the SQL project.
 struct Staged {
