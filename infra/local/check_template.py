@@ -63,8 +63,20 @@ def main() -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(translated, f, indent=1)
         out = f.name
+    # The inlined definition becomes one Fn::Join element per line, and cfn-lint validates the
+    # list recursively: past ~1000 lines Python's default recursion limit stops it.
     lint = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), "--regions", "us-east-1", "--format", "parseable", "--", out],
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.setrecursionlimit(20000); from cfnlint.runner import main; sys.argv[0] = 'cfn-lint'; sys.exit(main())",
+            "--regions",
+            "us-east-1",
+            "--format",
+            "parseable",
+            "--",
+            out,
+        ],
         capture_output=True,
         text=True,
     )

@@ -41,14 +41,45 @@ Two statements fakesnow cannot run are emulated, because the publish step depend
 They run on the session's own fakesnow connection; the request then continues as a harmless
 statement, so the answer is fakesnow's own "Statement executed successfully." Everything else
 (SQL, results, errors, stages, COPY) is fakesnow's own behaviour.
+
+One Snowflake Scripting shape is emulated, because the adapter sends a transaction, a publish
+and a run of DDL as one request each (fakesnow has no Snowflake Scripting):
+
+  execute immediate 'begin S1; …; Sn; exception when other then rollback; raise; end;'
+      S1 … Sn (which may open and commit a transaction) run in order on the session's
+      connection, each through fakesnow or the emulations above; the first that fails rolls an
+      open transaction back and its error is the answer, as Snowflake re-raises it
+
+Asynchronous submission (`asyncExec: true`, what firn's `submit_async` sends) is emulated,
+because fakesnow runs every statement at once and has no result endpoint:
+
+  query  asyncExec                 the statement runs (fakesnow), its answer is kept by query id
+  result /queries/{id}/result      the kept answer (Snowflake: the result of an async query)
+  status /monitoring/queries/{id}  SUCCESS / FAILED_WITH_ERROR / RUNNING / ABORTED for kept ids
+  cancel select system$cancel_query('{id}')   marks a held statement ABORTED
+  history select query_id from table(information_schema.query_history_by_user(…))
+          where endswith(query_tag, '…') and execution_status in (…)
+                                   the held statements still running whose QUERY_TAG ends so
+
+and, for the tests, a statement can be held "running" (real Snowflake: a long statement):
+
+  POST /landfall/holds {"contains": "...", "polls": N, "error": {"code", "message"} | null}
+      the next submitted statement containing the text answers RUNNING to N status polls; then
+      it runs (or fails with the given error, not running at all) and answers its outcome
+  GET  /landfall/queries           every async statement: id, sql, status polls, status, cancelled
+
+fakesnow refuses a second statement while a session's connection is busy; real Snowflake runs
+a session's statements side by side. Here a session's statements take turns.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import re
 import sys
+import uuid
 
 import fakesnow.copy_into as copy_into
 import uvicorn
@@ -140,6 +171,61 @@ def _empty(cur, schema: str) -> None:
         cur.execute(f"drop table if exists {schema}.{t}")
 
 
+_BLOCK = re.compile(r"^\s*execute\s+immediate\s+'(.*)'\s*;?\s*$", re.I | re.S)
+_SCRIPT = re.compile(
+    r"^\s*begin\s+(.*);\s*exception\s+when\s+other\s+then\s+rollback\s*;\s*raise\s*;\s*end\s*;?\s*$",
+    re.I | re.S,
+)
+
+
+def _split(sql: str) -> list[str]:
+    """Statements of a script, split on semicolons outside quotes."""
+    out, cur, quote = [], [], None
+    for ch in sql:
+        if quote:
+            cur.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+            cur.append(ch)
+        elif ch == ";":
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur).strip())
+    return [x for x in out if x]
+
+
+def script_block(conn, sql: str):
+    """Run an emulated Scripting block; None when `sql` is not one, else its error or {}."""
+    m = _BLOCK.match(sql)
+    if not m:
+        return None
+    t = _SCRIPT.match(m.group(1).replace("''", "'"))
+    if not t:
+        return None
+    cur = conn.cursor()
+    in_transaction = False
+    try:
+        for stmt in _split(t.group(1)):
+            low = stmt.lower()
+            if emulate(conn, stmt):
+                continue
+            cur.execute(stmt)
+            if low.startswith("begin"):
+                in_transaction = True
+            elif low in ("commit", "rollback"):
+                in_transaction = False
+    except Exception as e:  # fakesnow raises the connector's ProgrammingError for SQL errors
+        if in_transaction:
+            cur.execute("rollback")
+        errno = getattr(e, "errno", None) or 100000
+        return {"code": f"{int(errno):06d}", "message": getattr(e, "msg", None) or str(e)}
+    return {}
+
+
 def emulate(conn, sql: str) -> bool:
     """Run a schema clone or swap on the session's connection; False when `sql` is neither."""
     if m := _CLONE.match(sql):
@@ -165,7 +251,8 @@ def emulate(conn, sql: str) -> bool:
 
 
 async def _with_emulation(scope, receive):
-    """The request's `receive`, after running an emulated statement in its place."""
+    """The request's `receive`, after running an emulated statement in its place, or the
+    answer to send instead (an emulated transaction that failed)."""
     chunks = []
     while True:
         message = await receive()
@@ -179,7 +266,10 @@ async def _with_emulation(scope, receive):
         req = json.loads(raw)
         auth = headers.get(b"authorization", b"").decode()
         conn = sessions.get(auth[17:-1])
-        if conn is not None and emulate(conn, req.get("sqlText", "")):
+        failed = script_block(conn, req.get("sqlText", "")) if conn is not None else None
+        if failed:
+            return None, _error(failed["code"], failed["message"])
+        if conn is not None and (failed == {} or emulate(conn, req.get("sqlText", ""))):
             req["sqlText"] = "select 'Statement executed successfully.' as \"status\""
             raw = json.dumps(req).encode()
             body = gzip.compress(raw) if headers.get(b"content-encoding") == b"gzip" else raw
@@ -194,14 +284,181 @@ async def _with_emulation(scope, receive):
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return replay
+    return replay, None
+
+
+_holds: list[dict] = []
+_queries: dict[str, dict] = {}
+_CANCEL = re.compile(r"system\$cancel_query\('([^']+)'\)", re.I)
+_HISTORY = re.compile(r"information_schema\.query_history_by_user.*endswith\(query_tag,\s*'([^']*)'\)", re.I | re.S)
+
+
+async def _body(receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _receiver(body: bytes):
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _json(send, doc, status=200):
+    body = json.dumps(doc).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+_session_locks: dict[bytes, asyncio.Lock] = {}
+
+
+def _session_lock(scope) -> asyncio.Lock:
+    """fakesnow refuses a second statement while a session's connection is busy ("connection
+    is busy with another call"); real Snowflake runs a session's statements side by side.
+    Here they take turns."""
+    auth = dict((k.lower(), v) for k, v in scope.get("headers", [])).get(b"authorization", b"")
+    return _session_locks.setdefault(auth, asyncio.Lock())
+
+
+async def _run(scope, body: bytes) -> dict:
+    """Send a query request through the (patched) fakesnow app; its JSON answer."""
+    out: dict = {"chunks": []}
+
+    async def capture(message):
+        if message["type"] == "http.response.body":
+            out["chunks"].append(message.get("body", b""))
+
+    async with _session_lock(scope):
+        await _patched(scope, _receiver(body), capture)
+    return json.loads(b"".join(out["chunks"]) or b"{}")
+
+
+def _error(code: str, message: str) -> dict:
+    return {"data": {"errorCode": code, "age": 0}, "code": code, "message": message, "success": False}
+
+
+async def _finish(q: dict) -> None:
+    """Run a held statement whose polls are used up, or fail it as the hold says."""
+    hold = q.pop("hold")
+    if hold.get("error"):
+        e = hold["error"]
+        q["answer"] = _error(e.get("code", "100038"), e.get("message", "held statement failed"))
+    else:
+        q["answer"] = await _run(q.pop("scope"), q.pop("body"))
+        if q["answer"].get("data") and q["answer"].get("success"):
+            q["answer"]["data"]["queryId"] = q["id"]
+    q["status"] = "SUCCESS" if q["answer"].get("success") else "FAILED_WITH_ERROR"
+
+
+async def _async_query(scope, body: bytes, req: dict, send) -> None:
+    sql = req.get("sqlText", "")
+    hold = next((h for h in _holds if h["contains"].lower() in sql.lower()), None)
+    if hold is None:
+        answer = await _run(scope, body)
+        qid = (answer.get("data") or {}).get("queryId") or str(uuid.uuid4())
+        _queries[qid] = {"id": qid, "sql": sql, "polls": 0, "cancelled": False, "answer": answer,
+                         "status": "SUCCESS" if answer.get("success") else "FAILED_WITH_ERROR"}
+        return await _json(send, answer)
+    _holds.remove(hold)
+    qid = str(uuid.uuid4())
+    _queries[qid] = {"id": qid, "sql": sql, "polls": 0, "cancelled": False, "status": "RUNNING",
+                     "left": int(hold.get("polls", 1)), "hold": hold, "scope": scope, "body": body,
+                     "tag": (req.get("parameters") or {}).get("QUERY_TAG")}
+    await _json(send, {"success": True, "code": "333334", "message": "Asynchronous execution in progress.",
+                       "data": {"queryId": qid, "getResultUrl": f"/queries/{qid}/result"}})
+
+
+async def _status(qid: str, send) -> None:
+    q = _queries[qid]
+    q["polls"] += 1
+    if q["status"] == "RUNNING":
+        if q["left"] > 0:
+            q["left"] -= 1
+        if q["left"] == 0:
+            await _finish(q)
+    entry = {"id": qid, "status": q["status"]}
+    if q["status"] == "FAILED_WITH_ERROR":
+        entry["errorCode"] = q["answer"].get("code")
+        entry["errorMessage"] = q["answer"].get("message")
+    await _json(send, {"success": True, "data": {"queries": [entry]}})
+
+
+async def _result(qid: str, send) -> None:
+    q = _queries[qid]
+    if q["status"] == "RUNNING":
+        return await _json(send, {"success": True, "code": "333334", "message": "Asynchronous execution in progress.",
+                                  "data": {"queryId": qid, "getResultUrl": f"/queries/{qid}/result"}})
+    await _json(send, q["answer"])
+
+
+def _listing() -> list[dict]:
+    return [{k: q[k] for k in ("id", "sql", "polls", "status", "cancelled")} for q in _queries.values()]
 
 
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return await fakesnow_app(scope, receive, send)
+    path = scope["path"]
+    if path == "/landfall/holds" and scope["method"] == "POST":
+        _holds.append(json.loads(await _body(receive)))
+        return await _json(send, {"holds": len(_holds)})
+    if path == "/landfall/queries":
+        return await _json(send, {"queries": _listing()})
+    if path.startswith("/monitoring/queries/") and path.rsplit("/", 1)[-1] in _queries:
+        return await _status(path.rsplit("/", 1)[-1], send)
+    if (m := re.fullmatch(r"/queries/([^/]+)/result", path)) and m.group(1) in _queries:
+        return await _result(m.group(1), send)
+    if path.endswith("/query-request"):
+        body = await _body(receive)
+        headers = dict((k.lower(), v) for k, v in scope.get("headers", []))
+        try:
+            raw = gzip.decompress(body) if headers.get(b"content-encoding") == b"gzip" else body
+            req = json.loads(raw)
+        except (ValueError, OSError):
+            req = {}
+        plain = {k: v for k, v in req.items() if k != "asyncExec"}
+        hdrs = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in (b"content-encoding", b"content-length")]
+        plain_scope = {**scope, "headers": hdrs}
+        if m := _CANCEL.search(req.get("sqlText", "")):
+            q = _queries.get(m.group(1))
+            if q is not None and q["status"] == "RUNNING":
+                q["status"], q["cancelled"] = "ABORTED", True
+                q.pop("hold", None)
+                q["answer"] = _error("000604", "SQL execution canceled")
+            plain["sqlText"] = f"select 'query [{m.group(1)}] terminated.' as \"status\""
+            return await _json(send, await _run(plain_scope, json.dumps(plain).encode()))
+        if m := _HISTORY.search(req.get("sqlText", "")):
+            ids = [q["id"] for q in _queries.values() if q["status"] == "RUNNING" and (q.get("tag") or "").endswith(m.group(1))]
+            values = ", ".join(f"('{i}')" for i in ids)
+            plain["sqlText"] = (
+                f"select column1 as query_id from values {values}" if ids else "select 'x' as query_id where false"
+            )
+            return await _json(send, await _run(plain_scope, json.dumps(plain).encode()))
+        if req.get("asyncExec"):
+            return await _async_query(plain_scope, json.dumps(plain).encode(), plain, send)
+        async with _session_lock(scope):
+            return await _patched(scope, _receiver(body), send)
+    await _patched(scope, receive, send)
+
+
+async def _patched(scope, receive, send):
     if scope["path"].endswith("/query-request"):
-        receive = await _with_emulation(scope, receive)
+        receive, answer = await _with_emulation(scope, receive)
+        if answer is not None:
+            return await _json(send, answer)
     start: dict = {}
     chunks: list[bytes] = []
 

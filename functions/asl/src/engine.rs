@@ -35,6 +35,12 @@ pub trait Clock: Send + Sync {
     async fn sleep(&self, d: Duration);
     /// Milliseconds since the execution started, on this clock.
     fn elapsed_ms(&self) -> u64;
+    /// Milliseconds since the execution started as the execution sees it: waits and retry
+    /// delays included even where they were skipped. `$$.State.EnteredTime` and the
+    /// execution's `TimeoutSeconds` run on it.
+    fn execution_ms(&self) -> u64 {
+        self.elapsed_ms()
+    }
 }
 
 /// Real time: waits really wait.
@@ -85,6 +91,9 @@ impl Clock for VirtualClock {
     }
     fn elapsed_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
+    }
+    fn execution_ms(&self) -> u64 {
+        (self.start.elapsed() + self.skipped()).as_millis() as u64
     }
 }
 
@@ -204,6 +213,7 @@ struct Run<'a, 't> {
     history: Mutex<Vec<Event>>,
     rng: Mutex<rand_chacha::ChaCha8Rng>,
     exec_ctx: Value,
+    started: time::OffsetDateTime,
 }
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -266,10 +276,12 @@ impl<'t> Engine<'t> {
         let seed = self
             .seed
             .unwrap_or_else(|| u64::from_le_bytes(crate::random_bytes()[..8].try_into().unwrap()));
-        let start = time::OffsetDateTime::now_utc()
+        let started = time::OffsetDateTime::now_utc();
+        let start = started
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
         let run = Run {
+            started,
             engine: self,
             history: Mutex::new(Vec::new()),
             rng: Mutex::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed)),
@@ -310,11 +322,28 @@ impl Run<'_, '_> {
         Ok(())
     }
 
+    /// The execution's time: its start plus [`Clock::execution_ms`].
+    fn now(&self) -> time::OffsetDateTime {
+        self.started + Duration::from_millis(self.engine.clock.execution_ms())
+    }
+
+    /// The execution's own `TimeoutSeconds`, checked as each state is entered (Step Functions
+    /// also stops a state mid-flight; here the running Task finishes first).
+    fn check_timeout(&self) -> Result<(), AslError> {
+        match self.engine.machine.timeout_seconds {
+            Some(t) if self.engine.clock.execution_ms() > t * 1000 => Err(AslError {
+                error: errors::TIMEOUT.into(),
+                cause: format!("the execution ran past its TimeoutSeconds ({t} s)"),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn context(&self, state: &str, retry_count: u32, map_item: Option<&Value>) -> Value {
         let mut c = self.exec_ctx.clone();
         c["State"] = json!({
             "Name": state,
-            "EnteredTime": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "EnteredTime": self.now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             "RetryCount": retry_count,
         });
         if let Some(item) = map_item {
@@ -336,6 +365,7 @@ impl Run<'_, '_> {
             loop {
                 let state = &m.states[&current];
                 let path = format!("{prefix}{}", state.name);
+                self.check_timeout()?;
                 self.event(&path, EventKind::StateEntered)?;
                 match self.state(state, data.clone(), &path, map_item).await {
                     Ok((out, next)) => {
@@ -445,7 +475,7 @@ impl Run<'_, '_> {
                     };
                     let t = time::OffsetDateTime::parse(&ts, &time::format_description::well_known::Rfc3339)
                         .map_err(|_| Flow::Failed(AslError::runtime(format!("'{ts}' is not an RFC 3339 timestamp"))))?;
-                    (t - time::OffsetDateTime::now_utc()).as_seconds_f64().max(0.0)
+                    (t - self.now()).as_seconds_f64().max(0.0)
                 };
                 let d = Duration::from_secs_f64(secs);
                 self.event(

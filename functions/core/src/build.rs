@@ -167,9 +167,12 @@ pub async fn build_models(
     run: &RunVars,
     models: &[&Model],
 ) -> Result<Vec<ModelRun>> {
-    use futures_util::FutureExt;
-    use futures_util::future::BoxFuture;
-    use futures_util::stream::{FuturesUnordered, StreamExt};
+    ensure_schemas(wh, run, models).await?;
+    build_models_in(project, wh, run, models).await
+}
+
+/// Create the build schemas of `models` (each once).
+pub async fn ensure_schemas(wh: &dyn Warehouse, run: &RunVars, models: &[&Model]) -> Result<()> {
     let mut schemas: Vec<String> = Vec::new();
     for m in models {
         let schema = build_relation(m, wh, &run.run_id).schema_path();
@@ -178,11 +181,27 @@ pub async fn build_models(
             schemas.push(schema);
         }
     }
+    Ok(())
+}
+
+/// [`build_models`] once their schemas exist ([`ensure_schemas`]).
+pub async fn build_models_in(
+    project: &Project,
+    wh: &dyn Warehouse,
+    run: &RunVars,
+    models: &[&Model],
+) -> Result<Vec<ModelRun>> {
+    use futures_util::FutureExt;
+    use futures_util::future::BoxFuture;
+    use futures_util::stream::{FuturesUnordered, StreamExt};
     let given: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
     let mut done: Vec<Option<ModelRun>> = models.iter().map(|_| None).collect();
     let mut waiting: Vec<usize> = (0..models.len()).collect();
     let mut running = FuturesUnordered::new();
     let mut first_error = None;
+    // A model whose statement is still running (crate::inflight) holds back its dependents;
+    // the others go on, so independent statements are in flight together.
+    let mut pending = None;
     loop {
         while first_error.is_none() && running.len() < wh.concurrency().max(1) {
             let ready = waiting.iter().position(|&i| {
@@ -199,13 +218,16 @@ pub async fn build_models(
         }
         match running.next().await {
             Some((i, Ok(r))) => done[i] = Some(r),
+            Some((_, Err(e))) if e.name == crate::error::ErrorName::Pending => {
+                pending.get_or_insert(e);
+            }
             Some((_, Err(e))) => {
                 first_error.get_or_insert(e);
             }
             None => break,
         }
     }
-    if let Some(e) = first_error {
+    if let Some(e) = first_error.or(pending) {
         return Err(e);
     }
     if let Some(&i) = waiting.first() {
@@ -233,7 +255,7 @@ async fn build_model(project: &Project, wh: &dyn Warehouse, run: &RunVars, m: &M
             .await
             .map_err(ctx)?,
         "table" => wh
-            .execute(&format!("create or replace table {rel} as\n{sql}"))
+            .execute_long(&format!("create or replace table {rel} as\n{sql}"))
             .await
             .map_err(ctx)?,
         "incremental" if scope.is_incremental => {
@@ -247,7 +269,7 @@ async fn build_model(project: &Project, wh: &dyn Warehouse, run: &RunVars, m: &M
                 name: format!("{}__incr", rel.name),
                 ..rel.clone()
             };
-            wh.execute(&format!("create or replace table {tmp} as\n{sql}"))
+            wh.execute_long(&format!("create or replace table {tmp} as\n{sql}"))
                 .await
                 .map_err(ctx)?;
             let mut stmts = Vec::new();
@@ -262,7 +284,7 @@ async fn build_model(project: &Project, wh: &dyn Warehouse, run: &RunVars, m: &M
             wh.execute(&format!("drop table if exists {tmp}")).await.map_err(ctx)?
         }
         "incremental" => wh
-            .execute(&format!("create or replace table {rel} as\n{sql}"))
+            .execute_long(&format!("create or replace table {rel} as\n{sql}"))
             .await
             .map_err(ctx)?,
         other => {

@@ -27,15 +27,25 @@ pub enum ErrorName {
     /// to be, published; this run stops and publishes nothing (docs/decisions.md, ordering).
     #[serde(rename = "Landfall.Superseded")]
     Superseded,
+    /// A warehouse state's statements outran the poll budget its ASL Parameters set; they are
+    /// cancelled on the warehouse (crate::inflight).
+    #[serde(rename = "Landfall.StatementTimeout")]
+    StatementTimeout,
+    /// Not a failure, never leaves a function: statements are still running on the warehouse
+    /// and the state answers a handle to poll (crate::inflight).
+    #[serde(rename = "Landfall.Pending")]
+    Pending,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 5] = [
+    pub const ALL: [ErrorName; 7] = [
         Self::Transient,
         Self::BadInput,
         Self::QualityGate,
         Self::Config,
         Self::Superseded,
+        Self::StatementTimeout,
+        Self::Pending,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +55,8 @@ impl ErrorName {
             Self::QualityGate => "Landfall.QualityGate",
             Self::Config => "Landfall.Config",
             Self::Superseded => "Landfall.Superseded",
+            Self::StatementTimeout => "Landfall.StatementTimeout",
+            Self::Pending => "Landfall.Pending",
         }
     }
 

@@ -6,6 +6,7 @@ use crate::alerts::{Alert, Alerts, FailingTest, redact, truncate};
 use crate::build::RunVars;
 use crate::error::{ErrorName, PipelineError, Result};
 use crate::handlers::{self, Deps};
+use crate::inflight::{Poll, Suspending};
 use crate::storage::ObjectInfo;
 use crate::warehouse::{Warehouse, sql_str};
 use serde::{Deserialize, Serialize};
@@ -52,7 +53,7 @@ enum LoadEvent {
 
 /// `load`: `ValidateInput`, `CheckFiles`, `LoadTitles` / `LoadCredits`.
 pub async fn load(deps: Deps<'_>, event: Value) -> Result<Value> {
-    match parse::<LoadEvent>("load", event)? {
+    match parse::<LoadEvent>("load", event.clone())? {
         LoadEvent::Validate { input, execution } => {
             let i = handlers::validate_input(&input)?;
             let run = RunVars {
@@ -75,11 +76,33 @@ pub async fn load(deps: Deps<'_>, event: Value) -> Result<Value> {
             };
             to_value(&handlers::check_files(deps, &input).await?)
         }
-        LoadEvent::Load { file, run, object } => or_superseded(
-            handlers::load_file(deps, &run, &file, &object)
-                .await
-                .and_then(|l| to_value(&l)),
-        ),
+        LoadEvent::Load { file, run, object } => {
+            let poll = Poll::of(&event)?;
+            let s = Suspending::begin(deps.warehouse, &poll);
+            let deps = suspended(deps, &s);
+            let r = or_superseded(
+                handlers::load_file(deps, &run, &file, &object)
+                    .await
+                    .and_then(|l| to_value(&l)),
+            );
+            finish(s, &poll, r).await
+        }
+    }
+}
+
+/// The handler's adapters with the engine seen through the state's journal, where it has one.
+fn suspended<'a>(deps: Deps<'a>, s: &'a Option<Suspending<'a>>) -> Deps<'a> {
+    Deps {
+        warehouse: s.as_ref().map_or(deps.warehouse, |s| s as &dyn Warehouse),
+        ..deps
+    }
+}
+
+/// A warehouse state's answer: the handler's own, or the handle to poll (crate::inflight).
+async fn finish(s: Option<Suspending<'_>>, poll: &Poll, r: Result<Value>) -> Result<Value> {
+    match s {
+        Some(s) => s.finish(poll, r).await,
+        None => r,
     }
 }
 
@@ -93,12 +116,16 @@ struct TransformEvent {
 
 /// `transform`: `BuildStaging`, `BuildIntermediate`, `BuildMarts` (the state names the layer).
 pub async fn transform(deps: Deps<'_>, event: Value) -> Result<Value> {
-    let e: TransformEvent = parse("transform", event)?;
-    or_superseded(
+    let e: TransformEvent = parse("transform", event.clone())?;
+    let poll = Poll::of(&event)?;
+    let s = Suspending::begin(deps.warehouse, &poll);
+    let deps = suspended(deps, &s);
+    let r = or_superseded(
         handlers::build_layer(deps, &e.run, &e.layer, e.commit_raw)
             .await
             .and_then(|b| to_value(&b)),
-    )
+    );
+    finish(s, &poll, r).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,8 +135,12 @@ struct RunEvent {
 
 /// `quality`: `RunQualityChecks`.
 pub async fn quality(deps: Deps<'_>, event: Value) -> Result<Value> {
-    let e: RunEvent = parse("quality", event)?;
-    or_superseded(handlers::run_quality(deps, &e.run).await.and_then(|q| to_value(&q)))
+    let e: RunEvent = parse("quality", event.clone())?;
+    let poll = Poll::of(&event)?;
+    let s = Suspending::begin(deps.warehouse, &poll);
+    let deps = suspended(deps, &s);
+    let r = or_superseded(handlers::run_quality(deps, &e.run).await.and_then(|q| to_value(&q)));
+    finish(s, &poll, r).await
 }
 
 /// `publish`: `Publish`.

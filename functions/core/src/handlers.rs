@@ -194,8 +194,14 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
         )));
     }
     audit::ensure(deps.warehouse).await?;
-    crate::succession::ensure_current(deps.warehouse, run, &load_state(file), false).await?;
-    let keep = audit::committed_load(deps.warehouse, &run.batch).await?;
+    // Two independent questions, asked together.
+    let (current, keep) = futures_util::future::join(
+        crate::succession::ensure_current(deps.warehouse, run, &load_state(file), false),
+        audit::committed_load(deps.warehouse, &run.batch),
+    )
+    .await;
+    current?;
+    let keep = keep?;
     // The header CheckFiles read; an object from elsewhere (a hand-made event) gets it read
     // here. An engine that never sees the file (Snowflake's COPY) shapes the load from it.
     let header = if info.columns.is_empty() {
@@ -267,10 +273,6 @@ pub async fn commit_raw(deps: Deps<'_>, run: &RunVars) -> Result<()> {
 /// `BuildStaging` / `BuildIntermediate` / `BuildMarts`: build one layer's models.
 /// The first layer commits the batch's raw load first.
 pub async fn build_layer(deps: Deps<'_>, run: &RunVars, layer: &str, commit: bool) -> Result<Vec<ModelRun>> {
-    if commit {
-        commit_raw(deps, run).await?;
-        build::on_run_start(deps.project, deps.warehouse, run).await?;
-    }
     let models: Vec<_> = deps
         .project
         .layer(layer)
@@ -282,7 +284,17 @@ pub async fn build_layer(deps: Deps<'_>, run: &RunVars, layer: &str, commit: boo
             "the SQL project has no models in layer '{layer}' (models/{layer}/)"
         )));
     }
-    build::build_models(deps.project, deps.warehouse, run, &models).await
+    // The layer's schemas are made while the raw load commits: they do not depend on it.
+    let schemas = build::ensure_schemas(deps.warehouse, run, &models);
+    if commit {
+        let (committed, made) = futures_util::future::join(commit_raw(deps, run), schemas).await;
+        committed?;
+        made?;
+        build::on_run_start(deps.project, deps.warehouse, run).await?;
+    } else {
+        schemas.await?;
+    }
+    build::build_models_in(deps.project, deps.warehouse, run, &models).await
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -317,31 +329,36 @@ pub async fn rejected_counts(deps: Deps<'_>, run: &RunVars) -> Result<BTreeMap<S
 /// `RunQualityChecks`: run and record every test, then build the run-report models; fails with
 /// `Landfall.QualityGate` when an error-severity test failed.
 pub async fn run_quality(deps: Deps<'_>, run: &RunVars) -> Result<QualityOutcome> {
-    let results = quality::run_tests(deps.project, deps.warehouse, run).await?;
-    quality::record(deps.warehouse, &run.run_id, &results).await?;
-    let rejected = rejected_counts(deps, run).await?;
-    let loaded_t = deps
-        .warehouse
-        .query(&format!(
-            "select file, sum(rows) from audit.loads where run_id = {} group by file",
-            sql_str(&run.run_id)
-        ))
-        .await?;
+    // The tests and the run's figures do not depend on each other: side by side (while the
+    // tests run on the warehouse, the figures are already in the state's journal).
+    let loaded_sql = format!(
+        "select file, sum(rows) from audit.loads where run_id = {} group by file",
+        sql_str(&run.run_id)
+    );
+    let (results, rejected, loaded_t, coverage) = futures_util::future::join4(
+        quality::run_tests(deps.project, deps.warehouse, run),
+        rejected_counts(deps, run),
+        deps.warehouse.query(&loaded_sql),
+        quality::column_coverage(deps.project, deps.warehouse, &run.run_id),
+    )
+    .await;
+    let results = results?;
+    let (rejected, loaded_t, coverage) = (rejected?, loaded_t?, coverage?);
     let mut loaded = BTreeMap::new();
     for r in loaded_t.rows {
         if let (Some(f), Some(n)) = (r[0].as_str(), crate::warehouse::as_i64(&r[1])) {
             loaded.insert(f.to_string(), n);
         }
     }
-    let coverage = quality::column_coverage(deps.project, deps.warehouse, &run.run_id).await?;
-    deps.warehouse
-        .execute(&format!(
-            "update audit.runs set rows_loaded = {}, rows_rejected = {}, column_test_coverage = {coverage}, finished_at = current_timestamp::timestamp where run_id = {}",
-            loaded.values().sum::<i64>(),
-            rejected.values().sum::<i64>(),
-            sql_str(&run.run_id)
-        ))
-        .await?;
+    // The results and the run's figures, committed together.
+    let mut stmts = quality::record_statements(&run.run_id, &results);
+    stmts.push(format!(
+        "update audit.runs set rows_loaded = {}, rows_rejected = {}, column_test_coverage = {coverage}, finished_at = current_timestamp::timestamp where run_id = {}",
+        loaded.values().sum::<i64>(),
+        rejected.values().sum::<i64>(),
+        sql_str(&run.run_id)
+    ));
+    deps.warehouse.transaction(&stmts).await?;
     let outcome = QualityOutcome {
         tests: TestCounts::of(&results),
         results,
@@ -371,18 +388,42 @@ pub async fn publish(deps: Deps<'_>, run: &RunVars) -> Result<Published> {
     let wh = deps.warehouse;
     crate::succession::acquire_publish_lock(wh, &run.run_id).await?;
     let published = async {
-        crate::succession::ensure_current(wh, run, "Publish", true).await?;
-        publish::publish(deps.project, wh, &run.run_id, &run.batch).await
+        // Whether this run may publish, and as which number: asked at once.
+        let (current, seq) = futures_util::future::join(
+            crate::succession::ensure_current(wh, run, "Publish", true),
+            publish::next_seq(wh),
+        )
+        .await;
+        current?;
+        publish::publish_as(deps.project, wh, &run.run_id, &run.batch, seq?).await
     }
     .await;
-    if let Err(e) = crate::succession::release_publish_lock(wh, &run.run_id).await {
+    let release = crate::succession::release_publish_lock(wh, &run.run_id);
+    if published.is_err() {
+        if let Err(e) = release.await {
+            tracing::warn!(error = %e, "the publish lock was not released (it expires by itself)");
+        }
+        return published;
+    }
+    // The lock goes while old versions are pruned and the sweep looks for old schemas: they
+    // are independent.
+    let seq = published.as_ref().map(|p| p.publish_seq).unwrap_or_default();
+    let (released, pruned, swept) = futures_util::future::join3(
+        release,
+        publish::prune(wh, seq),
+        crate::retention::sweep(wh, crate::retention::retention_hours()),
+    )
+    .await;
+    if let Err(e) = pruned {
+        tracing::warn!(error = %e, "old published versions were not pruned (the next publish tries again)");
+    }
+    if let Err(e) = released {
         tracing::warn!(error = %e, "the publish lock was not released (it expires by itself)");
     }
-    let published = published?;
-    if let Err(e) = crate::retention::sweep(wh, crate::retention::retention_hours()).await {
+    if let Err(e) = swept {
         tracing::warn!(error = %e, "old build schemas were not dropped (the next publish tries again)");
     }
-    Ok(published)
+    published
 }
 
 /// The failure path: drop this run's uncommitted raw rows and mark the run failed. Best
@@ -423,6 +464,12 @@ pub async fn finish_unpublished(
     err: &PipelineError,
 ) -> Result<()> {
     audit::ensure(wh).await?;
+    // Whatever the run still has running on the warehouse stops (crate::inflight).
+    match crate::inflight::cancel_run(wh, &run.run_id).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(cancelled = n, "the run's running statements were cancelled"),
+        Err(e) => tracing::warn!(error = %e.name, "the run's statements were not cancelled: {}", e.message),
+    }
     let committed = audit::committed_load(wh, &run.batch).await?;
     let mut stmts = Vec::new();
     if committed.as_deref() != Some(run.run_id.as_str()) {

@@ -22,6 +22,7 @@ pub mod build;
 pub mod functions;
 pub mod generate;
 pub mod handlers;
+pub mod inflight;
 pub mod lateness;
 pub mod pipeline;
 pub mod publish;

@@ -234,7 +234,7 @@ impl Tasks for LocalTasks<'_> {
                 "fault injected by LANDFALL_FAULTS into {} (attempt {} of the first {n})",
                 call.state, call.attempt
             ))),
-            _ => self.dispatch(&function, call.input).await,
+            _ => self.dispatch(&function, call.input.clone()).await,
         };
         self.observer.step_finished(&StepRecord {
             name: call.state.to_string(),
@@ -243,10 +243,14 @@ impl Tasks for LocalTasks<'_> {
             attempts: call.attempt,
             retry_delays_ms: vec![],
         });
-        self.results
-            .lock()
-            .unwrap()
-            .push((call.state.to_string(), result.clone()));
+        // A poll answers for its state (`step`: PollBuildMarts is BuildMarts).
+        let state = call
+            .input
+            .get("step")
+            .and_then(Value::as_str)
+            .unwrap_or(call.state)
+            .to_string();
+        self.results.lock().unwrap().push((state, result.clone()));
         if let Some(h) = &self.hook {
             h.after(call.state).await;
         }
@@ -411,7 +415,15 @@ fn summarize(
                 format!("{err_name}: {cause}")
             };
             s.error = Some(ErrorSummary { name, cause });
-            s.failed_state = Some(path.rsplit('/').next().unwrap_or(&path).to_string());
+            let state = path.rsplit('/').next().unwrap_or(&path);
+            s.failed_state = Some(crate::inflight::polled_state(state).to_string());
+        } else if let Err(e) = &ex.output {
+            // The execution itself ended it (its TimeoutSeconds): no state failed.
+            s.error = Some(ErrorSummary {
+                name: ErrorName::Transient,
+                cause: format!("{}: {}", e.error, e.cause),
+            });
+            s.failed_state = Some("execution".into());
         }
         s.status = "failed".into();
     }

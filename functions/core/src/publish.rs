@@ -28,18 +28,36 @@ fn archived(name: &str, seq: i64) -> String {
     format!("{ARCHIVE_SCHEMA}.{name}__v{seq}")
 }
 
-/// Publish every model whose config says `meta: {publish: true}`.
+/// The next publish's sequence number.
+pub async fn next_seq(wh: &dyn Warehouse) -> Result<i64> {
+    Ok(wh
+        .query("select coalesce(max(publish_seq), 0) + 1 from audit.publishes")
+        .await?
+        .scalar_i64())
+}
+
+/// Publish every model whose config says `meta: {publish: true}`, then prune old versions.
 pub async fn publish(project: &Project, wh: &dyn Warehouse, run_id: &str, batch: &str) -> Result<Published> {
+    let seq = next_seq(wh).await?;
+    let p = publish_as(project, wh, run_id, batch, seq).await?;
+    prune(wh, seq).await?;
+    Ok(p)
+}
+
+/// [`publish`] as number `seq` (from [`next_seq`]), without pruning ([`prune`]).
+pub async fn publish_as(
+    project: &Project,
+    wh: &dyn Warehouse,
+    run_id: &str,
+    batch: &str,
+    seq: i64,
+) -> Result<Published> {
     let models: Vec<_> = project.models.iter().filter(|m| m.config.publish()).collect();
     if models.is_empty() {
         return Err(PipelineError::config(
             "no model is marked for publishing (set +meta: {publish: true} on the marts folder in dbt_project.yml)",
         ));
     }
-    let seq = wh
-        .query("select coalesce(max(publish_seq), 0) + 1 from audit.publishes")
-        .await?
-        .scalar_i64();
     // The archive copies come first: new tables nobody reads, so where the engine cannot make
     // them part of the publish's atomic step (Snowflake) a failure only leaves them to be
     // replaced by the next publish.
@@ -75,7 +93,6 @@ pub async fn publish(project: &Project, wh: &dyn Warehouse, run_id: &str, batch:
         ),
     ];
     wh.publish_tables(&prepare, &copies, &then).await?;
-    prune(wh, seq).await?;
     Ok(Published {
         publish_seq: seq,
         batch: batch.to_string(),
@@ -84,8 +101,8 @@ pub async fn publish(project: &Project, wh: &dyn Warehouse, run_id: &str, batch:
     })
 }
 
-/// Drop archived versions older than the last [`KEEP_VERSIONS`].
-async fn prune(wh: &dyn Warehouse, seq: i64) -> Result<()> {
+/// Drop archived versions older than the last [`KEEP_VERSIONS`] (publish number `seq` kept).
+pub async fn prune(wh: &dyn Warehouse, seq: i64) -> Result<()> {
     let old = wh
         .query(&format!(
             "select publish_seq, models from audit.publishes where publish_seq <= {} and models <> ''",

@@ -250,7 +250,11 @@ async fn count_failures(wh: &dyn Warehouse, group: &[(&TestSpec, String)]) -> Re
         .map(|(i, (_, sql))| one(i, sql))
         .collect::<Vec<_>>()
         .join("\nunion all\n");
-    if let Ok(t) = wh.query(&union).await {
+    let counted = match wh.query_long(&union).await {
+        Err(e) if e.name == crate::error::ErrorName::Pending => return Err(e),
+        other => other.ok(),
+    };
+    if let Some(t) = counted {
         let mut out = vec![None; group.len()];
         for r in &t.rows {
             if let (Some(i), Some(n)) = (r.first().and_then(as_i64), r.get(1).and_then(as_i64))
@@ -267,7 +271,7 @@ async fn count_failures(wh: &dyn Warehouse, group: &[(&TestSpec, String)]) -> Re
     let mut out = Vec::with_capacity(group.len());
     for (t, sql) in group {
         out.push(
-            wh.query(&one(0, sql))
+            wh.query_long(&one(0, sql))
                 .await
                 .map_err(|e| e.context(format!("test {}", t.name)))?
                 .rows
@@ -299,11 +303,15 @@ async fn test_result(wh: &dyn Warehouse, t: &TestSpec, sql: String, failures: i6
     };
     let sample = if failures > 0 {
         // Best effort: a sample that cannot be read never fails the step.
-        wh.query(&format!(
-            "select * from (\n{sql}\n) dbt_internal_test limit {SAMPLE_ROWS}"
-        ))
-        .await
-        .ok()
+        match wh
+            .query_long(&format!(
+                "select * from (\n{sql}\n) dbt_internal_test limit {SAMPLE_ROWS}"
+            ))
+            .await
+        {
+            Err(e) if e.name == crate::error::ErrorName::Pending => return Err(e),
+            other => other.ok(),
+        }
     } else {
         None
     };
@@ -322,6 +330,12 @@ async fn test_result(wh: &dyn Warehouse, t: &TestSpec, sql: String, failures: i6
 
 /// Store results in `audit.test_results`.
 pub async fn record(wh: &dyn Warehouse, run_id: &str, results: &[TestResult]) -> Result<()> {
+    wh.transaction(&record_statements(run_id, results)).await
+}
+
+/// The statements that store `results` in `audit.test_results` (replacing the run's), for a
+/// caller that commits them with more.
+pub fn record_statements(run_id: &str, results: &[TestResult]) -> Vec<String> {
     let mut stmts = vec![format!(
         "delete from audit.test_results where run_id = {}",
         sql_str(run_id)
@@ -360,7 +374,7 @@ pub async fn record(wh: &dyn Warehouse, run_id: &str, results: &[TestResult]) ->
             values.join(", ")
         ));
     }
-    wh.transaction(&stmts).await
+    stmts
 }
 
 /// The gate: an error naming every failing test, or `Ok`.

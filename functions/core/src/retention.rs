@@ -38,12 +38,17 @@ pub struct Swept {
 /// End dead runs, then drop the build schemas of runs that ended over `retention_hours` ago.
 pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
     let mut out = Swept::default();
-    let dead = wh
-        .query(&format!(
-            "select run_id, batch from audit.runs where status = 'running' \
-             and started_at < current_timestamp::timestamp - interval '{EXECUTION_TIMEOUT_SECONDS} second'"
-        ))
-        .await?;
+    // The dead runs and the schemas, asked at once.
+    let dead_sql = format!(
+        "select run_id, batch from audit.runs where status = 'running' \
+         and started_at < current_timestamp::timestamp - interval '{EXECUTION_TIMEOUT_SECONDS} second'"
+    );
+    let (dead, schemas) = futures_util::future::join(
+        wh.query(&dead_sql),
+        wh.query("select catalog_name, schema_name from information_schema.schemata"),
+    )
+    .await;
+    let (dead, schemas) = (dead?, schemas?);
     for r in &dead.rows {
         let run = RunVars {
             run_id: r[0].as_str().unwrap_or_default().to_string(),
@@ -57,9 +62,6 @@ pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
         out.abandoned.push(run.run_id);
     }
     // A private build catalog (DuckDB's in-memory `scratch`) goes with its process.
-    let schemas = wh
-        .query("select catalog_name, schema_name from information_schema.schemata")
-        .await?;
     let private = wh.build_catalog().map(str::to_ascii_lowercase);
     let tagged: Vec<(String, String)> = schemas
         .rows
@@ -88,11 +90,13 @@ pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
         ))
         .await?;
     let expired: Vec<&str> = expired.rows.iter().filter_map(|r| r[0].as_str()).collect();
+    let mut drops = Vec::new();
     for (schema, tag) in &tagged {
         if expired.contains(&tag.as_str()) {
-            wh.execute(&format!("drop schema if exists {schema} cascade")).await?;
+            drops.push(format!("drop schema if exists {schema} cascade"));
             out.dropped.push(schema.clone());
         }
     }
+    wh.execute_ddl(&drops).await?;
     Ok(out)
 }

@@ -25,7 +25,7 @@ use std::cmp::Ordering;
 
 /// The state machine's `TimeoutSeconds`: a run "running" for longer was killed, timed out or
 /// aborted (a test checks this against statemachine.asl.json).
-pub const EXECUTION_TIMEOUT_SECONDS: i64 = 10800;
+pub const EXECUTION_TIMEOUT_SECONDS: i64 = 43200;
 /// The Publish state's `TimeoutSeconds`: a publish lock held longer belongs to a dead Lambda.
 pub const PUBLISH_LOCK_TTL_SECONDS: i64 = 300;
 
@@ -78,19 +78,23 @@ pub async fn superseded_by(wh: &dyn Warehouse, run: &RunVars, publishing: bool) 
     if run.force_publish {
         return Ok(None);
     }
-    let newer = wh.query(&newer_runs_sql(&run.run_id)).await?;
+    // Both questions at once when publishing: they are independent.
+    let active_sql = "select batch, run_id from audit.publishes where active";
+    let (newer, active) = if publishing {
+        let (n, a) = futures_util::future::join(wh.query(&newer_runs_sql(&run.run_id)), wh.query(active_sql)).await;
+        (n?, Some(a?))
+    } else {
+        (wh.query(&newer_runs_sql(&run.run_id)).await?, None)
+    };
     if let Some(other) = newer.scalar().and_then(|v| v.as_str()) {
         return Ok(Some(format!(
             "execution {other} of the same batch '{}' started later: it loads the batch's files as they are now, and this run stops",
             run.batch
         )));
     }
-    if !publishing {
+    let Some(active) = active else {
         return Ok(None);
-    }
-    let active = wh
-        .query("select batch, run_id from audit.publishes where active")
-        .await?;
+    };
     if let Some(r) = active.rows.first()
         && let Some(batch) = r[0].as_str()
         && batch_order(batch, &run.batch) == Ordering::Greater

@@ -9,11 +9,11 @@
 use crate::error::Result;
 use crate::project::Relation;
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A query result: column names and rows of JSON values (numbers, strings, booleans, nulls).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
@@ -124,6 +124,21 @@ pub trait Warehouse: Send + Sync {
     }
     /// Run a query and fetch its rows.
     async fn query(&self, sql: &str) -> Result<Table>;
+    /// Work that may run long — a model build, a COPY, a test over a big table — as opposed
+    /// to bookkeeping. An engine that submits statements asynchronously lets it outlive the
+    /// invocation (crate::inflight); the default runs it like [`execute`](Self::execute).
+    async fn execute_long(&self, sql: &str) -> Result<()> {
+        self.execute(sql).await
+    }
+    /// [`query`](Self::query) for work that may run long (see [`execute_long`](Self::execute_long)).
+    async fn query_long(&self, sql: &str) -> Result<Table> {
+        self.query(sql).await
+    }
+    /// The engine's asynchronous submission, where it has one (Snowflake): warehouse states
+    /// then return a handle instead of waiting (crate::inflight). DuckDB answers at once.
+    fn asynchronous(&self) -> Option<&dyn crate::inflight::AsyncStatements> {
+        None
+    }
     /// Run statements in one transaction: all take effect or none.
     async fn transaction(&self, statements: &[String]) -> Result<()>;
     /// Load one CSV object into a raw table as text, replacing the batch's rows atomically.
@@ -171,14 +186,36 @@ pub trait Warehouse: Send + Sync {
 }
 
 /// Run `jobs` up to the warehouse's [`concurrency`](Warehouse::concurrency) at once; results
-/// in the jobs' order, the first error ends it. The jobs come boxed: a stream of closures'
-/// futures trips rustc's higher-ranked `Send` check.
+/// in the jobs' order. Every job runs to its end (a job dropped mid-way could leave a
+/// submitted statement nobody follows, crate::inflight); then the first error is returned,
+/// a real one before `Pending`. The jobs come boxed: a stream of closures' futures trips
+/// rustc's higher-ranked `Send` check.
 pub async fn side_by_side<'a, T: Send + 'a>(
     wh: &dyn Warehouse,
     jobs: Vec<futures_util::future::BoxFuture<'a, Result<T>>>,
 ) -> Result<Vec<T>> {
-    use futures_util::stream::{self, StreamExt, TryStreamExt};
-    stream::iter(jobs).buffered(wh.concurrency().max(1)).try_collect().await
+    use futures_util::stream::{self, StreamExt};
+    let all: Vec<Result<T>> = stream::iter(jobs).buffered(wh.concurrency().max(1)).collect().await;
+    first_error(all)
+}
+
+/// All the values, or the first real error, or the first `Pending` (crate::inflight).
+pub fn first_error<T>(all: Vec<Result<T>>) -> Result<Vec<T>> {
+    let mut pending = None;
+    let mut out = Vec::with_capacity(all.len());
+    for r in all {
+        match r {
+            Ok(v) => out.push(v),
+            Err(e) if e.name == crate::error::ErrorName::Pending => {
+                pending.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match pending {
+        Some(p) => Err(p),
+        None => Ok(out),
+    }
 }
 
 /// Quote a string as a SQL literal (both engines double single quotes).

@@ -88,7 +88,7 @@ fn placeholders_are_exactly_the_definition_substitutions() {
 fn every_task_retries_transient_errors_only_with_capped_jittered_backoff() {
     let mut all = Vec::new();
     tasks(&definition()["States"], &mut all);
-    assert_eq!(all.len(), 12);
+    assert_eq!(all.len(), 18, "12 states and 6 polls");
     for (name, t) in &all {
         assert!(
             t["TimeoutSeconds"].as_u64().is_some_and(|s| s > 0 && s <= 900),
@@ -127,10 +127,18 @@ fn every_task_retries_transient_errors_only_with_capped_jittered_backoff() {
         }
         let transient = transient.unwrap_or_else(|| panic!("{name}: Landfall.Transient is not retried"));
         assert!(lambda.is_some(), "{name}: the Lambda service errors are not retried");
+        // The statements run asynchronously: a transient failure here is a lost connection or
+        // a busy API, not a statement that needs minutes to go away.
         if WAREHOUSE_STATES.contains(&name.as_str()) {
             assert_eq!(
-                transient["IntervalSeconds"], 300,
-                "{name}: warehouse work first retries after 5 minutes"
+                transient["IntervalSeconds"], 30,
+                "{name}: warehouse work first retries after 30 s"
+            );
+        }
+        if name.starts_with("Poll") {
+            assert_eq!(
+                transient["IntervalSeconds"], 10,
+                "{name}: a poll first retries after 10 s"
             );
         }
     }
@@ -148,9 +156,10 @@ fn every_failure_is_caught_into_notify_failure_keeping_the_input() {
         let c = catch.last().unwrap();
         assert_eq!(c["ErrorEquals"], serde_json::json!(["States.ALL"]), "{name}");
         assert_eq!(c["Next"], "NotifyFailure", "{name}");
+        // A poll's failure is its state's (the alert names BuildMarts, not PollBuildMarts).
         assert_eq!(
             c["ResultPath"],
-            format!("$.failure.{name}"),
+            format!("$.failure.{}", name.trim_start_matches("Poll")),
             "{name}: the error is added, the input kept"
         );
     }
@@ -181,7 +190,12 @@ fn a_superseded_answer_is_routed_to_notify_superseded_not_raised() {
     for (state, paths) in SUPERSEDED_STATES {
         let check = &s[s[state]["Next"].as_str().unwrap()];
         assert_eq!(check["Type"], "Choice", "{state} is followed by a Choice");
-        let rule = &check["Choices"][0];
+        let rule = check["Choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["Next"] == "NotifySuperseded")
+            .unwrap_or_else(|| panic!("{state}: no rule to NotifySuperseded"));
         assert_eq!(rule["Next"], "NotifySuperseded", "{state}");
         let vars: Vec<&str> = match rule.get("Or") {
             Some(or) => or
@@ -298,4 +312,187 @@ fn moto_asl_parser_accepts_the_definition_and_rejects_a_broken_one() {
     );
     // our engine refuses it too
     assert!(landfall_core::pipeline::load_definition(&bad).is_err());
+}
+
+/// The states whose statements run on the warehouse asynchronously, with where their answer
+/// lands: each is followed by a Choice that polls while the answer is a handle.
+const POLLED: &[(&str, &str)] = &[
+    ("LoadTitles", "$.load"),
+    ("LoadCredits", "$.load"),
+    ("BuildStaging", "$.built.staging"),
+    ("BuildIntermediate", "$.built.intermediate"),
+    ("BuildMarts", "$.built.marts"),
+    ("RunQualityChecks", "$.quality"),
+];
+
+/// Every state by name, including those inside Parallel branches.
+fn states(states: &Value, out: &mut std::collections::BTreeMap<String, Value>) {
+    for (name, s) in states.as_object().unwrap() {
+        out.insert(name.clone(), s.clone());
+        if s["Type"] == "Parallel" {
+            for b in s["Branches"].as_array().unwrap() {
+                self::states(&b["States"], out);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_warehouse_state_polls_its_statements_until_they_finish() {
+    let mut all = std::collections::BTreeMap::new();
+    states(&definition()["States"], &mut all);
+    for (name, result) in POLLED {
+        let task = &all[*name];
+        let choice_name = task["Next"].as_str().unwrap();
+        let choice = &all[choice_name];
+        assert_eq!(choice["Type"], "Choice", "{name}");
+        let rule = &choice["Choices"][0];
+        assert_eq!(rule["Variable"], format!("{result}.pending"), "{name}: polls first");
+        assert_eq!(rule["IsPresent"], true);
+        let wait = &all[rule["Next"].as_str().unwrap()];
+        assert_eq!(wait["Type"], "Wait");
+        assert_eq!(wait["SecondsPath"], format!("{result}.pending.wait_seconds"), "{name}");
+        let poll = &all[wait["Next"].as_str().unwrap()];
+        assert_eq!(wait["Next"], format!("Poll{name}"));
+        assert_eq!(poll["Resource"], task["Resource"], "{name}: the same function polls");
+        assert_eq!(poll["ResultPath"], task["ResultPath"], "{name}");
+        assert_eq!(poll["Next"], choice_name, "{name}: the poll goes back to the Choice");
+        assert_eq!(poll["Parameters"]["resume.$"], format!("{result}.pending.journal"));
+        assert_eq!(
+            poll["Parameters"]["step"], *name,
+            "{name}: the poll reports as its state"
+        );
+        for p in [&task["Parameters"], &poll["Parameters"]] {
+            assert_eq!(p["entered.$"], "$$.State.EnteredTime", "{name}");
+            assert!(p["budget_seconds"].as_u64().is_some_and(|b| b > 0), "{name}: a budget");
+            assert!(p["max_wait_seconds"].as_u64().is_some_and(|b| b > 0), "{name}");
+            assert_eq!(p["retry.$"], "$$.State.RetryCount", "{name}");
+        }
+        assert_eq!(
+            task["Parameters"]["budget_seconds"],
+            poll["Parameters"]["budget_seconds"]
+        );
+        for (k, v) in task["Parameters"].as_object().unwrap() {
+            if k != "step.$" {
+                assert_eq!(
+                    &poll["Parameters"][k], v,
+                    "{name}: the poll replays the same call ({k})"
+                );
+            }
+        }
+    }
+}
+
+/// Seconds a Task can take at worst: every attempt of every retrier timing out
+/// (1 + Σ MaxAttempts attempts of TimeoutSeconds), plus each retrier's longest backoff
+/// (IntervalSeconds × BackoffRate^n, capped at MaxDelaySeconds; FULL jitter only shortens it).
+fn task_worst(t: &Value) -> u64 {
+    let timeout = t["TimeoutSeconds"].as_u64().unwrap();
+    let mut attempts = 1;
+    let mut backoff = 0.0;
+    for r in t["Retry"].as_array().unwrap() {
+        let n = r["MaxAttempts"].as_u64().unwrap();
+        attempts += n;
+        for k in 0..n {
+            let d = r["IntervalSeconds"].as_f64().unwrap() * r["BackoffRate"].as_f64().unwrap().powi(k as i32);
+            backoff += d.min(r["MaxDelaySeconds"].as_f64().unwrap_or(f64::MAX));
+        }
+    }
+    attempts * timeout + backoff.ceil() as u64
+}
+
+/// The worst time from `start` to the end of the machine `states`, over every path. A poll
+/// loop counts once: its budget (the function fails the state past it), one more wait, and
+/// the poll that finds the budget spent.
+fn path_worst(states: &Value, start: &str, all: &std::collections::BTreeMap<String, Value>) -> (u64, Vec<String>) {
+    let s = &states[start];
+    let (here, nexts): (u64, Vec<String>) = match s["Type"].as_str().unwrap() {
+        "Task" => {
+            let mut here = task_worst(s);
+            if let Some(budget) = s["Parameters"]["budget_seconds"].as_u64() {
+                let poll = &all[&format!("Poll{start}")];
+                here += budget + poll["Parameters"]["max_wait_seconds"].as_u64().unwrap() + task_worst(poll);
+            }
+            let mut n: Vec<String> = s["Next"].as_str().map(str::to_string).into_iter().collect();
+            n.extend(
+                s["Catch"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c["Next"].as_str().unwrap().to_string()),
+            );
+            (here, n)
+        }
+        "Parallel" => {
+            let worst = s["Branches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| path_worst(&b["States"], b["StartAt"].as_str().unwrap(), all).0)
+                .max()
+                .unwrap();
+            let mut n: Vec<String> = vec![s["Next"].as_str().unwrap().to_string()];
+            n.extend(
+                s["Catch"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c["Next"].as_str().unwrap().to_string()),
+            );
+            (worst, n)
+        }
+        "Choice" => {
+            let mut n: Vec<String> = s["Choices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["Next"].as_str().unwrap().to_string())
+                // The poll loop is counted at its Task.
+                .filter(|n| states[n.as_str()]["Type"] != "Wait")
+                .collect();
+            n.extend(s["Default"].as_str().map(str::to_string));
+            (0, n)
+        }
+        "Wait" => panic!("{start}: a Wait outside a poll loop is not budgeted"),
+        "Pass" => (0, s["Next"].as_str().map(str::to_string).into_iter().collect()),
+        _ => (0, vec![]),
+    };
+    let (rest, path) = nexts
+        .iter()
+        .map(|n| path_worst(states, n, all))
+        .max_by_key(|(t, _)| *t)
+        .unwrap_or((0, vec![]));
+    let mut p = vec![format!("{start} {here}")];
+    p.extend(path);
+    (here + rest, p)
+}
+
+#[test]
+fn the_worst_case_of_every_path_fits_the_execution_timeout() {
+    let d = definition();
+    let mut all = std::collections::BTreeMap::new();
+    states(&d["States"], &mut all);
+    let (worst, path) = path_worst(&d["States"], d["StartAt"].as_str().unwrap(), &all);
+    let timeout = d["TimeoutSeconds"].as_u64().unwrap();
+    assert!(
+        worst <= timeout,
+        "the worst path takes {worst} s, past the execution's TimeoutSeconds {timeout}: {path:?}"
+    );
+    // The budgets are most of it: statements may run for an hour per state.
+    let budgets: u64 = POLLED
+        .iter()
+        .filter(|(n, _)| *n != "LoadCredits")
+        .map(|(n, _)| all[*n]["Parameters"]["budget_seconds"].as_u64().unwrap())
+        .sum();
+    assert!(budgets >= 5 * 3600, "{budgets}");
+    assert!(
+        path.iter().any(|p| p.starts_with("Publish ")),
+        "the longest path publishes: {path:?}"
+    );
+    // And the arithmetic is the ASL's: one more retry of Publish would not fit if the budgets
+    // grew by an hour each.
+    assert!(
+        worst + 5 * 3600 > timeout,
+        "the budgets could be longer: {worst} of {timeout}"
+    );
 }

@@ -374,7 +374,7 @@ async fn failures_alert_once_in_each_channel_and_transient_faults_are_retried() 
     assert_eq!(published(&stack).await, before, "the published marts are untouched");
 
     // A transient fault in the transform function for its first two invocations: the ASL's
-    // retries (5 min, then 10 min, on the virtual clock) get it through.
+    // retries (30 s, then 60 s at most, on the virtual clock) get it through.
     stack.functions["TransformFunction"].inject_fault("Landfall.Transient", 2);
     let (_d2, data2) = generated(600, 34);
     // (Named to sort after "good": an older batch id would not be published over it.)
@@ -729,4 +729,98 @@ async fn an_older_batch_after_a_newer_one_is_superseded_and_publishes_only_when_
         .await
         .unwrap();
     assert_eq!(status.rows[0][0], json!("failed"), "{status:?}\n{}", stack.logs());
+}
+
+/// Hold the next statement containing `contains` "running" for `polls` status polls (the
+/// fakesnow wrapper's test control, infra/local/fakesnow_server.py).
+async fn hold(stack: &Stack, contains: &str, polls: u64) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/landfall/holds", stack.snow.url))
+        .json(&json!({"contains": contains, "polls": polls}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+/// The statements submitted asynchronously whose first line ends with `.<model> as`.
+async fn builds_of(stack: &Stack, model: &str) -> Vec<Value> {
+    let v: Value = reqwest::Client::new()
+        .get(format!("{}/landfall/queries", stack.snow.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| {
+            q["sql"]
+                .as_str()
+                .unwrap_or_default()
+                .lines()
+                .next()
+                .is_some_and(|l| l.starts_with("create or replace table") && l.ends_with(&format!(".{model} as")))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Through the real binaries: a model build Snowflake works on for longer than the transform
+/// Lambda's 300 s timeout is submitted once and polled by the state machine (Wait → Poll →
+/// Choice on the virtual clock) until it finishes, and the batch publishes. One that is still
+/// running past the state's budget is cancelled on Snowflake and alerted once per channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_statement_longer_than_the_lambda_timeout_publishes_and_one_past_its_budget_is_cancelled() {
+    let stack = Stack::start(&[]).await;
+    let (_d, data) = generated(300, 51);
+    hold(&stack, "genre_content_share as", 12).await;
+    land(&stack, "long", &data, ["titles.csv", "credits.csv"]).await;
+    let execs = stack.settle().await;
+    let e = &execs[0];
+    assert_eq!(e.status, "SUCCEEDED", "{e:#?}\n{}", stack.logs());
+    let polls = e.states.iter().filter(|s| s.name == "PollBuildMarts").count();
+    assert!(polls >= 12, "{polls} polls");
+    let waited: u64 = e.states.iter().filter(|s| s.name == "WaitBuildMarts").count() as u64;
+    assert_eq!(waited as usize, polls, "a Wait before every poll");
+    let held = builds_of(&stack, "genre_content_share").await;
+    assert_eq!(held.len(), 1, "submitted once: {held:?}");
+    assert_eq!(held[0]["polls"], 12);
+    assert_eq!(held[0]["status"], "SUCCESS");
+    let wh = stack.warehouse().await;
+    assert!(
+        wh.query("select count(*) from marts.genre_content_share")
+            .await
+            .unwrap()
+            .scalar_i64()
+            > 0
+    );
+    let before = published(&stack).await;
+    assert!(stack.alerts().await.is_empty());
+
+    hold(&stack, "genre_content_share as", 1_000_000).await;
+    let (_d2, data2) = generated(300, 52);
+    land(&stack, "next-slow", &data2, ["titles.csv", "credits.csv"]).await;
+    let execs = stack.settle().await;
+    let e = execs.iter().find(|e| e.name.starts_with("next-slow-")).unwrap();
+    assert_eq!(e.status, "FAILED", "{e:#?}");
+    let mut seen = 0;
+    let text = one_alert_each(
+        &stack,
+        &mut seen,
+        &e.name,
+        "BuildMarts",
+        "Landfall.StatementTimeout",
+        "next-slow",
+    )
+    .await;
+    assert!(text.contains("budget of 3600 s"), "{text}");
+    let held = builds_of(&stack, "genre_content_share").await;
+    assert_eq!(held.len(), 2);
+    assert_eq!(held[1]["status"], "ABORTED", "{held:?}");
+    assert_eq!(held[1]["cancelled"], true);
+    assert_eq!(published(&stack).await, before, "the published marts are untouched");
 }

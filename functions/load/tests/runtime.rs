@@ -77,7 +77,7 @@ async fn validates_checks_and_copies(env: WarehouseEnv) {
             .is_some_and(|e| !e.is_empty())
     );
 
-    let (a, logs) = env.invoke_with_logs(
+    let (a, logs) = env.invoke_polled(
         bin,
         vec![
             json!({"action": "load", "file": "titles", "run": run, "object": files["files"]["titles"], "step": "LoadTitles", "retry": 0}),

@@ -19,7 +19,7 @@ async fn quality_passes_a_sound_batch_and_gates_a_broken_one() {
     let run = run_vars("2026-11-26-q", "2026-11-26");
     env.run_until(&wh, &run, "quality").await;
     let bin = env!("CARGO_BIN_EXE_quality");
-    let a = env.invoke(bin, vec![json!({"run": run_json(&run)})], &[]);
+    let (a, _) = env.invoke_polled(bin, vec![json!({"run": run_json(&run)})], &[]);
     let q = ok(&a[0]);
     assert_eq!(q["tests"]["failed"], json!(0), "{q}");
     assert!(q["tests"]["passed"].as_u64().unwrap() >= 30, "{q}");
@@ -41,7 +41,7 @@ async fn quality_passes_a_sound_batch_and_gates_a_broken_one() {
     ))
     .await
     .unwrap();
-    let (a, logs) = env.invoke_with_logs(
+    let (a, logs) = env.invoke_polled(
         bin,
         vec![json!({"run": run_json(&run), "step": "RunQualityChecks", "retry": 0})],
         &[],

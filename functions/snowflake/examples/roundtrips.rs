@@ -1,8 +1,11 @@
 //! The benchmark's Snowflake figures (`make bench`, bench/RESULTS.md): one batch through the
-//! whole state machine on fakesnow, counting per state the statements sent to Snowflake (each
-//! at least one request) and the time the Lambda would be busy. Prints one JSON document.
+//! whole state machine on fakesnow, counting per state the requests sent to Snowflake
+//! (statements, and the status polls and result fetches of asynchronous ones), the longest
+//! chain of them that ran one after another, and the time the Lambda would be busy. Prints one
+//! JSON document. With `--hold-polls N` one marts model's statement stays "running" for N
+//! status polls (the fakesnow wrapper's hold): Lambda time should not grow with it.
 //!
-//! `cargo run -p landfall-snowflake --example roundtrips -- TITLES.csv CREDITS.csv`
+//! `cargo run -p landfall-snowflake --example roundtrips -- TITLES.csv CREDITS.csv [--hold-polls N]`
 
 #[path = "../tests/support/staged.rs"]
 mod staged;
@@ -19,14 +22,21 @@ use std::time::Instant;
 struct Quiet;
 impl Observer for Quiet {}
 
-/// Per state: statements sent and wall time. The two loads are run one after the other here
-/// (in production they are a Parallel), so each state's count is its own.
+/// Per Task invocation: requests sent, their chain, and wall time. The two loads are run one
+/// after the other here (in production they are a Parallel), so each invocation's count is its
+/// own.
 struct Meter {
     wh: Arc<SnowflakeWarehouse>,
     open: Mutex<Option<(String, u64, Instant)>>,
-    states: Mutex<Vec<(String, u64, u128)>>,
+    invocations: Mutex<Vec<(String, u64, u64, u128)>>,
     held: Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>,
     lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Meter {
+    fn requests(&self) -> u64 {
+        self.wh.statements_sent() + self.wh.follow_ups_sent()
+    }
 }
 
 #[async_trait::async_trait]
@@ -34,14 +44,18 @@ impl TaskHook for Meter {
     async fn before(&self, state: &str) {
         let guard = self.lock.clone().lock_owned().await;
         *self.held.lock().unwrap() = Some(guard);
-        *self.open.lock().unwrap() = Some((state.to_string(), self.wh.statements_sent(), Instant::now()));
+        self.wh.take_chain();
+        *self.open.lock().unwrap() = Some((state.to_string(), self.requests(), Instant::now()));
     }
     async fn after(&self, _state: &str) {
         if let Some((s, n, t)) = self.open.lock().unwrap().take() {
-            self.states
-                .lock()
-                .unwrap()
-                .push((s, self.wh.statements_sent() - n, t.elapsed().as_millis()));
+            let state = landfall_core::inflight::polled_state(&s).to_string();
+            self.invocations.lock().unwrap().push((
+                state,
+                self.requests() - n,
+                self.wh.take_chain(),
+                t.elapsed().as_millis(),
+            ));
         }
         self.held.lock().unwrap().take();
     }
@@ -50,18 +64,26 @@ impl TaskHook for Meter {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [titles, credits] = &args[..] else {
-        eprintln!("usage: roundtrips TITLES.csv CREDITS.csv");
-        std::process::exit(2);
+    let (hold_polls, files): (Option<u64>, Vec<&String>) = match &args[..] {
+        [t, c, flag, n] if flag == "--hold-polls" => (Some(n.parse().expect("--hold-polls N")), vec![t, c]),
+        [t, c] => (None, vec![t, c]),
+        _ => {
+            eprintln!("usage: roundtrips TITLES.csv CREDITS.csv [--hold-polls N]");
+            std::process::exit(2);
+        }
     };
+    let (titles, credits) = (files[0], files[1]);
     let fs = support::FakeSnow::start();
     let tmp = tempfile::tempdir().unwrap();
     let landing = tmp.path().join("landing");
-    let batch = landing.join("2026-11-26");
-    std::fs::create_dir_all(&batch).unwrap();
-    std::fs::copy(titles, batch.join("titles.csv")).unwrap();
-    std::fs::copy(credits, batch.join("credits.csv")).unwrap();
+    for b in ["2026-11-25", "2026-11-26"] {
+        let batch = landing.join(b);
+        std::fs::create_dir_all(&batch).unwrap();
+        std::fs::copy(titles, batch.join("titles.csv")).unwrap();
+        std::fs::copy(credits, batch.join("credits.csv")).unwrap();
+    }
     let wh = Arc::new(staged::connect(&fs, "LANDFALL_BENCH").await);
+
     staged::stage_over(&wh, &landing).await;
     let storage = staged::StagedFolder(LocalFolder::new(&landing));
     let project = landfall_core::project::Project::load(support::repo_root().join("transform")).unwrap();
@@ -78,7 +100,7 @@ async fn main() {
     let meter = Arc::new(Meter {
         wh: wh.clone(),
         open: Mutex::new(None),
-        states: Mutex::new(vec![]),
+        invocations: Mutex::new(vec![]),
         held: Mutex::new(None),
         lock: Arc::new(tokio::sync::Mutex::new(())),
     });
@@ -92,21 +114,55 @@ async fn main() {
         hook: Some(meter.clone()),
         ..Default::default()
     };
-    let before = wh.statements_sent();
+    // A first batch on the fresh warehouse creates the audit tables and the schemas; the
+    // figures are the second's, a run as it goes every day.
+    let first = pipeline::run(
+        deps,
+        &settings,
+        &serde_json::json!({"bucket": "landing", "batch": "2026-11-25"}),
+        &Quiet,
+        &RunOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.status, "succeeded", "{first:#?}");
+    let first_requests = wh.statements_sent() + wh.follow_ups_sent();
+    if let Some(n) = hold_polls {
+        staged::hold(&fs, "genre_content_share as", n, None).await;
+    }
+    let before = wh.statements_sent() + wh.follow_ups_sent();
     let summary = pipeline::run(deps, &settings, &input, &Quiet, &options).await.unwrap();
     assert_eq!(summary.status, "succeeded", "{summary:#?}");
-    let states = meter.states.lock().unwrap().clone();
-    let total: u64 = states.iter().map(|s| s.1).sum();
-    let of = |name: &str| states.iter().find(|s| s.0 == name).map(|s| s.1).unwrap_or(0);
+    let inv = meter.invocations.lock().unwrap().clone();
+    let mut states: Vec<(String, u64, u64, u64, u128)> = Vec::new();
+    for (state, requests, chain, ms) in &inv {
+        match states.iter_mut().find(|s| &s.0 == state) {
+            Some(s) => {
+                s.1 += 1;
+                s.2 += requests;
+                s.3 += chain;
+                s.4 += ms;
+            }
+            None => states.push((state.clone(), 1, *requests, *chain, *ms)),
+        }
+    }
+    let total: u64 = states.iter().map(|s| s.2).sum();
+    let chain_of = |name: &str| states.iter().find(|s| s.0 == name).map(|s| s.3).unwrap_or(0);
     // The loads are a Parallel in the state machine: the chain waits for the longer one.
-    let chain = total - of("LoadTitles").min(of("LoadCredits"));
-    let busy: u128 = states.iter().map(|s| s.2).sum();
+    let chain: u64 = states.iter().map(|s| s.3).sum::<u64>() - chain_of("LoadTitles").min(chain_of("LoadCredits"));
+    let busy: u128 = states.iter().map(|s| s.4).sum();
+    let polls = inv.iter().filter(|i| i.0 == "BuildMarts").count() as u32 - 1;
     let doc = serde_json::json!({
-        "statements": total,
-        "statements_outside_states": wh.statements_sent() - before - total,
+        "requests": total,
+        "first_run_requests": first_requests,
+        "requests_outside_states": wh.statements_sent() + wh.follow_ups_sent() - before - total,
         "sequential_chain": chain,
+        "invocations": inv.len(),
         "lambda_busy_ms": busy,
-        "states": states.iter().map(|(s, n, ms)| serde_json::json!({"state": s, "statements": n, "ms": ms})).collect::<Vec<_>>(),
+        "held_polls": hold_polls,
+        // The waits of BuildMarts' poll loop: 1 s doubling up to 60 s (statemachine.asl.json).
+        "marts_waited_s": (1..=polls).map(|p| landfall_core::inflight::wait_seconds(p, 60)).sum::<u64>(),
+        "states": states.iter().map(|(s, n, r, c, ms)| serde_json::json!({"state": s, "invocations": n, "requests": r, "chain": c, "ms": ms})).collect::<Vec<_>>(),
     });
     println!("{doc}");
 }

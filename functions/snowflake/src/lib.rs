@@ -21,6 +21,7 @@ pub mod sql;
 
 use async_trait::async_trait;
 use firn::{AuthArgs, AuthType, SecretString, SnowflakeApi, SnowflakeApiBuilder, SnowflakeApiError};
+use landfall_core::inflight::Status;
 use landfall_core::project::Relation;
 use landfall_core::warehouse::{LoadOutcome, LoadSpec, Table, Warehouse, as_i64, sql_str};
 use landfall_core::{PipelineError, Result};
@@ -74,7 +75,19 @@ pub struct SnowflakeWarehouse {
     deadline: Mutex<Option<Instant>>,
     /// Statements sent (each at least one request to Snowflake), for the benchmark's figures.
     statements: std::sync::atomic::AtomicU64,
+    /// Requests of asynchronous statements beyond their submission (status, results, cancel).
+    follow_ups: std::sync::atomic::AtomicU64,
+    /// A transaction has the session to itself: a statement sent while one is open would join
+    /// it, and a DDL statement would commit it halfway. Everything else shares it.
+    session: tokio::sync::RwLock<()>,
+    /// The longest chain of requests so far that ran one after another (each request counts
+    /// one more than the longest chain finished before it started), for the benchmark.
+    chain: std::sync::atomic::AtomicU64,
 }
+
+/// Server-side bound on a statement submitted asynchronously: the execution's own timeout
+/// (the state's poll budget is the tighter bound, and cancels it).
+const LONG_STATEMENT_TIMEOUT_SECONDS: i64 = landfall_core::succession::EXECUTION_TIMEOUT_SECONDS;
 
 impl SnowflakeWarehouse {
     /// Open a session (logs in on the first statement, which this runs).
@@ -113,6 +126,9 @@ impl SnowflakeWarehouse {
             query_tag: Mutex::new("landfall".into()),
             deadline: Mutex::new(None),
             statements: Default::default(),
+            follow_ups: Default::default(),
+            session: tokio::sync::RwLock::new(()),
+            chain: Default::default(),
         };
         wh.run("select current_version()")
             .await
@@ -136,8 +152,39 @@ impl SnowflakeWarehouse {
         self.statements.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Run one statement with the session parameters, within the deadline.
+    /// Requests sent for asynchronous statements after their submission (status polls, result
+    /// fetches, cancels): with [`statements_sent`](Self::statements_sent), the round trips.
+    pub fn follow_ups_sent(&self) -> u64 {
+        self.follow_ups.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn follow_up(&self) {
+        self.follow_ups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The longest chain of one-after-another requests since the last call, and start anew:
+    /// concurrent requests do not lengthen it.
+    pub fn take_chain(&self) -> u64 {
+        self.chain.swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One request to Snowflake, counted in the chain.
+    async fn request<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        use std::sync::atomic::Ordering::Relaxed;
+        let depth = self.chain.load(Relaxed) + 1;
+        let out = f.await;
+        self.chain.fetch_max(depth, Relaxed);
+        out
+    }
+
+    /// Run one statement beside the others (never inside another's transaction).
     async fn run(&self, sql: &str) -> Result<firn::QueryResult> {
+        let _shared = self.session.read().await;
+        self.run_alone(sql).await
+    }
+
+    /// Run one statement with the session parameters, within the deadline.
+    async fn run_alone(&self, sql: &str) -> Result<firn::QueryResult> {
         self.statements.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tag = self.query_tag.lock().unwrap().clone();
         let deadline = *self.deadline.lock().unwrap();
@@ -150,6 +197,7 @@ impl SnowflakeWarehouse {
             .with_session_param("STATEMENT_TIMEOUT_IN_SECONDS", self.statement_timeout.as_secs())
             .execute();
         let what = first_line(sql);
+        let fut = self.request(fut);
         let r = match deadline {
             None => fut.await,
             // Past the deadline nothing starts (a timeout polls its future once first, and a
@@ -183,9 +231,9 @@ impl SnowflakeWarehouse {
             .map_err(|e| PipelineError::transient(format!("{}: reading the result: {e}", first_line(sql))))
     }
 
-    /// Replace `targets` with copies of `sources` so readers see all old or all new tables, then
-    /// run `then` (bookkeeping DML) in a transaction.
-    async fn swap_in(&self, copies: &[(String, String)], then: &[String]) -> Result<()> {
+    /// The statements that replace `targets` with copies of `sources` so readers see all old or
+    /// all new tables (per schema: a clone of it, the copies cloned in, one swap).
+    fn swap_statements(copies: &[(String, String)]) -> Vec<String> {
         let mut by_schema: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for (src, dst) in copies {
             let schema = dst.split_once('.').map(|(s, _)| s).unwrap_or("public");
@@ -194,12 +242,10 @@ impl SnowflakeWarehouse {
                 .or_default()
                 .push((src.clone(), dst.clone()));
         }
-        for (schema, copies) in &by_schema {
-            for s in sql::swap_publish(schema, copies) {
-                self.run(&s).await?;
-            }
-        }
-        self.transaction(then).await
+        by_schema
+            .iter()
+            .flat_map(|(schema, copies)| sql::swap_publish(schema, copies))
+            .collect()
     }
 }
 
@@ -259,6 +305,10 @@ impl Warehouse for SnowflakeWarehouse {
         self.database.clone()
     }
 
+    fn asynchronous(&self) -> Option<&dyn landfall_core::inflight::AsyncStatements> {
+        Some(self)
+    }
+
     async fn execute(&self, script: &str) -> Result<()> {
         for s in sql::split_statements(script) {
             self.run(&s).await?;
@@ -270,88 +320,20 @@ impl Warehouse for SnowflakeWarehouse {
         self.run_table(sql).await
     }
 
-    /// DML in one transaction. Snowflake commits implicitly around DDL, so callers keep DDL
-    /// out of transactions (publishing goes through a schema swap instead).
+    /// DML in one transaction, sent as one request (a Snowflake Scripting block that rolls back
+    /// and re-raises on the first error). Snowflake commits implicitly around DDL, so callers
+    /// keep DDL out of transactions (publishing goes through a schema swap instead).
     async fn transaction(&self, statements: &[String]) -> Result<()> {
         if statements.is_empty() {
             return Ok(());
         }
-        self.run("begin transaction").await?;
-        for s in statements {
-            if let Err(e) = self.run(s).await {
-                let _ = self.run("rollback").await;
-                return Err(e);
-            }
-        }
-        if let Err(e) = self.run("commit").await {
-            let _ = self.run("rollback").await;
-            return Err(e);
-        }
-        Ok(())
+        let _alone = self.session.write().await;
+        self.run_alone(&sql::transaction_block(statements)).await.map(|_| ())
     }
 
-    /// `COPY INTO` a session-local landing table from the stage (Snowflake reads the file
-    /// itself), check every file's result row, then replace the batch's raw rows in one
-    /// transaction. The landing table takes the file's columns as `CheckFiles` read them, so
-    /// extra columns load as text like on DuckDB, and a record with another field count is an
-    /// error (`error_on_column_count_mismatch` in the file format).
+    /// `COPY INTO` a landing table from the stage (Snowflake reads the file itself); see [`load_via`].
     async fn load_csv(&self, spec: &LoadSpec) -> Result<LoadOutcome> {
-        let (schema, _) = spec.table.split_once('.').unwrap_or(("raw", &spec.table));
-        let file_cols: Vec<String> = if spec.file_columns.is_empty() {
-            spec.expected_columns.iter().map(|c| sql::ident(c)).collect()
-        } else {
-            spec.file_columns.iter().map(|c| sql::ident(c)).collect()
-        };
-        let extra: Vec<String> = spec
-            .file_columns
-            .iter()
-            .filter(|c| !spec.expected_columns.iter().any(|e| e.eq_ignore_ascii_case(c)))
-            .cloned()
-            .collect();
-        let expected: Vec<String> = spec.expected_columns.iter().map(|c| sql::ident(c)).collect();
-        self.run(&format!("create schema if not exists {schema}")).await?;
-        self.run(&sql::raw_ddl(&spec.table, &expected)).await?;
-        for x in &extra {
-            self.run(&format!(
-                "alter table {} add column if not exists {} varchar",
-                spec.table,
-                sql::ident(x)
-            ))
-            .await?;
-        }
-        self.run(&sql::landing_ddl(&spec.table, &file_cols)).await?;
-        let copy = sql::copy_into(&spec.table, &file_cols, &self.stage, &self.file_format, &spec.location);
-        let result = self.run_table(&copy).await.map_err(|e| {
-            if e.name == landfall_core::ErrorName::BadInput {
-                PipelineError::bad_input(format!(
-                    "{}: Snowflake rejected the file: {}",
-                    spec.display_name, e.message
-                ))
-            } else {
-                e.context(format!("{}: loading", spec.display_name))
-            }
-        })?;
-        let rows = check_copy_result(&spec.display_name, &result)?;
-        let landing = sql::landing_table(&spec.table);
-        let col_list = file_cols.join(", ");
-        let stmts = vec![
-            format!("delete from {} where {}", spec.table, spec.replaced_rows()),
-            format!(
-                "insert into {table} ({col_list}, _batch, _source_file, _source_etag, _row_number, _loaded_at, _load_id)
-                 select {col_list}, {batch}, {file}, {etag}, _row_number, current_timestamp::timestamp, {load_id} from {landing}",
-                table = spec.table,
-                batch = sql_str(&spec.batch),
-                file = sql_str(&spec.display_name),
-                etag = sql_str(&spec.etag),
-                load_id = sql_str(&spec.load_id),
-            ),
-        ];
-        self.transaction(&stmts).await?;
-        self.run(&format!("drop table if exists {landing}")).await?;
-        Ok(LoadOutcome {
-            rows,
-            extra_columns: extra,
-        })
+        load_via(self, &self.stage, &self.file_format, spec).await
     }
 
     async fn relation_exists(&self, rel: &Relation) -> Result<bool> {
@@ -420,13 +402,186 @@ impl Warehouse for SnowflakeWarehouse {
         Ok(out)
     }
 
-    /// DDL commits implicitly on Snowflake: `prepare` runs statement by statement first (new
-    /// tables nobody reads yet), then the swap.
+    /// DDL commits implicitly on Snowflake: `prepare` (new tables nobody reads yet), the
+    /// swap, then `then` in a transaction, all in one request (a Scripting block that stops at
+    /// the first error).
     async fn publish_tables(&self, prepare: &[String], copies: &[(String, String)], then: &[String]) -> Result<()> {
-        for s in prepare {
-            self.run(s).await?;
+        let mut all: Vec<String> = prepare.to_vec();
+        all.extend(Self::swap_statements(copies));
+        if !then.is_empty() {
+            all.push("begin transaction".into());
+            all.extend(then.iter().cloned());
+            all.push("commit".into());
         }
-        self.swap_in(copies, then).await
+        let _alone = self.session.write().await;
+        self.run_alone(&sql::script_block(&all)).await.map(|_| ())
+    }
+
+    /// In order, in one request (a Scripting block).
+    async fn execute_ddl(&self, statements: &[String]) -> Result<()> {
+        match statements {
+            [] => Ok(()),
+            [one] => self.run(one).await.map(|_| ()),
+            many => self.run(&sql::script_block(many)).await.map(|_| ()),
+        }
+    }
+}
+
+/// `COPY INTO` a landing table from the stage (Snowflake reads the file itself), check every
+/// file's result row, then replace the batch's raw rows in one transaction. The landing table
+/// takes the file's columns as `CheckFiles` read them, so extra columns load as text like on
+/// DuckDB, and a record with another field count is an error
+/// (`error_on_column_count_mismatch` in the file format). Statements go through `via`: the
+/// session itself, or its journal (crate::inflight), which submits the COPY asynchronously.
+pub async fn load_via(via: &dyn Warehouse, stage: &str, file_format: &str, spec: &LoadSpec) -> Result<LoadOutcome> {
+    let (schema, _) = spec.table.split_once('.').unwrap_or(("raw", &spec.table));
+    let file_cols: Vec<String> = if spec.file_columns.is_empty() {
+        spec.expected_columns.iter().map(|c| sql::ident(c)).collect()
+    } else {
+        spec.file_columns.iter().map(|c| sql::ident(c)).collect()
+    };
+    let extra: Vec<String> = spec
+        .file_columns
+        .iter()
+        .filter(|c| !spec.expected_columns.iter().any(|e| e.eq_ignore_ascii_case(c)))
+        .cloned()
+        .collect();
+    let expected: Vec<String> = spec.expected_columns.iter().map(|c| sql::ident(c)).collect();
+    // The schema, the raw table (and its new columns) and the landing table, in one request.
+    let mut ddl = vec![
+        format!("create schema if not exists {schema}"),
+        sql::raw_ddl(&spec.table, &expected),
+    ];
+    ddl.extend(extra.iter().map(|x| {
+        format!(
+            "alter table {} add column if not exists {} varchar",
+            spec.table,
+            sql::ident(x)
+        )
+    }));
+    ddl.push(sql::landing_ddl(&spec.table, &spec.load_id, &file_cols));
+    via.execute_ddl(&ddl).await?;
+    let copy = sql::copy_into(
+        &spec.table,
+        &spec.load_id,
+        &file_cols,
+        stage,
+        file_format,
+        &spec.location,
+    );
+    let result = via.query_long(&copy).await.map_err(|e| {
+        if e.name == landfall_core::ErrorName::BadInput {
+            PipelineError::bad_input(format!(
+                "{}: Snowflake rejected the file: {}",
+                spec.display_name, e.message
+            ))
+        } else if e.name == landfall_core::ErrorName::Pending {
+            e
+        } else {
+            e.context(format!("{}: loading", spec.display_name))
+        }
+    })?;
+    let rows = check_copy_result(&spec.display_name, &result)?;
+    let landing = sql::landing_table(&spec.table, &spec.load_id);
+    let col_list = file_cols.join(", ");
+    let stmts = vec![
+        format!("delete from {} where {}", spec.table, spec.replaced_rows()),
+        format!(
+            "insert into {table} ({col_list}, _batch, _source_file, _source_etag, _row_number, _loaded_at, _load_id)
+             select {col_list}, {batch}, {file}, {etag}, _row_number, current_timestamp::timestamp, {load_id} from {landing}",
+            table = spec.table,
+            batch = sql_str(&spec.batch),
+            file = sql_str(&spec.display_name),
+            etag = sql_str(&spec.etag),
+            load_id = sql_str(&spec.load_id),
+        ),
+    ];
+    via.transaction(&stmts).await?;
+    via.execute(&format!("drop table if exists {landing}")).await?;
+    Ok(LoadOutcome {
+        rows,
+        extra_columns: extra,
+    })
+}
+
+/// Snowflake's asynchronous submission (`asyncExec`): the statement is tagged and bounded like
+/// any other, its id comes back at once, and `/monitoring/queries/<id>` says where it is.
+#[async_trait]
+impl landfall_core::inflight::AsyncStatements for SnowflakeWarehouse {
+    async fn submit(&self, sql: &str) -> Result<String> {
+        self.statements.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = self.query_tag.lock().unwrap().clone();
+        let _shared = self.session.read().await;
+        let submitted = self
+            .api
+            .query(sql)
+            .with_session_param("QUERY_TAG", tag)
+            .with_session_param("STATEMENT_TIMEOUT_IN_SECONDS", LONG_STATEMENT_TIMEOUT_SECONDS)
+            .submit_async();
+        self.request(submitted)
+            .await
+            .map(|h| h.query_id)
+            .map_err(|e| classify(&first_line(sql), e))
+    }
+
+    async fn status(&self, id: &str) -> Result<Status> {
+        use firn::QueryStatus as Q;
+        self.follow_up();
+        let s = self
+            .request(self.api.query_status(id))
+            .await
+            .map_err(|e| classify(&format!("status of statement {id}"), e))?;
+        Ok(match s {
+            Q::Success => Status::Succeeded,
+            Q::FailedWithError | Q::FailedWithIncident | Q::Aborted => {
+                // The status says only that it failed; the result says why.
+                self.follow_up();
+                let e = match self.request(self.api.fetch_results(id)).await {
+                    Err(SnowflakeApiError::QueryCancelled) => {
+                        PipelineError::transient(format!("statement {id} was cancelled on Snowflake"))
+                    }
+                    Err(e) => classify(&format!("statement {id}"), e),
+                    Ok(_) => PipelineError::transient(format!("statement {id} ended {s:?}")),
+                };
+                Status::Failed(e)
+            }
+            // Not yet visible, or between states: still going.
+            _ => Status::Running,
+        })
+    }
+
+    async fn rows(&self, id: &str) -> Result<Table> {
+        self.follow_up();
+        let r = self
+            .request(self.api.fetch_results(id))
+            .await
+            .map_err(|e| classify(&format!("result of statement {id}"), e))?;
+        convert::to_table(r).map_err(|e| PipelineError::transient(format!("statement {id}: reading the result: {e}")))
+    }
+
+    async fn cancel(&self, id: &str) -> Result<()> {
+        self.follow_up();
+        self.request(self.api.cancel_query_by_id(id))
+            .await
+            .map_err(|e| classify(&format!("cancelling statement {id}"), e))
+    }
+
+    fn statements(&self, script: &str) -> Vec<String> {
+        sql::split_statements(script)
+    }
+
+    /// Every statement is tagged `landfall:<env>:<execution>` (the Lambda sets it per
+    /// invocation): the run's are in the user's query history under that tag.
+    async fn running(&self, run_id: &str) -> Result<Vec<String>> {
+        let t = self.run_table(&sql::running_statements(run_id)).await?;
+        Ok(t.rows
+            .iter()
+            .filter_map(|r| r.first().and_then(|v| v.as_str()).map(str::to_string))
+            .collect())
+    }
+
+    async fn load_csv_via(&self, via: &dyn Warehouse, spec: &LoadSpec) -> Result<LoadOutcome> {
+        load_via(via, &self.stage, &self.file_format, spec).await
     }
 }
 

@@ -90,17 +90,24 @@ pub fn stage_path(stage: &str, location: &str) -> (String, String) {
     }
 }
 
-/// The session-local table a file is copied into before it joins the raw table. Its
-/// `_row_number` is an ordered identity, so every row keeps its record number in the file.
-pub fn landing_table(table: &str) -> String {
-    format!("_landfall_load_{}", table.rsplit('.').next().unwrap_or(table))
+/// The table a file is copied into before it joins the raw table: a transient table next to
+/// it, one per raw table and load. Not a temporary one: the COPY is submitted asynchronously
+/// and the next poll, which moves the rows, may run in another Lambda container and so another
+/// session (crate `landfall_core::inflight`). Its `_row_number` is an ordered identity, so
+/// every row keeps its record number in the file.
+pub fn landing_table(table: &str, load_id: &str) -> String {
+    let (schema, name) = table.rsplit_once('.').unwrap_or(("raw", table));
+    format!(
+        "{schema}._landfall_load_{name}__{}",
+        landfall_core::build::build_tag(load_id)
+    )
 }
 
-pub fn landing_ddl(table: &str, columns: &[String]) -> String {
+pub fn landing_ddl(table: &str, load_id: &str, columns: &[String]) -> String {
     let cols: Vec<String> = columns.iter().map(|c| format!("{c} varchar")).collect();
     format!(
-        "create or replace temporary table {} (_row_number integer autoincrement start 1 increment 1 order, {})",
-        landing_table(table),
+        "create or replace transient table {} (_row_number integer autoincrement start 1 increment 1 order, {})",
+        landing_table(table, load_id),
         cols.join(", ")
     )
 }
@@ -108,14 +115,53 @@ pub fn landing_ddl(table: &str, columns: &[String]) -> String {
 /// `COPY INTO` the landing table from the external stage over the landing bucket: only the named
 /// file, aborting on the first bad record, and `FORCE` because a retried or reloaded batch must
 /// load again (Snowflake's load history would otherwise skip a file it has seen).
-pub fn copy_into(table: &str, columns: &[String], stage: &str, file_format: &str, location: &str) -> String {
+pub fn copy_into(
+    table: &str,
+    load_id: &str,
+    columns: &[String],
+    stage: &str,
+    file_format: &str,
+    location: &str,
+) -> String {
     let (dir, file) = stage_path(stage, location);
     format!(
         "copy into {} ({}) from {dir} files = ({}) file_format = (format_name = {}) on_error = abort_statement force = true",
-        landing_table(table),
+        landing_table(table, load_id),
         columns.join(", "),
         sql_str(&file),
         sql_str(file_format),
+    )
+}
+
+/// Statements in one transaction as one request: an anonymous Snowflake Scripting block that
+/// commits them together, or rolls back and re-raises the first error (Snowflake's documented
+/// pattern for transactions in a block).
+pub fn transaction_block(statements: &[String]) -> String {
+    let mut all = vec!["begin transaction".to_string()];
+    all.extend(statements.iter().cloned());
+    all.push("commit".into());
+    script_block(&all)
+}
+
+/// Statements run in order by Snowflake as one request: an anonymous Snowflake Scripting block
+/// that stops at the first error, rolls back an open transaction and re-raises the error.
+pub fn script_block(statements: &[String]) -> String {
+    let body = format!(
+        "begin {}; exception when other then rollback; raise; end;",
+        statements.join("; ")
+    );
+    format!("execute immediate {}", sql_str(&body))
+}
+
+/// The ids of a run's statements still running or waiting, from the user's query history
+/// (`INFORMATION_SCHEMA.QUERY_HISTORY_BY_USER`, current within seconds) by the query tag every
+/// statement of the run carries, `landfall:<env>:<run_id>`.
+pub fn running_statements(run_id: &str) -> String {
+    format!(
+        "select query_id from table(information_schema.query_history_by_user(result_limit => 10000)) \
+         where endswith(query_tag, {}) \
+         and execution_status in ('RUNNING', 'QUEUED', 'RESUMING_WAREHOUSE', 'BLOCKED')",
+        sql_str(&format!(":{run_id}"))
     )
 }
 
@@ -154,6 +200,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_transaction_is_one_block_that_rolls_back_and_reraises() {
+        let b = transaction_block(&["delete from t where x = 'a'".into(), "insert into t values (1)".into()]);
+        assert_eq!(
+            b,
+            "execute immediate 'begin begin transaction; delete from t where x = ''a''; insert into t values (1); commit; exception when other then rollback; raise; end;'"
+        );
+    }
+
+    #[test]
     fn splits_on_semicolons_outside_quotes_and_comments() {
         let s = "create table a (x varchar);\n-- a comment; still a comment\ninsert into a values ('x;y', 'it''s; fine', 'a\\';b');\n/* block; */ select \"we;ird\" from a; $$ body; $$;  ;\n";
         let v = split_statements(s);
@@ -170,6 +225,7 @@ mod tests {
         let cols = vec!["id".to_string(), "title".to_string()];
         let sql = copy_into(
             "raw.titles",
+            "b-1",
             &cols,
             "raw.landing",
             "raw.landfall_csv",
@@ -177,9 +233,12 @@ mod tests {
         );
         assert_eq!(
             sql,
-            "copy into _landfall_load_titles (id, title) from @raw.landing/2026-11-26/ files = ('titles.csv') file_format = (format_name = 'raw.landfall_csv') on_error = abort_statement force = true"
+            format!(
+                "copy into raw._landfall_load_titles__{} (id, title) from @raw.landing/2026-11-26/ files = ('titles.csv') file_format = (format_name = 'raw.landfall_csv') on_error = abort_statement force = true",
+                landfall_core::build::build_tag("b-1")
+            )
         );
-        assert!(landing_ddl("raw.titles", &cols).contains("autoincrement start 1 increment 1 order"));
+        assert!(landing_ddl("raw.titles", "b-1", &cols).contains("autoincrement start 1 increment 1 order"));
         assert_eq!(ident("imdb_score"), "imdb_score");
         assert_eq!(ident("Extra Col"), "\"Extra Col\"");
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");

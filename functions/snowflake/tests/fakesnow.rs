@@ -14,7 +14,7 @@ use landfall_core::project::{Project, Relation};
 use landfall_core::storage::{LocalFolder, Storage};
 use landfall_core::warehouse::Warehouse;
 use landfall_snowflake::SnowflakeWarehouse;
-use staged::{StagedFolder, connect, stage_over};
+use staged::{StagedFolder, async_statements, connect, hold, stage_over};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::{FakeSnow, repo_root};
@@ -438,4 +438,222 @@ async fn two_executions_interleaved_on_snowflake_publish_in_batch_order() {
         swept.dropped.iter().all(|s| s.to_ascii_lowercase().ends_with(&tag_a)),
         "{swept:?}"
     );
+}
+
+/// One execution of the real state machine on fakesnow through the local engine (virtual
+/// clock), with `definition` when given: its summary and the alerts it sent.
+async fn execute(
+    st: &Staged,
+    batch: &str,
+    run_id: &str,
+    definition: Option<String>,
+) -> (landfall_core::pipeline::RunSummary, Vec<serde_json::Value>) {
+    use landfall_core::pipeline::{self, RunOptions};
+    let alerts_path = st.tmp.path().join(format!("alerts-{run_id}.jsonl"));
+    let alerts = landfall_core::alerts::AlertFile::new(&alerts_path);
+    let settings = landfall_core::functions::NotifySettings {
+        pipeline: "landfall",
+        environment: "test",
+        alerts: &alerts,
+        secrets: vec![],
+        notify_success: false,
+        report_base: None,
+        report_sink: None,
+    };
+    let options = RunOptions {
+        run_id: Some(run_id.into()),
+        definition,
+        ..Default::default()
+    };
+    let input = serde_json::json!({"bucket": "landing", "batch": batch});
+    let s = pipeline::run(st.deps(), &settings, &input, &Quiet, &options)
+        .await
+        .unwrap();
+    let sent = std::fs::read_to_string(&alerts_path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (s, sent)
+}
+
+/// The statement of `model`'s build in `statements` (the wrapper's listing).
+fn build_of<'a>(statements: &'a [serde_json::Value], model: &str) -> Vec<&'a serde_json::Value> {
+    statements
+        .iter()
+        .filter(|q| {
+            let sql = q["sql"].as_str().unwrap_or_default().to_ascii_lowercase();
+            sql.starts_with("create or replace table")
+                && sql
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .ends_with(&format!(".{model} as"))
+        })
+        .collect()
+}
+
+/// How often the execution polled `state` (its `Poll<State>` invocations).
+fn waited(summary: &landfall_core::pipeline::RunSummary, state: &str) -> usize {
+    summary
+        .steps
+        .iter()
+        .filter(|s| s.name == format!("Poll{state}"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_running_longer_than_the_lambda_timeout_succeeds_polled_by_the_state_machine() {
+    let st = Staged::start("LANDFALL_LONG").await;
+    let data = tempfile::tempdir().unwrap();
+    let d = datasets::generated(data.path(), 200, 3);
+    land(&st.landing, "b-long", &d.titles_csv(), &d.credits_csv());
+    // 12 status polls: with the waits doubling from 1 s up to 60 s, about 7 virtual minutes,
+    // longer than the transform Lambda's 300 s timeout.
+    hold(&st._fs, "genre_content_share as", 12, None).await;
+    let (s, alerts) = execute(&st, "b-long", "run-long", None).await;
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    assert!(s.published);
+    assert!(alerts.is_empty(), "{alerts:?}");
+    let statements = async_statements(&st._fs).await;
+    let held = build_of(&statements, "genre_content_share");
+    assert_eq!(held.len(), 1, "submitted once: {held:?}");
+    assert_eq!(held[0]["status"], "SUCCESS");
+    assert_eq!(held[0]["polls"], 12, "{held:?}");
+    assert!(waited(&s, "BuildMarts") >= 12, "{:?}", s.steps);
+    let waits: u64 = (1..=12u32).map(|p| landfall_core::inflight::wait_seconds(p, 60)).sum();
+    assert!(waits > 300, "{waits} s of waiting, past the Lambda's timeout");
+    let t = st
+        .wh
+        .query("select count(*) from marts.genre_content_share")
+        .await
+        .unwrap()
+        .scalar_i64();
+    assert!(t > 0, "the held model was published");
+    // The statements of one layer were in flight together: the marts' models were all
+    // submitted by BuildMarts' first invocation, before any of them was seen finished.
+    let marts: Vec<_> = st
+        .project
+        .layer("marts")
+        .into_iter()
+        .filter(|m| {
+            m.config.materialized == "table"
+                && m.refs
+                    .iter()
+                    .all(|r| st.project.layer("marts").iter().all(|o| &o.name != r))
+        })
+        .map(|m| m.name.clone())
+        .collect();
+    assert!(marts.len() >= 2, "{marts:?}");
+    for m in &marts {
+        let q = build_of(&statements, m);
+        assert_eq!(q.len(), 1, "{m} submitted once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_failing_after_several_polls_fails_its_state_with_snowflakes_message() {
+    let st = Staged::start("LANDFALL_LATEFAIL").await;
+    let data = tempfile::tempdir().unwrap();
+    let d = datasets::generated(data.path(), 200, 3);
+    land(&st.landing, "b-fail", &d.titles_csv(), &d.credits_csv());
+    hold(
+        &st._fs,
+        "genre_content_share as",
+        4,
+        Some(("100038", "Numeric value 'abc' is not recognized")),
+    )
+    .await;
+    let (s, alerts) = execute(&st, "b-fail", "run-fail", None).await;
+    assert_eq!(s.status, "failed", "{s:#?}");
+    assert!(!s.published);
+    assert_eq!(s.failed_state.as_deref(), Some("BuildMarts"), "{s:#?}");
+    let e = s.error.as_ref().unwrap();
+    assert_eq!(e.name, ErrorName::BadInput, "{e:?}");
+    assert!(
+        e.cause.contains("Numeric value 'abc' is not recognized") && e.cause.contains("100038"),
+        "{e:?}"
+    );
+    assert!(waited(&s, "BuildMarts") >= 4, "{:?}", s.steps);
+    assert_eq!(alerts.len(), 1, "one alert: {alerts:?}");
+    assert_eq!(alerts[0]["failed_state"], "BuildMarts");
+    assert!(
+        st.wh
+            .query("select count(*) from marts.genre_content_share")
+            .await
+            .is_err(),
+        "nothing was ever published"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_past_its_budget_is_cancelled_and_the_state_fails_once() {
+    let st = Staged::start("LANDFALL_BUDGET").await;
+    let data = tempfile::tempdir().unwrap();
+    let d = datasets::generated(data.path(), 200, 3);
+    land(&st.landing, "b-slow", &d.titles_csv(), &d.credits_csv());
+    hold(&st._fs, "genre_content_share as", 1_000_000, None).await;
+    let (s, alerts) = execute(&st, "b-slow", "run-slow", None).await;
+    assert_eq!(s.status, "failed", "{s:#?}");
+    let e = s.error.as_ref().unwrap();
+    assert_eq!(e.name, ErrorName::StatementTimeout, "{e:?}");
+    assert!(e.cause.contains("budget of 3600 s"), "{e:?}");
+    let statements = async_statements(&st._fs).await;
+    let held = build_of(&statements, "genre_content_share");
+    assert_eq!(held[0]["cancelled"], true, "{held:?}");
+    assert_eq!(held[0]["status"], "ABORTED");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["error"], "Landfall.StatementTimeout");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_still_running_when_the_execution_times_out_is_cancelled() {
+    use landfall_core::functions::{ExecutionStatusChange, NotifySettings, notify_status_change};
+    let st = Staged::start("LANDFALL_TIMEDOUT").await;
+    let data = tempfile::tempdir().unwrap();
+    let d = datasets::generated(data.path(), 200, 3);
+    land(&st.landing, "b-stuck", &d.titles_csv(), &d.credits_csv());
+    hold(&st._fs, "genre_content_share as", 1_000_000, None).await;
+    // The execution's own timeout, shorter than the state's budget (the deployed definition's
+    // budgets fit its timeout; a test pins that): the execution times out mid-poll.
+    let mut def: serde_json::Value = serde_json::from_str(landfall_core::pipeline::STATE_MACHINE).unwrap();
+    def["TimeoutSeconds"] = serde_json::json!(900);
+    // As the Lambdas tag every statement of a run (landfall:<env>:<execution>).
+    st.wh.set_query_tag("landfall:test:run-stuck");
+    let (s, _) = execute(&st, "b-stuck", "run-stuck", Some(def.to_string())).await;
+    assert_eq!(s.status, "failed", "{s:#?}");
+    assert!(!s.published);
+    assert!(s.error.as_ref().unwrap().cause.starts_with("States.Timeout"), "{s:#?}");
+    let statements = async_statements(&st._fs).await;
+    assert_eq!(build_of(&statements, "genre_content_share")[0]["status"], "RUNNING");
+    // EventBridge's status change reaches the notify function, which has the warehouse.
+    let alerts_path = st.tmp.path().join("status.jsonl");
+    let alerts = landfall_core::alerts::AlertFile::new(&alerts_path);
+    let settings = NotifySettings {
+        pipeline: "landfall",
+        environment: "test",
+        alerts: &alerts,
+        secrets: vec![],
+        notify_success: false,
+        report_base: None,
+        report_sink: None,
+    };
+    let change = ExecutionStatusChange {
+        execution_arn: "arn:aws:states:local:000000000000:execution:landfall:run-stuck".into(),
+        name: "run-stuck".into(),
+        status: "TIMED_OUT".into(),
+        input: Some(serde_json::json!({"bucket": "landing", "batch": "b-stuck"}).to_string()),
+        ..Default::default()
+    };
+    notify_status_change(&settings, Some(&st.wh), &change).await.unwrap();
+    let statements = async_statements(&st._fs).await;
+    let held = build_of(&statements, "genre_content_share");
+    assert_eq!(held[0]["status"], "ABORTED", "{held:?}");
+    assert_eq!(held[0]["cancelled"], true);
+    let t = st
+        .wh
+        .query("select status, error_cause from audit.runs where run_id = 'run-stuck'")
+        .await
+        .unwrap();
+    assert_eq!(t.rows[0][0], "failed", "{t:?}");
 }

@@ -19,7 +19,7 @@ async fn transform_builds_each_layer_the_state_names() {
     let run = run_vars("2026-11-26-t", "2026-11-26");
     env.run_until(&wh, &run, "transform").await;
     let r = run_json(&run);
-    let a = env.invoke(
+    let (a, _) = env.invoke_polled(
         env!("CARGO_BIN_EXE_transform"),
         vec![
             json!({"layer": "staging", "commit_raw": true, "run": r}),

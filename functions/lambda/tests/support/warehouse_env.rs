@@ -180,6 +180,38 @@ impl WarehouseEnv {
         (answers, logs)
     }
 
+    /// Each event in turn as the state machine runs a warehouse state: invoked, then invoked
+    /// again while its answer is a handle (`pending`), resuming from the journal, until the
+    /// answer is final. The final answers, and the logs of each event's last invocation.
+    pub fn invoke_polled(&self, binary: &str, events: Vec<Value>, overrides: &[(&str, &str)]) -> (Vec<Answer>, String) {
+        let mut finals = Vec::new();
+        let mut logs = String::new();
+        for mut event in events {
+            let mut rounds = 0;
+            loop {
+                let (mut answers, l) = self.invoke_with_logs(binary, vec![event.clone()], overrides);
+                let a = answers.remove(0);
+                let pending = match &a {
+                    Answer::Response { body, .. } => serde_json::from_str::<Value>(body)
+                        .ok()
+                        .and_then(|v| v.get("pending").cloned()),
+                    _ => None,
+                };
+                match pending {
+                    Some(p) if rounds < 50 => event["resume"] = p["journal"].clone(),
+                    Some(_) => panic!("still pending after 50 polls: {event}"),
+                    None => {
+                        finals.push(a);
+                        logs += &l;
+                        break;
+                    }
+                }
+                rounds += 1;
+            }
+        }
+        (finals, logs)
+    }
+
     /// The storage a Lambda sees: the landing bucket on moto.
     pub fn storage(&self) -> landfall_aws::s3::S3Landing {
         landfall_aws::s3::S3Landing::new(&self.sdk, BUCKET, landfall_core::trigger::LANDING_PREFIX)

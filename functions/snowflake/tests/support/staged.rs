@@ -60,3 +60,34 @@ pub async fn stage_over(wh: &SnowflakeWarehouse, landing: &Path) {
     .await
     .unwrap();
 }
+
+/// Hold the next statement containing `contains` "running" for `polls` status polls (the
+/// fakesnow wrapper's test control, infra/local/fakesnow_server.py); then it runs, or fails
+/// with `error` = (Snowflake error code, message) without running.
+pub async fn hold(fs: &FakeSnow, contains: &str, polls: u64, error: Option<(&str, &str)>) {
+    let body = serde_json::json!({
+        "contains": contains,
+        "polls": polls,
+        "error": error.map(|(code, message)| serde_json::json!({"code": code, "message": message})),
+    });
+    let r = reqwest::Client::new()
+        .post(format!("{}/landfall/holds", fs.url))
+        .json(&body)
+        .send()
+        .await
+        .expect("the fakesnow wrapper answers");
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
+/// Every statement submitted asynchronously so far: `id`, `sql`, `polls`, `status`, `cancelled`.
+pub async fn async_statements(fs: &FakeSnow) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/landfall/queries", fs.url))
+        .send()
+        .await
+        .expect("the fakesnow wrapper answers")
+        .json()
+        .await
+        .unwrap();
+    v["queries"].as_array().cloned().unwrap_or_default()
+}
