@@ -75,6 +75,9 @@ pub enum Entry {
     },
     /// A short call's answer (bookkeeping, catalog lookups), kept so replays see the same.
     Memo { value: Value },
+    /// Failed, with the warehouse's error: a replay answers it without asking again (the
+    /// gate then finds the broken test one by one), a retry of a transient one resubmits.
+    Failed { error: PipelineError },
 }
 
 /// How the state machine polls a warehouse state: its ASL Parameters.
@@ -200,8 +203,10 @@ impl<'a> Suspending<'a> {
     /// A long statement: answered when finished, submitted when new, pending while running.
     async fn long(&self, sql: &str, rows: bool) -> Result<Option<Table>> {
         let key = self.key("long", sql);
+        let retried = |e: &PipelineError| self.resubmit_failed && e.name == ErrorName::Transient;
         match self.entry(&key) {
             Some(Entry::Done { rows }) => return Ok(rows),
+            Some(Entry::Failed { error }) if !retried(&error) => return Err(error),
             Some(Entry::Running { id }) => match self.statements.status(&id).await? {
                 Status::Running => return Err(pending()),
                 Status::Succeeded => {
@@ -213,8 +218,12 @@ impl<'a> Suspending<'a> {
                     self.put(key, Entry::Done { rows: t.clone() });
                     return Ok(t);
                 }
-                Status::Failed(e) if self.resubmit_failed && e.name == ErrorName::Transient => {}
-                Status::Failed(e) => return Err(e.context(first_line(sql))),
+                Status::Failed(e) if retried(&e) => {}
+                Status::Failed(e) => {
+                    let error = e.context(first_line(sql));
+                    self.put(key, Entry::Failed { error: error.clone() });
+                    return Err(error);
+                }
             },
             _ => {}
         }

@@ -401,6 +401,19 @@ fn task_worst(t: &Value) -> u64 {
     attempts * timeout + backoff.ceil() as u64
 }
 
+/// Where a Task or Parallel goes next: its `Next` and its catchers'.
+fn next_and_catches(s: &Value) -> Vec<String> {
+    let mut n: Vec<String> = s["Next"].as_str().map(str::to_string).into_iter().collect();
+    n.extend(
+        s["Catch"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["Next"].as_str().unwrap().to_string()),
+    );
+    n
+}
+
 /// The worst time from `start` to the end of the machine `states`, over every path. A poll
 /// loop counts once: its budget (the function fails the state past it), one more wait, and
 /// the poll that finds the budget spent.
@@ -413,15 +426,7 @@ fn path_worst(states: &Value, start: &str, all: &std::collections::BTreeMap<Stri
                 let poll = &all[&format!("Poll{start}")];
                 here += budget + poll["Parameters"]["max_wait_seconds"].as_u64().unwrap() + task_worst(poll);
             }
-            let mut n: Vec<String> = s["Next"].as_str().map(str::to_string).into_iter().collect();
-            n.extend(
-                s["Catch"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|c| c["Next"].as_str().unwrap().to_string()),
-            );
-            (here, n)
+            (here, next_and_catches(s))
         }
         "Parallel" => {
             let worst = s["Branches"]
@@ -431,15 +436,7 @@ fn path_worst(states: &Value, start: &str, all: &std::collections::BTreeMap<Stri
                 .map(|b| path_worst(&b["States"], b["StartAt"].as_str().unwrap(), all).0)
                 .max()
                 .unwrap();
-            let mut n: Vec<String> = vec![s["Next"].as_str().unwrap().to_string()];
-            n.extend(
-                s["Catch"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|c| c["Next"].as_str().unwrap().to_string()),
-            );
-            (worst, n)
+            (worst, next_and_catches(s))
         }
         "Choice" => {
             let mut n: Vec<String> = s["Choices"]

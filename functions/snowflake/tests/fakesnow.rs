@@ -493,6 +493,26 @@ fn build_of<'a>(statements: &'a [serde_json::Value], model: &str) -> Vec<&'a ser
         .collect()
 }
 
+/// A generated batch landed on a fresh fakesnow database whose statement building
+/// `genre_content_share` is held for `polls` status polls (failing with `error` after them),
+/// then one execution of it (with `definition` when given).
+async fn held_run(
+    database: &str,
+    polls: u64,
+    error: Option<(&str, &str)>,
+    definition: Option<String>,
+) -> (Staged, landfall_core::pipeline::RunSummary, Vec<serde_json::Value>) {
+    let st = Staged::start(database).await;
+    let data = tempfile::tempdir().unwrap();
+    let d = datasets::generated(data.path(), 200, 3);
+    land(&st.landing, "b-held", &d.titles_csv(), &d.credits_csv());
+    hold(&st._fs, "genre_content_share as", polls, error).await;
+    // As the Lambdas tag every statement of a run (landfall:<env>:<execution>).
+    st.wh.set_query_tag("landfall:test:run-held");
+    let (s, alerts) = execute(&st, "b-held", "run-held", definition).await;
+    (st, s, alerts)
+}
+
 /// How often the execution polled `state` (its `Poll<State>` invocations).
 fn waited(summary: &landfall_core::pipeline::RunSummary, state: &str) -> usize {
     summary
@@ -504,14 +524,9 @@ fn waited(summary: &landfall_core::pipeline::RunSummary, state: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_statement_running_longer_than_the_lambda_timeout_succeeds_polled_by_the_state_machine() {
-    let st = Staged::start("LANDFALL_LONG").await;
-    let data = tempfile::tempdir().unwrap();
-    let d = datasets::generated(data.path(), 200, 3);
-    land(&st.landing, "b-long", &d.titles_csv(), &d.credits_csv());
     // 12 status polls: with the waits doubling from 1 s up to 60 s, about 7 virtual minutes,
     // longer than the transform Lambda's 300 s timeout.
-    hold(&st._fs, "genre_content_share as", 12, None).await;
-    let (s, alerts) = execute(&st, "b-long", "run-long", None).await;
+    let (st, s, alerts) = held_run("LANDFALL_LONG", 12, None, None).await;
     assert_eq!(s.status, "succeeded", "{s:#?}");
     assert!(s.published);
     assert!(alerts.is_empty(), "{alerts:?}");
@@ -553,18 +568,8 @@ async fn a_statement_running_longer_than_the_lambda_timeout_succeeds_polled_by_t
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_statement_failing_after_several_polls_fails_its_state_with_snowflakes_message() {
-    let st = Staged::start("LANDFALL_LATEFAIL").await;
-    let data = tempfile::tempdir().unwrap();
-    let d = datasets::generated(data.path(), 200, 3);
-    land(&st.landing, "b-fail", &d.titles_csv(), &d.credits_csv());
-    hold(
-        &st._fs,
-        "genre_content_share as",
-        4,
-        Some(("100038", "Numeric value 'abc' is not recognized")),
-    )
-    .await;
-    let (s, alerts) = execute(&st, "b-fail", "run-fail", None).await;
+    let error = ("100038", "Numeric value 'abc' is not recognized");
+    let (st, s, alerts) = held_run("LANDFALL_LATEFAIL", 4, Some(error), None).await;
     assert_eq!(s.status, "failed", "{s:#?}");
     assert!(!s.published);
     assert_eq!(s.failed_state.as_deref(), Some("BuildMarts"), "{s:#?}");
@@ -588,12 +593,7 @@ async fn a_statement_failing_after_several_polls_fails_its_state_with_snowflakes
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_statement_past_its_budget_is_cancelled_and_the_state_fails_once() {
-    let st = Staged::start("LANDFALL_BUDGET").await;
-    let data = tempfile::tempdir().unwrap();
-    let d = datasets::generated(data.path(), 200, 3);
-    land(&st.landing, "b-slow", &d.titles_csv(), &d.credits_csv());
-    hold(&st._fs, "genre_content_share as", 1_000_000, None).await;
-    let (s, alerts) = execute(&st, "b-slow", "run-slow", None).await;
+    let (st, s, alerts) = held_run("LANDFALL_BUDGET", 1_000_000, None, None).await;
     assert_eq!(s.status, "failed", "{s:#?}");
     let e = s.error.as_ref().unwrap();
     assert_eq!(e.name, ErrorName::StatementTimeout, "{e:?}");
@@ -609,18 +609,11 @@ async fn a_statement_past_its_budget_is_cancelled_and_the_state_fails_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_statement_still_running_when_the_execution_times_out_is_cancelled() {
     use landfall_core::functions::{ExecutionStatusChange, NotifySettings, notify_status_change};
-    let st = Staged::start("LANDFALL_TIMEDOUT").await;
-    let data = tempfile::tempdir().unwrap();
-    let d = datasets::generated(data.path(), 200, 3);
-    land(&st.landing, "b-stuck", &d.titles_csv(), &d.credits_csv());
-    hold(&st._fs, "genre_content_share as", 1_000_000, None).await;
     // The execution's own timeout, shorter than the state's budget (the deployed definition's
     // budgets fit its timeout; a test pins that): the execution times out mid-poll.
     let mut def: serde_json::Value = serde_json::from_str(landfall_core::pipeline::STATE_MACHINE).unwrap();
     def["TimeoutSeconds"] = serde_json::json!(900);
-    // As the Lambdas tag every statement of a run (landfall:<env>:<execution>).
-    st.wh.set_query_tag("landfall:test:run-stuck");
-    let (s, _) = execute(&st, "b-stuck", "run-stuck", Some(def.to_string())).await;
+    let (st, s, _) = held_run("LANDFALL_TIMEDOUT", 1_000_000, None, Some(def.to_string())).await;
     assert_eq!(s.status, "failed", "{s:#?}");
     assert!(!s.published);
     assert!(s.error.as_ref().unwrap().cause.starts_with("States.Timeout"), "{s:#?}");
@@ -639,10 +632,10 @@ async fn a_statement_still_running_when_the_execution_times_out_is_cancelled() {
         report_sink: None,
     };
     let change = ExecutionStatusChange {
-        execution_arn: "arn:aws:states:local:000000000000:execution:landfall:run-stuck".into(),
-        name: "run-stuck".into(),
+        execution_arn: "arn:aws:states:local:000000000000:execution:landfall:run-held".into(),
+        name: "run-held".into(),
         status: "TIMED_OUT".into(),
-        input: Some(serde_json::json!({"bucket": "landing", "batch": "b-stuck"}).to_string()),
+        input: Some(serde_json::json!({"bucket": "landing", "batch": "b-held"}).to_string()),
         ..Default::default()
     };
     notify_status_change(&settings, Some(&st.wh), &change).await.unwrap();
@@ -652,7 +645,7 @@ async fn a_statement_still_running_when_the_execution_times_out_is_cancelled() {
     assert_eq!(held[0]["cancelled"], true);
     let t = st
         .wh
-        .query("select status, error_cause from audit.runs where run_id = 'run-stuck'")
+        .query("select status, error_cause from audit.runs where run_id = 'run-held'")
         .await
         .unwrap();
     assert_eq!(t.rows[0][0], "failed", "{t:?}");
