@@ -66,7 +66,9 @@ and, for the tests, a statement can be held "running" (real Snowflake: a long st
   POST /landfall/holds {"contains": "...", "polls": N, "error": {"code", "message"} | null}
       the next submitted statement containing the text answers RUNNING to N status polls; then
       it runs (or fails with the given error, not running at all) and answers its outcome
-  GET  /landfall/queries           every async statement: id, sql, status polls, status, cancelled
+  GET  /landfall/queries           every async statement: id, sql, status polls, status, cancelled,
+                                   and when it was submitted and finished (how many async
+                                   statements had been submitted by then)
 
 fakesnow refuses a second statement while a session's connection is busy; real Snowflake runs
 a session's statements side by side. Here a session's statements take turns.
@@ -361,6 +363,7 @@ async def _finish(q: dict) -> None:
         if q["answer"].get("data") and q["answer"].get("success"):
             q["answer"]["data"]["queryId"] = q["id"]
     q["status"] = "SUCCESS" if q["answer"].get("success") else "FAILED_WITH_ERROR"
+    q["finished"] = len(_queries)
 
 
 async def _async_query(scope, body: bytes, req: dict, send) -> None:
@@ -370,11 +373,13 @@ async def _async_query(scope, body: bytes, req: dict, send) -> None:
         answer = await _run(scope, body)
         qid = (answer.get("data") or {}).get("queryId") or str(uuid.uuid4())
         _queries[qid] = {"id": qid, "sql": sql, "polls": 0, "cancelled": False, "answer": answer,
+                         "submitted": len(_queries), "finished": len(_queries),
                          "status": "SUCCESS" if answer.get("success") else "FAILED_WITH_ERROR"}
         return await _json(send, answer)
     _holds.remove(hold)
     qid = str(uuid.uuid4())
     _queries[qid] = {"id": qid, "sql": sql, "polls": 0, "cancelled": False, "status": "RUNNING",
+                     "submitted": len(_queries), "finished": None,
                      "left": int(hold.get("polls", 1)), "hold": hold, "scope": scope, "body": body,
                      "tag": (req.get("parameters") or {}).get("QUERY_TAG")}
     await _json(send, {"success": True, "code": "333334", "message": "Asynchronous execution in progress.",
@@ -405,7 +410,7 @@ async def _result(qid: str, send) -> None:
 
 
 def _listing() -> list[dict]:
-    return [{k: q[k] for k in ("id", "sql", "polls", "status", "cancelled")} for q in _queries.values()]
+    return [{k: q[k] for k in ("id", "sql", "polls", "status", "cancelled", "submitted", "finished")} for q in _queries.values()]
 
 
 async def app(scope, receive, send):
