@@ -41,6 +41,14 @@ pub trait AsyncStatements: Send + Sync {
     async fn status(&self, id: &str) -> Result<Status>;
     /// The rows of a statement that succeeded.
     async fn rows(&self, id: &str) -> Result<Table>;
+    /// Where a query is, and its rows once it succeeded. An engine may ask both at once (one
+    /// round trip in the chain instead of two); the default asks one after the other.
+    async fn outcome(&self, id: &str) -> Result<(Status, Option<Table>)> {
+        match self.status(id).await? {
+            Status::Succeeded => Ok((Status::Succeeded, Some(self.rows(id).await?))),
+            other => Ok((other, None)),
+        }
+    }
     /// Stop a statement (harmless for one that finished).
     async fn cancel(&self, id: &str) -> Result<()>;
     /// A script's statements, one per submission.
@@ -207,19 +215,14 @@ impl<'a> Suspending<'a> {
         match self.entry(&key) {
             Some(Entry::Done { rows }) => return Ok(rows),
             Some(Entry::Failed { error }) if !retried(&error) => return Err(error),
-            Some(Entry::Running { id }) => match self.statements.status(&id).await? {
-                Status::Running => return Err(pending()),
-                Status::Succeeded => {
-                    let t = if rows {
-                        Some(self.statements.rows(&id).await?)
-                    } else {
-                        None
-                    };
+            Some(Entry::Running { id }) => match self.check(&id, rows).await? {
+                (Status::Running, _) => return Err(pending()),
+                (Status::Succeeded, t) => {
                     self.put(key, Entry::Done { rows: t.clone() });
                     return Ok(t);
                 }
-                Status::Failed(e) if retried(&e) => {}
-                Status::Failed(e) => {
+                (Status::Failed(e), _) if retried(&e) => {}
+                (Status::Failed(e), _) => {
                     let error = e.context(first_line(sql));
                     self.put(key, Entry::Failed { error: error.clone() });
                     return Err(error);
@@ -230,6 +233,15 @@ impl<'a> Suspending<'a> {
         let id = self.statements.submit(sql).await?;
         self.put(key, Entry::Running { id });
         Err(pending())
+    }
+
+    /// A submitted statement's status, with a query's rows when it succeeded.
+    async fn check(&self, id: &str, rows: bool) -> Result<(Status, Option<Table>)> {
+        if rows {
+            self.statements.outcome(id).await
+        } else {
+            Ok((self.statements.status(id).await?, None))
+        }
     }
 
     fn running(&self) -> Vec<String> {

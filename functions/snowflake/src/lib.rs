@@ -496,8 +496,12 @@ pub async fn load_via(via: &dyn Warehouse, stage: &str, file_format: &str, spec:
             load_id = sql_str(&spec.load_id),
         ),
     ];
+    // The landing table goes in the same request. On Snowflake a DDL statement inside a
+    // transaction first commits it: the delete and the insert commit together, then the drop
+    // runs (a failed drop leaves the rows loaded and the table for the next load to replace).
+    let mut stmts = stmts;
+    stmts.push(format!("drop table if exists {landing}"));
     via.transaction(&stmts).await?;
-    via.execute(&format!("drop table if exists {landing}")).await?;
     Ok(LoadOutcome {
         rows,
         extra_columns: extra,
@@ -557,6 +561,24 @@ impl landfall_core::inflight::AsyncStatements for SnowflakeWarehouse {
             .await
             .map_err(|e| classify(&format!("result of statement {id}"), e))?;
         convert::to_table(r).map_err(|e| PipelineError::transient(format!("statement {id}: reading the result: {e}")))
+    }
+
+    /// The status and the result fetched side by side: a finished query costs one round trip
+    /// in the chain. A fetch still waiting on a running query is dropped (firn would poll it).
+    async fn outcome(&self, id: &str) -> Result<(Status, Option<Table>)> {
+        use futures_util::FutureExt;
+        use futures_util::future::{Either, select};
+        let status = self.status(id).boxed();
+        let fetch = self.rows(id).boxed();
+        match select(status, fetch).await {
+            Either::Left((status, fetch)) => match status? {
+                Status::Succeeded => Ok((Status::Succeeded, Some(fetch.await?))),
+                other => Ok((other, None)),
+            },
+            Either::Right((Ok(rows), _)) => Ok((Status::Succeeded, Some(rows))),
+            // The result answered with the statement's error: the status says it properly.
+            Either::Right((Err(_), status)) => Ok((status.await?, None)),
+        }
     }
 
     async fn cancel(&self, id: &str) -> Result<()> {

@@ -299,6 +299,14 @@ async fn extra_columns_load_as_text_next_to_the_contract() {
     let loaded = handlers::load_file(deps, &run, "credits", &info).await.unwrap();
     assert_eq!(loaded.rows, 2);
     assert_eq!(loaded.extra_columns, vec!["Source System"]);
+    let landing = Relation::new(
+        "raw",
+        format!("_landfall_load_credits__{}", landfall_core::build::build_tag("r1")),
+    );
+    assert!(
+        !wh.relation_exists(&landing).await.unwrap(),
+        "the landing table is gone"
+    );
     let t = wh
         .query("select character, \"Source System\", _row_number from raw.credits order by _row_number")
         .await
