@@ -131,6 +131,7 @@ async fn main() {
         staged::hold(&fs, "genre_content_share as", n, None).await;
     }
     let before = wh.statements_sent() + wh.follow_ups_sent();
+    let statements_before = wh.statements_sent();
     let summary = pipeline::run(deps, &settings, &input, &Quiet, &options).await.unwrap();
     assert_eq!(summary.status, "succeeded", "{summary:#?}");
     let inv = meter.invocations.lock().unwrap().clone();
@@ -154,6 +155,7 @@ async fn main() {
     let polls = inv.iter().filter(|i| i.0 == "BuildMarts").count() as u32 - 1;
     let doc = serde_json::json!({
         "requests": total,
+        "statements": wh.statements_sent() - statements_before,
         "first_run_requests": first_requests,
         "requests_outside_states": wh.statements_sent() + wh.follow_ups_sent() - before - total,
         "sequential_chain": chain,
