@@ -101,6 +101,8 @@ mod tests {
 
 pub mod emulator;
 pub mod events;
+#[cfg(feature = "warehouse")]
+pub mod notify;
 pub mod trigger;
 #[cfg(feature = "warehouse")]
 pub mod warehouse;
