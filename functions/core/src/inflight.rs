@@ -8,7 +8,7 @@
 //! the handlers stay plain sequential code, and a statement may run for hours while each
 //! invocation lasts as long as its submissions and status checks.
 //!
-//! Replay needs the same statements in the same order on every invocation. Everything the
+//! Replay needs the same statements on every invocation. Everything the
 //! handlers learn from the warehouse goes through the journal (query answers, whether a
 //! relation exists, its columns), so a model that became incremental meanwhile is still
 //! rendered as it was when its statement was submitted. Statements are keyed by their text
