@@ -119,3 +119,16 @@ pub fn lockstep(first: &str, second: &str, tail: &[(&str, &str)]) -> Arc<Script>
     out.extend(tail.iter().copied());
     Script::new(&out)
 }
+
+/// The notify function's settings of these runs: alerts to a file, no success notice.
+pub fn notify_settings(alerts: &landfall_core::alerts::AlertFile) -> landfall_core::functions::NotifySettings<'_> {
+    landfall_core::functions::NotifySettings {
+        pipeline: "landfall",
+        environment: "test",
+        alerts,
+        secrets: vec![],
+        notify_success: false,
+        report_base: None,
+        report_sink: None,
+    }
+}

@@ -395,22 +395,24 @@ pub async fn publish(deps: Deps<'_>, run: &RunVars) -> Result<Published> {
         )
         .await;
         current?;
-        publish::publish_as(deps.project, wh, &run.run_id, &run.batch, seq?).await
+        publish::publish(deps.project, wh, &run.run_id, &run.batch, seq?).await
     }
     .await;
     let release = crate::succession::release_publish_lock(wh, &run.run_id);
-    if published.is_err() {
-        if let Err(e) = release.await {
-            tracing::warn!(error = %e, "the publish lock was not released (it expires by itself)");
+    let published = match published {
+        Ok(p) => p,
+        Err(e) => {
+            if let Err(e) = release.await {
+                tracing::warn!(error = %e, "the publish lock was not released (it expires by itself)");
+            }
+            return Err(e);
         }
-        return published;
-    }
+    };
     // The lock goes while old versions are pruned and the sweep looks for old schemas: they
     // are independent.
-    let seq = published.as_ref().map(|p| p.publish_seq).unwrap_or_default();
     let (released, pruned, swept) = futures_util::future::join3(
         release,
-        publish::prune(wh, seq),
+        publish::prune(wh, published.publish_seq),
         crate::retention::sweep(wh, crate::retention::retention_hours()),
     )
     .await;
@@ -423,7 +425,7 @@ pub async fn publish(deps: Deps<'_>, run: &RunVars) -> Result<Published> {
     if let Err(e) = swept {
         tracing::warn!(error = %e, "old build schemas were not dropped (the next publish tries again)");
     }
-    published
+    Ok(published)
 }
 
 /// The failure path: drop this run's uncommitted raw rows and mark the run failed. Best

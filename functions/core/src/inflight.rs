@@ -106,8 +106,6 @@ pub struct Poll {
     /// `$$.State.RetryCount`: on a retry a statement that failed transiently is resubmitted.
     #[serde(default)]
     pub retry: u32,
-    #[serde(default)]
-    pub step: Option<String>,
 }
 
 impl Poll {

@@ -36,22 +36,9 @@ pub async fn next_seq(wh: &dyn Warehouse) -> Result<i64> {
         .scalar_i64())
 }
 
-/// Publish every model whose config says `meta: {publish: true}`, then prune old versions.
-pub async fn publish(project: &Project, wh: &dyn Warehouse, run_id: &str, batch: &str) -> Result<Published> {
-    let seq = next_seq(wh).await?;
-    let p = publish_as(project, wh, run_id, batch, seq).await?;
-    prune(wh, seq).await?;
-    Ok(p)
-}
-
-/// [`publish`] as number `seq` (from [`next_seq`]), without pruning ([`prune`]).
-pub async fn publish_as(
-    project: &Project,
-    wh: &dyn Warehouse,
-    run_id: &str,
-    batch: &str,
-    seq: i64,
-) -> Result<Published> {
+/// Publish every model whose config says `meta: {publish: true}`, as number `seq` (from
+/// [`next_seq`]); old versions go with [`prune`].
+pub async fn publish(project: &Project, wh: &dyn Warehouse, run_id: &str, batch: &str, seq: i64) -> Result<Published> {
     let models: Vec<_> = project.models.iter().filter(|m| m.config.publish()).collect();
     if models.is_empty() {
         return Err(PipelineError::config(

@@ -200,7 +200,7 @@ pub async fn side_by_side<'a, T: Send + 'a>(
 }
 
 /// All the values, or the first real error, or the first `Pending` (crate::inflight).
-pub fn first_error<T>(all: Vec<Result<T>>) -> Result<Vec<T>> {
+fn first_error<T>(all: Vec<Result<T>>) -> Result<Vec<T>> {
     let mut pending = None;
     let mut out = Vec::with_capacity(all.len());
     for r in all {

@@ -7,7 +7,7 @@
 
 use landfall_core::alerts::AlertFile;
 use landfall_core::build::build_schema;
-use landfall_core::functions::{ExecutionStatusChange, NotifySettings};
+use landfall_core::functions::ExecutionStatusChange;
 use landfall_core::handlers::Deps;
 use landfall_core::pipeline::{self, Observer, RunOptions, RunSummary, TaskHook};
 use landfall_core::project::Project;
@@ -36,18 +36,6 @@ struct Fixture {
     project: Project,
     /// Titles per landed batch.
     titles: std::collections::BTreeMap<String, u64>,
-}
-
-fn settings(alerts: &AlertFile) -> NotifySettings<'_> {
-    NotifySettings {
-        pipeline: "landfall",
-        environment: "test",
-        alerts,
-        secrets: vec![],
-        notify_success: false,
-        report_base: None,
-        report_sink: None,
-    }
 }
 
 fn repo_root() -> PathBuf {
@@ -80,7 +68,7 @@ impl Fixture {
 
     async fn run(&self, batch: &str, run_id: &str, hook: Arc<dyn TaskHook>, extra: Value) -> RunSummary {
         let alerts = AlertFile::new(&self.alerts);
-        let settings = settings(&alerts);
+        let settings = interleave::notify_settings(&alerts);
         let deps = Deps {
             warehouse: &self.wh,
             storage: &self.storage,
@@ -370,7 +358,7 @@ async fn a_run_killed_between_states_leaves_nothing_another_run_takes_for_its_ow
 
     // Step Functions reports A aborted: the notify function marks it failed.
     let alerts = AlertFile::new(&f.alerts);
-    let settings = settings(&alerts);
+    let settings = interleave::notify_settings(&alerts);
     let change = ExecutionStatusChange {
         execution_arn: "arn:aws:states:eu-west-1:123456789012:execution:landfall:run-1".into(),
         name: "run-1".into(),

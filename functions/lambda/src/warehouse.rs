@@ -284,8 +284,10 @@ pub async fn serve(function: &'static str, f: Function) -> Result<(), lambda_run
             let secrets = lambda.session.known_secrets().await;
             let duration_ms = started.elapsed().as_millis() as u64;
             crate::print_emf(&state, result.as_ref(), duration_ms, retries, &execution, &batch);
-            // The report's timeline: this state's latest attempt, best effort.
-            if let Some(wh) = lambda.session.current().await {
+            // The report's timeline: this state's latest attempt, best effort. A poll that
+            // answers a handle has not finished the state: the answer that does writes it.
+            let pending = matches!(&result, Ok(v) if v.get(landfall_core::inflight::PENDING).is_some());
+            if let Some(wh) = lambda.session.current().await.filter(|_| !pending) {
                 let row = landfall_core::audit::StepRow {
                     state: state.clone(),
                     status: if result.is_ok() { "succeeded" } else { "failed" }.into(),

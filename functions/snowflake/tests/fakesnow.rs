@@ -343,7 +343,7 @@ async fn two_executions_interleaved_on_snowflake_publish_in_batch_order() {
     let second = connect(&st._fs, "LANDFALL_TWO").await;
     let alerts_path = st.tmp.path().join("alerts.jsonl");
     let alerts = landfall_core::alerts::AlertFile::new(&alerts_path);
-    let settings = notify_settings(&alerts);
+    let settings = interleave::notify_settings(&alerts);
     let script = interleave::lockstep("A", "B", &[("B", "Publish"), ("A", "Publish")]);
     let run = |wh: &'static SnowflakeWarehouse, batch: &'static str, id: &'static str, label: &'static str| {
         let (settings, storage, project, script) = (&settings, &st.storage, &st.project, &script);
@@ -440,19 +440,6 @@ async fn two_executions_interleaved_on_snowflake_publish_in_batch_order() {
     );
 }
 
-/// The notify function's settings in these tests: alerts to a file, no success notice.
-fn notify_settings(alerts: &landfall_core::alerts::AlertFile) -> landfall_core::functions::NotifySettings<'_> {
-    landfall_core::functions::NotifySettings {
-        pipeline: "landfall",
-        environment: "test",
-        alerts,
-        secrets: vec![],
-        notify_success: false,
-        report_base: None,
-        report_sink: None,
-    }
-}
-
 /// One execution of the real state machine on fakesnow through the local engine (virtual
 /// clock), with `definition` when given: its summary and the alerts it sent.
 async fn execute(
@@ -464,7 +451,7 @@ async fn execute(
     use landfall_core::pipeline::{self, RunOptions};
     let alerts_path = st.tmp.path().join(format!("alerts-{run_id}.jsonl"));
     let alerts = landfall_core::alerts::AlertFile::new(&alerts_path);
-    let settings = notify_settings(&alerts);
+    let settings = interleave::notify_settings(&alerts);
     let options = RunOptions {
         run_id: Some(run_id.into()),
         definition,
@@ -638,7 +625,7 @@ async fn a_statement_still_running_when_the_execution_times_out_is_cancelled() {
     // EventBridge's status change reaches the notify function, which has the warehouse.
     let alerts_path = st.tmp.path().join("status.jsonl");
     let alerts = landfall_core::alerts::AlertFile::new(&alerts_path);
-    let settings = notify_settings(&alerts);
+    let settings = interleave::notify_settings(&alerts);
     let change = ExecutionStatusChange {
         execution_arn: "arn:aws:states:local:000000000000:execution:landfall:run-held".into(),
         name: "run-held".into(),
