@@ -48,8 +48,52 @@ const TABLES: &[&str] = &[
 const ADDED_COLUMNS: &[(&str, &str)] = &[("test_results", "sample_rows"), ("runs", "build_tag")];
 
 /// Create the audit schema where it is missing. One read when it is all there: every DDL
-/// statement is a commit (a WAL flush on DuckDB), and this runs in several states of every run.
+/// statement is a commit on DuckDB and a metadata round trip on Snowflake.
 pub async fn ensure(wh: &dyn Warehouse) -> Result<()> {
+    if present(wh).await {
+        return Ok(());
+    }
+    create(wh).await
+}
+
+/// `ensure`, then `statements` in one transaction: one round trip where the audit schema is
+/// all there (every run but a warehouse's first). The transaction first reads every audit
+/// table and added column (no rows); only when it fails does the DDL run, and the transaction
+/// again. So `statements` must be safe to run twice (delete, then insert).
+pub async fn ensured_transaction(wh: &dyn Warehouse, statements: &[String]) -> Result<()> {
+    let mut probed = probes();
+    probed.extend_from_slice(statements);
+    if wh.transaction(&probed).await.is_ok() {
+        return Ok(());
+    }
+    ensure(wh).await?;
+    wh.transaction(statements).await
+}
+
+/// One statement touching no rows per audit table, naming the columns added after its first
+/// release: it fails where anything [`DDL`] makes is missing. DML, not a read: it has no result
+/// for a Snowflake Scripting block to discard.
+fn probes() -> Vec<String> {
+    TABLES
+        .iter()
+        .map(|t| {
+            let cols: Vec<&str> = ADDED_COLUMNS
+                .iter()
+                .filter(|(at, _)| at == t)
+                .map(|(_, c)| *c)
+                .collect();
+            if cols.is_empty() {
+                format!("delete from audit.{t} where 1 = 0")
+            } else {
+                let set: Vec<String> = cols.iter().map(|c| format!("{c} = {c}")).collect();
+                format!("update audit.{t} set {} where 1 = 0", set.join(", "))
+            }
+        })
+        .collect()
+}
+
+/// Are every audit table and every added column there?
+async fn present(wh: &dyn Warehouse) -> bool {
     let names = TABLES.iter().map(|t| sql_str(t)).collect::<Vec<_>>().join(", ");
     let added = ADDED_COLUMNS
         .iter()
@@ -62,7 +106,7 @@ pub async fn ensure(wh: &dyn Warehouse) -> Result<()> {
         })
         .collect::<Vec<_>>()
         .join(" or ");
-    let present = wh
+    let found = wh
         .query(&format!(
             "select count(distinct case when lower(table_name) in ({names}) then lower(table_name) end), \
                     count(case when {added} then 1 end) \
@@ -71,13 +115,12 @@ pub async fn ensure(wh: &dyn Warehouse) -> Result<()> {
         .await
         .ok()
         .and_then(|t| t.rows.first().cloned());
-    if let Some(r) = present
-        && r.len() == 2
+    matches!(found, Some(r) if r.len() == 2
         && crate::warehouse::as_i64(&r[0]) == Some(TABLES.len() as i64)
-        && crate::warehouse::as_i64(&r[1]) == Some(ADDED_COLUMNS.len() as i64)
-    {
-        return Ok(());
-    }
+        && crate::warehouse::as_i64(&r[1]) == Some(ADDED_COLUMNS.len() as i64))
+}
+
+async fn create(wh: &dyn Warehouse) -> Result<()> {
     wh.execute_ddl(&DDL.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .await
 }
@@ -86,9 +129,10 @@ pub fn opt(s: Option<&str>) -> String {
     s.map(sql_str).unwrap_or_else(|| "null".into())
 }
 
-/// Record a run's start (or restart under the same id).
+/// Record a run's start (or restart under the same id), creating the audit schema where it
+/// is missing ([`ensured_transaction`]).
 pub async fn run_started(wh: &dyn Warehouse, run_id: &str, batch: &str) -> Result<()> {
-    wh.transaction(&[
+    ensured_transaction(wh, &[
         format!("delete from audit.runs where run_id = {}", sql_str(run_id)),
         format!(
             "insert into audit.runs (run_id, batch, started_at, status, published, build_tag) values ({}, {}, current_timestamp::timestamp, 'running', false, {})",

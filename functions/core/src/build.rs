@@ -171,17 +171,20 @@ pub async fn build_models(
     build_models_in(project, wh, run, models).await
 }
 
-/// Create the build schemas of `models` (each once).
+/// Create the build schemas of `models` (each once), in one request where the engine allows.
 pub async fn ensure_schemas(wh: &dyn Warehouse, run: &RunVars, models: &[&Model]) -> Result<()> {
     let mut schemas: Vec<String> = Vec::new();
     for m in models {
         let schema = build_relation(m, wh, &run.run_id).schema_path();
         if !schemas.contains(&schema) {
-            wh.ensure_schema(&schema).await?;
             schemas.push(schema);
         }
     }
-    Ok(())
+    let ddl: Vec<String> = schemas
+        .iter()
+        .map(|s| format!("create schema if not exists {s}"))
+        .collect();
+    wh.execute_ddl(&ddl).await
 }
 
 /// [`build_models`] once their schemas exist ([`ensure_schemas`]).

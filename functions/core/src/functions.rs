@@ -63,7 +63,6 @@ pub async fn load(deps: Deps<'_>, event: Value) -> Result<Value> {
                 bucket: i.bucket,
                 force_publish: i.force_publish,
             };
-            crate::audit::ensure(deps.warehouse).await?;
             crate::audit::run_started(deps.warehouse, &run.run_id, &run.batch).await?;
             to_value(&run)
         }
@@ -150,7 +149,6 @@ pub async fn publish(deps: Deps<'_>, event: Value) -> Result<Value> {
         Ok(p) => p,
         Err(e) => return or_superseded(Err(e)),
     };
-    handlers::on_success(deps.warehouse, &e.run).await?;
     to_value(&p)
 }
 

@@ -193,8 +193,7 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
             "unknown landing file '{file}': expected titles or credits"
         )));
     }
-    audit::ensure(deps.warehouse).await?;
-    // Two independent questions, asked together.
+    // Two independent questions, asked together (ValidateInput made the audit schema).
     let (current, keep) = futures_util::future::join(
         crate::succession::ensure_current(deps.warehouse, run, &load_state(file), false),
         audit::committed_load(deps.warehouse, &run.batch),
@@ -223,19 +222,9 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
         load_id: run.run_id.clone(),
         keep_load_id: keep.filter(|k| k != &run.run_id),
         spare_newer_than: Some(run.run_id.clone()),
+        record_as: Some(file.to_string()),
     };
     let out = deps.warehouse.load_csv(&spec).await?;
-    deps.warehouse
-        .execute(&format!(
-            "insert into audit.loads (run_id, batch, file, source, etag, rows, loaded_at) values ({}, {}, {}, {}, {}, {}, current_timestamp::timestamp)",
-            sql_str(&run.run_id),
-            sql_str(&run.batch),
-            sql_str(file),
-            sql_str(&info.url),
-            sql_str(&info.etag),
-            out.rows
-        ))
-        .await?;
     Ok(LoadedFile {
         file: file.to_string(),
         rows: out.rows,
@@ -284,15 +273,17 @@ pub async fn build_layer(deps: Deps<'_>, run: &RunVars, layer: &str, commit: boo
             "the SQL project has no models in layer '{layer}' (models/{layer}/)"
         )));
     }
-    // The layer's schemas are made while the raw load commits: they do not depend on it.
-    let schemas = build::ensure_schemas(deps.warehouse, run, &models);
     if commit {
-        let (committed, made) = futures_util::future::join(commit_raw(deps, run), schemas).await;
+        // Every build schema of the run is made while the raw load commits (they do not depend
+        // on it), so the later layers' states go straight to their models. No state after
+        // this one runs without it: a redrive resumes in the failure path, and a rerun is a
+        // new execution.
+        let all: Vec<_> = deps.project.models.iter().collect();
+        let (committed, made) =
+            futures_util::future::join(commit_raw(deps, run), build::ensure_schemas(deps.warehouse, run, &all)).await;
         committed?;
         made?;
         build::on_run_start(deps.project, deps.warehouse, run).await?;
-    } else {
-        schemas.await?;
     }
     build::build_models_in(deps.project, deps.warehouse, run, &models).await
 }
@@ -372,13 +363,14 @@ pub async fn run_quality(deps: Deps<'_>, run: &RunVars) -> Result<QualityOutcome
         crate::succession::ensure_current(deps.warehouse, run, "RunQualityChecks", false).await?;
         return Err(e.with_details(&outcome));
     }
+    // Their schemas were made with the first layer's (build_layer).
     let after: Vec<_> = deps
         .project
         .models
         .iter()
         .filter(|m| m.config.tags.iter().any(|t| t == AFTER_TESTS_TAG))
         .collect();
-    build::build_models(deps.project, deps.warehouse, run, &after).await?;
+    build::build_models_in(deps.project, deps.warehouse, run, &after).await?;
     Ok(outcome)
 }
 
@@ -386,15 +378,19 @@ pub async fn run_quality(deps: Deps<'_>, run: &RunVars) -> Result<QualityOutcome
 /// time (crate::succession); then other runs' expired build schemas go (crate::retention).
 pub async fn publish(deps: Deps<'_>, run: &RunVars) -> Result<Published> {
     let wh = deps.warehouse;
-    crate::succession::acquire_publish_lock(wh, &run.run_id).await?;
+    crate::succession::take_publish_lock(wh, &run.run_id).await?;
     let published = async {
-        // Whether this run may publish, and as which number: asked at once.
-        let (current, seq) = futures_util::future::join(
+        // Whether this run holds the lock, may publish, and as which number: asked at once.
+        // The reads start after the lock was taken, so they see every publish before this
+        // one; a run that does not hold it publishes nothing.
+        let (held, current, seq) = futures_util::future::join3(
+            crate::succession::check_publish_lock(wh, &run.run_id),
             crate::succession::ensure_current(wh, run, "Publish", true),
             publish::next_seq(wh),
         )
         .await;
         current?;
+        held?;
         publish::publish(deps.project, wh, &run.run_id, &run.batch, seq?).await
     }
     .await;
@@ -490,13 +486,4 @@ pub async fn finish_unpublished(
         sql_str(&run.run_id)
     ));
     wh.transaction(&stmts).await
-}
-
-/// Mark a run succeeded.
-pub async fn on_success(wh: &dyn Warehouse, run: &RunVars) -> Result<()> {
-    wh.execute(&format!(
-        "update audit.runs set status = 'succeeded', finished_at = coalesce(finished_at, current_timestamp::timestamp) where run_id = {}",
-        sql_str(&run.run_id)
-    ))
-    .await
 }

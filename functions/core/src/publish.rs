@@ -74,8 +74,9 @@ pub async fn publish(project: &Project, wh: &dyn Warehouse, run_id: &str, batch:
             sql_str(batch),
             sql_str(&names.join(","))
         ),
+        // The run succeeds with its publish, in the same commit.
         format!(
-            "update audit.runs set published = true where run_id = {}",
+            "update audit.runs set published = true, status = 'succeeded', finished_at = coalesce(finished_at, current_timestamp::timestamp) where run_id = {}",
             sql_str(run_id)
         ),
     ];

@@ -38,17 +38,27 @@ pub struct Swept {
 /// End dead runs, then drop the build schemas of runs that ended over `retention_hours` ago.
 pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
     let mut out = Swept::default();
-    // The dead runs and the schemas, asked at once.
+    // The dead runs, and the build schemas of runs whose retention is over, asked at once.
     let dead_sql = format!(
         "select run_id, batch from audit.runs where status = 'running' \
          and started_at < current_timestamp::timestamp - interval '{EXECUTION_TIMEOUT_SECONDS} second'"
     );
-    let (dead, schemas) = futures_util::future::join(
-        wh.query(&dead_sql),
-        wh.query("select catalog_name, schema_name from information_schema.schemata"),
-    )
-    .await;
-    let (dead, schemas) = (dead?, schemas?);
+    // A schema belongs to the run whose tag ends its name (`build_<schema>__<tag>`); the
+    // names are checked again below, exactly.
+    let expired_sql = format!(
+        "select s.catalog_name, s.schema_name, lower(r.build_tag) \
+         from information_schema.schemata s join audit.runs r \
+           on right(lower(s.schema_name), length(r.build_tag) + {sep}) = {sep_str} || lower(r.build_tag) \
+         where lower(s.schema_name) like {prefix} and r.status <> 'running' \
+           and r.finished_at < current_timestamp::timestamp - interval '{age} second' \
+           and r.run_id not in (select run_id from audit.publishes where active)",
+        sep = TAG_SEPARATOR.len(),
+        sep_str = sql_str(TAG_SEPARATOR),
+        prefix = sql_str(&format!("{BUILD_PREFIX}%")),
+        age = retention_hours.max(0) * 3600
+    );
+    let (dead, expired) = futures_util::future::join(wh.query(&dead_sql), wh.query(&expired_sql)).await;
+    let (dead, expired) = (dead?, expired?);
     for r in &dead.rows {
         let run = RunVars {
             run_id: r[0].as_str().unwrap_or_default().to_string(),
@@ -63,38 +73,21 @@ pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
     }
     // A private build catalog (DuckDB's in-memory `scratch`) goes with its process.
     let private = wh.build_catalog().map(str::to_ascii_lowercase);
-    let tagged: Vec<(String, String)> = schemas
-        .rows
-        .iter()
-        .filter(|r| private.is_none() || r[0].as_str().map(str::to_ascii_lowercase) != private)
-        .filter_map(|r| r[1].as_str())
-        .filter_map(|s| {
-            let lower = s.to_ascii_lowercase();
-            let (base, tag) = lower.rsplit_once(TAG_SEPARATOR)?;
-            (base.starts_with(BUILD_PREFIX) && !tag.is_empty()).then(|| (s.to_string(), tag.to_string()))
-        })
-        .collect();
-    if tagged.is_empty() {
-        return Ok(out);
-    }
-    let mut tags: Vec<String> = tagged.iter().map(|(_, t)| sql_str(t)).collect();
-    tags.sort();
-    tags.dedup();
-    let expired = wh
-        .query(&format!(
-            "select lower(build_tag) from audit.runs where lower(build_tag) in ({}) and status <> 'running' \
-             and finished_at < current_timestamp::timestamp - interval '{} second' \
-             and run_id not in (select run_id from audit.publishes where active)",
-            tags.join(", "),
-            retention_hours.max(0) * 3600
-        ))
-        .await?;
-    let expired: Vec<&str> = expired.rows.iter().filter_map(|r| r[0].as_str()).collect();
     let mut drops = Vec::new();
-    for (schema, tag) in &tagged {
-        if expired.contains(&tag.as_str()) {
+    for r in &expired.rows {
+        let (Some(catalog), Some(schema), Some(tag)) = (r[0].as_str(), r[1].as_str(), r[2].as_str()) else {
+            continue;
+        };
+        if private.as_deref() == Some(catalog.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        let lower = schema.to_ascii_lowercase();
+        let owned = lower
+            .rsplit_once(TAG_SEPARATOR)
+            .is_some_and(|(base, t)| base.starts_with(BUILD_PREFIX) && t == tag);
+        if owned && !out.dropped.iter().any(|d| d == schema) {
             drops.push(format!("drop schema if exists {schema} cascade"));
-            out.dropped.push(schema.clone());
+            out.dropped.push(schema.to_string());
         }
     }
     wh.execute_ddl(&drops).await?;

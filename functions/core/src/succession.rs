@@ -129,6 +129,14 @@ pub async fn ensure_current(wh: &dyn Warehouse, run: &RunVars, state: &str, publ
 /// Take the publish lock for `run_id`, or fail with `Landfall.Transient` naming the holder
 /// (the ASL retries Publish with backoff). Re-entrant: a retried Publish of the holder gets it.
 pub async fn acquire_publish_lock(wh: &dyn Warehouse, run_id: &str) -> Result<()> {
+    take_publish_lock(wh, run_id).await?;
+    check_publish_lock(wh, run_id).await
+}
+
+/// The first half of [`acquire_publish_lock`]: take the lock where it is free, expired or
+/// already this run's. Whether it was taken is [`check_publish_lock`]'s to say; reads that
+/// must see every publish before this one may go beside that check (they start after this).
+pub async fn take_publish_lock(wh: &dyn Warehouse, run_id: &str) -> Result<()> {
     let me = sql_str(run_id);
     wh.transaction(&[
         "insert into audit.publish_lock (name, holder, acquired_at) select 'publish', null, null where not exists (select 1 from audit.publish_lock)".to_string(),
@@ -137,7 +145,11 @@ pub async fn acquire_publish_lock(wh: &dyn Warehouse, run_id: &str) -> Result<()
              where holder is null or holder = {me} or acquired_at < current_timestamp::timestamp - interval '{PUBLISH_LOCK_TTL_SECONDS} second'"
         ),
     ])
-    .await?;
+    .await
+}
+
+/// Does `run_id` hold the publish lock? `Landfall.Transient` naming the holder if not.
+pub async fn check_publish_lock(wh: &dyn Warehouse, run_id: &str) -> Result<()> {
     let t = wh
         .query("select holder, cast(acquired_at as varchar) from audit.publish_lock")
         .await?;

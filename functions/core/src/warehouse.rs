@@ -75,6 +75,9 @@ pub struct LoadSpec {
     /// Spare the rows of executions of the batch newer than this run (`audit.runs`): a slow
     /// older load never deletes a newer one's (crate::succession). `None`: no audit to ask.
     pub spare_newer_than: Option<String>,
+    /// The file's name in the contract (`titles`): the load is recorded in `audit.loads` under
+    /// it, in the transaction that writes the rows ([`LoadSpec::audit_row`]). `None`: no audit.
+    pub record_as: Option<String>,
 }
 
 impl LoadSpec {
@@ -93,6 +96,20 @@ impl LoadSpec {
             w += &format!(" and _load_id not in ({})", crate::succession::newer_runs_sql(me));
         }
         w
+    }
+
+    /// The `audit.loads` row of this load of `rows` rows, for the engine to insert with them.
+    pub fn audit_row(&self, rows: u64) -> Option<String> {
+        self.record_as.as_ref().map(|file| {
+            format!(
+                "insert into audit.loads (run_id, batch, file, source, etag, rows, loaded_at) values ({}, {}, {}, {}, {}, {rows}, current_timestamp::timestamp)",
+                sql_str(&self.load_id),
+                sql_str(&self.batch),
+                sql_str(file),
+                sql_str(&self.display_name),
+                sql_str(&self.etag),
+            )
+        })
     }
 }
 
@@ -178,10 +195,6 @@ pub trait Warehouse: Send + Sync {
         );
         stmts.extend(then.iter().cloned());
         self.transaction(&stmts).await
-    }
-    /// Create a schema if it does not exist.
-    async fn ensure_schema(&self, schema: &str) -> Result<()> {
-        self.execute(&format!("create schema if not exists {schema}")).await
     }
 }
 

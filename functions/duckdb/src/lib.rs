@@ -550,6 +550,10 @@ impl Warehouse for DuckWarehouse {
             table = spec.table,
             load_id = sql_str(&spec.load_id),
         ));
+        let csv_insert = stmts.len() - 2;
+        // Recorded with the rows it counts (the count is checked against the table below,
+        // before the commit).
+        stmts.extend(spec.audit_row(shape.rows));
         let conn = self.with_conn(|c| c.try_clone().map_err(|e| db_err("opening a load connection", e)))?;
         let table = spec.table.clone();
         let load_id = spec.load_id.clone();
@@ -562,7 +566,6 @@ impl Warehouse for DuckWarehouse {
             let none = None;
             conn.execute_batch("begin transaction").map_err(|e| db_err("begin", e))?;
             let attempt = || -> Result<u64> {
-                let csv_insert = stmts.len() - 2;
                 for (i, s) in stmts.iter().enumerate() {
                     run(&conn, &none, s).map_err(|e| {
                         let m = e.to_string();

@@ -22,6 +22,7 @@ fn spec(loc: &std::path::Path, batch: &str) -> LoadSpec {
         load_id: format!("load-{batch}"),
         keep_load_id: None,
         spare_newer_than: None,
+        record_as: None,
     }
 }
 
@@ -105,4 +106,85 @@ async fn prelude_macros_behave_like_snowflake() {
     assert_eq!(t.rows[0][6], "a");
     assert_eq!(t.rows[0][7], true);
     assert_eq!(t.rows[0][8], 3);
+}
+
+/// A load recorded in the audit writes its `audit.loads` row in the transaction of its rows:
+/// neither is written without the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_row_commits_with_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = DuckWarehouse::open(dir.path().join("w.duckdb"), &DuckOptions::default()).unwrap();
+    landfall_core::audit::ensure(&wh).await.unwrap();
+    let recorded = |path: &std::path::Path, batch: &str| LoadSpec {
+        record_as: Some("credits".into()),
+        ..spec(path, batch)
+    };
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        "person_id,id,name,character,role\n1,tm1,A,B,ACTOR\n2,tm1,C,D,ACTOR\n",
+    )
+    .unwrap();
+    wh.load_csv(&recorded(&good, "b1")).await.unwrap();
+    let rows = "select run_id, batch, file, source, etag, rows from audit.loads order by batch";
+    let expected = vec![
+        json!("load-b1"),
+        json!("b1"),
+        json!("credits"),
+        json!(good.to_string_lossy()),
+        json!("e1"),
+        json!(2),
+    ];
+    assert_eq!(wh.query(rows).await.unwrap().rows, vec![expected.clone()]);
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "person_id,id,name,character,role\n3,tm2,\"C,D,ACTOR\n").unwrap();
+    assert!(wh.load_csv(&recorded(&bad, "b2")).await.is_err());
+    assert_eq!(wh.query(rows).await.unwrap().rows, vec![expected]);
+    // And the other way round: where the audit row cannot be written, the rows are not either.
+    wh.execute("drop table audit.loads").await.unwrap();
+    assert!(wh.load_csv(&recorded(&good, "b3")).await.is_err());
+    let b3 = wh
+        .query("select count(*) from raw.credits where _batch = 'b3'")
+        .await
+        .unwrap();
+    assert_eq!(b3.scalar_i64(), 0);
+}
+
+/// A warehouse whose audit schema predates a column (here `runs.build_tag` and
+/// `test_results.sample_rows`) gets it when the next run starts, in one statement when nothing
+/// is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_start_completes_an_older_audit_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = DuckWarehouse::open(dir.path().join("w.duckdb"), &DuckOptions::default()).unwrap();
+    let old: Vec<String> = landfall_core::audit::DDL
+        .iter()
+        .filter(|s| !s.starts_with("alter table"))
+        .map(|s| s.replace(", sample_rows varchar", ""))
+        .collect();
+    wh.execute_ddl(&old).await.unwrap();
+    let has = |t: &'static str, c: &'static str| {
+        let wh = &wh;
+        async move {
+            wh.columns(&landfall_core::project::render::Relation::new("audit", t))
+                .await
+                .unwrap()
+                .iter()
+                .any(|x| x == c)
+        }
+    };
+    assert!(!has("runs", "build_tag").await && !has("test_results", "sample_rows").await);
+    landfall_core::audit::run_started(&wh, "run-1", "b1").await.unwrap();
+    assert!(has("runs", "build_tag").await && has("test_results", "sample_rows").await);
+    let t = wh
+        .query("select run_id, status, build_tag is not null from audit.runs")
+        .await
+        .unwrap();
+    assert_eq!(t.rows, vec![vec![json!("run-1"), json!("running"), json!(true)]]);
+    // Started again under the same id: still one row.
+    landfall_core::audit::run_started(&wh, "run-1", "b1").await.unwrap();
+    assert_eq!(
+        wh.query("select count(*) from audit.runs").await.unwrap().scalar_i64(),
+        1
+    );
 }

@@ -496,10 +496,12 @@ pub async fn load_via(via: &dyn Warehouse, stage: &str, file_format: &str, spec:
             load_id = sql_str(&spec.load_id),
         ),
     ];
-    // The landing table goes in the same request. On Snowflake a DDL statement inside a
-    // transaction first commits it: the delete and the insert commit together, then the drop
-    // runs (a failed drop leaves the rows loaded and the table for the next load to replace).
+    // The audit row and the landing table go in the same request. On Snowflake a DDL statement
+    // inside a transaction first commits it: the delete, the insert and the audit row commit
+    // together, then the drop runs (a failed drop leaves the rows loaded and the table for the
+    // next load to replace).
     let mut stmts = stmts;
+    stmts.extend(spec.audit_row(rows));
     stmts.push(format!("drop table if exists {landing}"));
     via.transaction(&stmts).await?;
     Ok(LoadOutcome {

@@ -211,10 +211,17 @@ async fn a_file_snowflake_cannot_read_fails_naming_the_file_and_raw_keeps_its_ro
         bucket: "l".into(),
         ..Default::default()
     };
+    // Each run started as ValidateInput starts it.
+    landfall_core::audit::run_started(wh, &run.run_id, &run.batch)
+        .await
+        .unwrap();
     let info = storage.head("b1/credits.csv").await.unwrap().unwrap();
     assert_eq!(handlers::load_file(deps, &run, "credits", &info).await.unwrap().rows, 2);
     run.run_id = "r2".into();
     run.batch = "b2".into();
+    landfall_core::audit::run_started(wh, &run.run_id, &run.batch)
+        .await
+        .unwrap();
     let info = storage.head("b2/credits.csv").await.unwrap().unwrap();
     let e = handlers::load_file(deps, &run, "credits", &info).await.unwrap_err();
     // Real Snowflake answers a ragged file with a 100xxx load error (`Landfall.BadInput`, see
@@ -295,6 +302,9 @@ async fn extra_columns_load_as_text_next_to_the_contract() {
         bucket: "l".into(),
         ..Default::default()
     };
+    landfall_core::audit::run_started(wh, &run.run_id, &run.batch)
+        .await
+        .unwrap();
     let info = storage.head("b1/credits.csv").await.unwrap().unwrap();
     let loaded = handlers::load_file(deps, &run, "credits", &info).await.unwrap();
     assert_eq!(loaded.rows, 2);
