@@ -211,6 +211,48 @@ fn extra_columns_load_as_text_and_are_reported() {
     );
 }
 
+/// The batch's files are the project's landing contract, not Rust: a project that lands credits
+/// as `people.csv` (with an optional column) runs on such batches and refuses a batch with the
+/// old name, naming the file it needs.
+#[test]
+fn the_landing_contract_is_the_projects() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let sources = project.join("models/staging/_sources.yml");
+    let yml = std::fs::read_to_string(&sources).unwrap();
+    let changed = yml.replace(
+        "file: credits.csv",
+        "file: people.csv\n              optional: [billing]",
+    );
+    assert_ne!(changed, yml);
+    std::fs::write(&sources, changed).unwrap();
+
+    let g = f.generated_batch("p1", 150, 5);
+    let dir = f.batch_dir("p1");
+    std::fs::rename(dir.join("credits.csv"), dir.join("people.csv")).unwrap();
+    let o = f.run_project("p1", &project, &[], &[]);
+    assert_ok(&o);
+    assert_eq!(
+        o.summary["loaded"]["credits"].as_u64(),
+        Some(g.credits),
+        "{}",
+        o.summary
+    );
+    let billing = f.query("select count(*) from raw.credits where _batch = 'p1' and billing is null");
+    assert_eq!(billing.scalar_i64() as u64, g.credits);
+
+    // A batch with the old name is missing the declared file.
+    f.generated_batch("p2", 150, 6);
+    let o = f.run_project("p2", &project, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let cause = o.summary["error"]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("people.csv: missing") && cause.contains("titles.csv, people.csv"),
+        "{cause}"
+    );
+}
+
 /// Rewrite a CSV as Excel's "CSV UTF-8" saves it: a byte-order mark, every header name quoted,
 /// CRLF after each record (line breaks inside quoted fields stay as they were).
 fn save_as_excel(path: &std::path::Path, bom: bool) {

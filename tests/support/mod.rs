@@ -107,6 +107,11 @@ impl Fixture {
     }
 
     pub fn run_with(&self, batch: &str, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
+        self.run_project(batch, &project_dir(), extra, env)
+    }
+
+    /// [`run_with`](Self::run_with) on another SQL project.
+    pub fn run_project(&self, batch: &str, project: &Path, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
         let mut c = self.cmd();
         c.args(["run", "--json", "--landing"])
             .arg(self.landing())
@@ -115,7 +120,7 @@ impl Fixture {
             .arg("--alerts")
             .arg(self.alerts())
             .arg("--project")
-            .arg(project_dir())
+            .arg(project)
             .args(extra);
         for (k, v) in env {
             c.env(k, v);
@@ -205,4 +210,24 @@ pub fn assert_failed(o: &Outcome, name: &str) -> String {
     assert_eq!(o.summary["published"], false);
     assert_eq!(o.summary["error"]["name"], name, "{}", o.stdout);
     o.summary["error"]["cause"].as_str().unwrap().to_string()
+}
+
+/// A copy of the flagship project in `dst` (its `target/` left out), to change for a test.
+pub fn copy_project(dst: &Path) {
+    fn copy(src: &Path, dst: &Path) {
+        std::fs::create_dir_all(dst).unwrap();
+        for e in std::fs::read_dir(src).unwrap().flatten() {
+            let name = e.file_name();
+            if name == "target" || name == "logs" {
+                continue;
+            }
+            let to = dst.join(&name);
+            if e.path().is_dir() {
+                copy(&e.path(), &to);
+            } else {
+                std::fs::copy(e.path(), to).unwrap();
+            }
+        }
+    }
+    copy(&project_dir(), dst);
 }

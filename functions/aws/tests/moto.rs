@@ -75,34 +75,52 @@ async fn duplicate_events_start_one_execution_and_a_reupload_starts_another() {
         .to_string();
     let storage = S3Landing::new(&sdk, "land", LANDING_PREFIX);
     let exec = StepFunctions::new(&sdk, &sm);
+    // The flagship project's landing contract: a batch is titles.csv and credits.csv.
+    let project =
+        landfall_core::project::Project::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../transform")).unwrap();
+    let contract = landfall_core::contract::Contract::of(&project).unwrap();
 
     // the first file alone: wait for the second
     put(&sdk, "land", "landing/b1/titles.csv", "id\n1\n").await;
-    let o = trigger(&storage, &exec, "land", &event("land", "landing/b1/titles.csv"))
-        .await
-        .unwrap();
+    let o = trigger(
+        &contract,
+        &storage,
+        &exec,
+        "land",
+        &event("land", "landing/b1/titles.csv"),
+    )
+    .await
+    .unwrap();
     assert_eq!(o.action, "waiting");
     put(&sdk, "land", "landing/b1/credits.csv", "person_id\n1\n").await;
     // other keys and buckets are ignored
     assert_eq!(
-        trigger(&storage, &exec, "land", &event("land", "reports/b1/x.html"))
+        trigger(&contract, &storage, &exec, "land", &event("land", "reports/b1/x.html"))
             .await
             .unwrap()
             .action,
         "ignored"
     );
     assert_eq!(
-        trigger(&storage, &exec, "land", &event("other", "landing/b1/titles.csv"))
-            .await
-            .unwrap()
-            .action,
+        trigger(
+            &contract,
+            &storage,
+            &exec,
+            "land",
+            &event("other", "landing/b1/titles.csv")
+        )
+        .await
+        .unwrap()
+        .action,
         "ignored"
     );
     // ten deliveries of each of the two events: exactly one execution
     let mut names = std::collections::BTreeSet::new();
     for _ in 0..10 {
         for key in ["landing/b1/titles.csv", "landing/b1/credits.csv"] {
-            let o = trigger(&storage, &exec, "land", &event("land", key)).await.unwrap();
+            let o = trigger(&contract, &storage, &exec, "land", &event("land", key))
+                .await
+                .unwrap();
             assert!(o.action == "started" || o.action == "duplicate", "{o:?}");
             names.insert(o.execution_name.unwrap());
         }
@@ -127,9 +145,15 @@ async fn duplicate_events_start_one_execution_and_a_reupload_starts_another() {
     assert_eq!(input, json!({"bucket": "land", "batch": "b1", "full_refresh": false}));
     // a re-upload with new content: a new execution
     put(&sdk, "land", "landing/b1/credits.csv", "person_id\n1\n2\n").await;
-    let o = trigger(&storage, &exec, "land", &event("land", "landing/b1/credits.csv"))
-        .await
-        .unwrap();
+    let o = trigger(
+        &contract,
+        &storage,
+        &exec,
+        "land",
+        &event("land", "landing/b1/credits.csv"),
+    )
+    .await
+    .unwrap();
     assert_eq!(o.action, "started");
     assert!(!names.contains(o.execution_name.as_ref().unwrap()));
     assert_eq!(

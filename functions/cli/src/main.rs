@@ -49,7 +49,7 @@ struct WarehouseArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Landing folder; the batch's files are DIR/BATCH/titles.csv and DIR/BATCH/credits.csv.
+    /// Landing folder; a batch's files are DIR/BATCH/<file> for each file of the project's landing contract.
     #[arg(long)]
     landing: PathBuf,
     /// Batch id (e.g. 2026-11-26).
@@ -422,6 +422,13 @@ fn main() -> ExitCode {
                 Ok(p) => p,
                 Err(e) => return usage_error(e),
             };
+            // The batches' files are the project's landing contract.
+            let contract = match landfall_core::project::Project::load(&project)
+                .and_then(|p| landfall_core::contract::Contract::of(&p))
+            {
+                Ok(c) => c,
+                Err(e) => return usage_error(e.message),
+            };
             let mut run_args = vec!["--warehouse".to_string(), warehouse.to_string_lossy().into_owned()];
             run_args.extend(["--project".to_string(), project.to_string_lossy().into_owned()]);
             run_args.extend(["--env".to_string(), env.clone()]);
@@ -454,6 +461,7 @@ fn main() -> ExitCode {
                 s.store(true, std::sync::atomic::Ordering::SeqCst);
             });
             let opts = watch::WatchOptions {
+                contract,
                 landing,
                 run_args,
                 half_landed_after,

@@ -8,8 +8,8 @@
 //! Filesystem notifications wake the scan; a periodic scan is the fallback and the authority.
 
 use landfall_core::alerts::Alerts;
+use landfall_core::contract::Contract;
 use landfall_core::lateness::{self, Finding, Landed, Thresholds};
-use landfall_core::storage::SOURCE_FILES;
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 pub struct WatchOptions {
+    /// The files a batch has (the project's landing contract).
+    pub contract: Contract,
     pub landing: PathBuf,
     /// Arguments every `landfall run` gets besides `--landing` and `--batch`.
     pub run_args: Vec<String>,
@@ -57,16 +59,17 @@ fn millis(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// A batch folder's declared files that exist, with their signatures.
-fn batch_files(dir: &Path) -> BTreeMap<String, Signature> {
-    SOURCE_FILES
+/// A batch folder's declared files that exist (by object name), with their signatures.
+fn batch_files(contract: &Contract, dir: &Path) -> BTreeMap<String, Signature> {
+    contract
+        .files
         .iter()
-        .filter_map(|f| signature(&dir.join(format!("{f}.csv"))).map(|s| (f.to_string(), s)))
+        .filter_map(|f| signature(&dir.join(&f.file)).map(|s| (f.file.clone(), s)))
         .collect()
 }
 
 /// Every batch folder's declared files, with their signatures.
-fn scan(landing: &Path) -> BTreeMap<String, BTreeMap<String, Signature>> {
+fn scan(contract: &Contract, landing: &Path) -> BTreeMap<String, BTreeMap<String, Signature>> {
     let mut out = BTreeMap::new();
     let Ok(dirs) = std::fs::read_dir(landing) else {
         return out;
@@ -76,7 +79,7 @@ fn scan(landing: &Path) -> BTreeMap<String, BTreeMap<String, Signature>> {
         if !d.path().is_dir() || landfall_core::handlers::validate_batch(&batch).is_err() {
             continue;
         }
-        let files = batch_files(&d.path());
+        let files = batch_files(contract, &d.path());
         if !files.is_empty() {
             out.insert(batch, files);
         }
@@ -121,9 +124,9 @@ pub fn watch(opts: &WatchOptions, alerts: &dyn Alerts, environment: &str, stop: 
         let _ = rx.recv_timeout(opts.poll);
         while rx.try_recv().is_ok() {}
         let now = SystemTime::now();
-        let current = scan(&opts.landing);
+        let current = scan(&opts.contract, &opts.landing);
         for (batch, files) in &current {
-            let complete = files.len() == SOURCE_FILES.len();
+            let complete = files.len() == opts.contract.files.len();
             let stable = last.get(batch) == Some(files)
                 && files
                     .values()
@@ -132,13 +135,11 @@ pub fn watch(opts: &WatchOptions, alerts: &dyn Alerts, environment: &str, stop: 
                 continue;
             }
             let dir = opts.landing.join(batch);
-            let sums: std::io::Result<Vec<String>> = SOURCE_FILES
-                .iter()
-                .map(|f| md5_of(&dir.join(format!("{f}.csv"))))
-                .collect();
+            let sums: std::io::Result<Vec<String>> =
+                opts.contract.files.iter().map(|f| md5_of(&dir.join(&f.file))).collect();
             let Ok(sums) = sums else { continue };
             // A write that began while hashing: the sums are of a file in flux; next scan.
-            if &batch_files(&dir) != files {
+            if &batch_files(&opts.contract, &dir) != files {
                 continue;
             }
             let version =
@@ -169,12 +170,12 @@ pub fn watch(opts: &WatchOptions, alerts: &dyn Alerts, environment: &str, stop: 
             .iter()
             .flat_map(|(batch, files)| {
                 files.iter().map(move |(f, (_, m))| Landed {
-                    key: format!("{}{batch}/{f}.csv", landfall_core::trigger::LANDING_PREFIX),
+                    key: format!("{}{batch}/{f}", landfall_core::trigger::LANDING_PREFIX),
                     modified_ms: millis(*m),
                 })
             })
             .collect();
-        for f in lateness::findings(&objects, millis(now), &thresholds) {
+        for f in lateness::findings(&opts.contract, &objects, millis(now), &thresholds) {
             if let Finding::HalfLanded { batch, .. } = &f
                 && alerted.insert(batch.clone())
             {

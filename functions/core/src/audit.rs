@@ -32,6 +32,8 @@ pub const DDL: &[&str] = &[
     // Per-run build schemas (crate::build::build_tag) and the publish lock (crate::succession).
     "alter table audit.runs add column if not exists build_tag varchar",
     "create table if not exists audit.publish_lock (name varchar, holder varchar, acquired_at timestamp)",
+    // The raw table a load wrote (crate::contract): a failed run's pending rows are found by it.
+    "alter table audit.loads add column if not exists raw_table varchar",
 ];
 
 /// The audit tables, as [`DDL`] creates them.
@@ -45,7 +47,11 @@ const TABLES: &[&str] = &[
     "publish_lock",
 ];
 /// Columns added to a table after its first release, `(table, column)`: present once [`DDL`] ran.
-const ADDED_COLUMNS: &[(&str, &str)] = &[("test_results", "sample_rows"), ("runs", "build_tag")];
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("test_results", "sample_rows"),
+    ("runs", "build_tag"),
+    ("loads", "raw_table"),
+];
 
 /// Create the audit schema where it is missing. One read when it is all there: every DDL
 /// statement is a commit on DuckDB and a metadata round trip on Snowflake.

@@ -360,7 +360,10 @@ mod tests {
         let t = crate::csvcheck::check_csv("titles.csv", std::fs::File::open(a.path().join("titles.csv")).unwrap())
             .unwrap();
         assert_eq!(t.rows, 300);
-        assert_eq!(t.header, crate::handlers::expected_columns("titles"));
+        // The generated files keep the flagship project's contract.
+        let project = crate::project::Project::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../transform")).unwrap();
+        let contract = crate::contract::Contract::of(&project).unwrap();
+        assert_eq!(t.header, contract.file("titles").unwrap().required);
         let c = crate::csvcheck::check_csv(
             "credits.csv",
             std::fs::File::open(a.path().join("credits.csv")).unwrap(),

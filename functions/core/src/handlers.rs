@@ -4,41 +4,17 @@
 
 use crate::audit;
 use crate::build::{self, ModelRun, RunVars};
+use crate::contract::Contract;
 use crate::csvcheck;
 use crate::error::{PipelineError, Result};
-use crate::project::{Project, Relation};
+use crate::project::Project;
 use crate::publish::{self, Published};
 use crate::quality::{self, TestCounts, TestResult};
-use crate::storage::{ObjectInfo, SOURCE_FILES, Storage, batch_key};
+use crate::storage::{ObjectInfo, Storage, batch_key};
 use crate::warehouse::{LoadSpec, Warehouse, sql_str};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-/// The columns each landing file must have (the real export's header).
-pub fn expected_columns(file: &str) -> &'static [&'static str] {
-    match file {
-        "titles" => &[
-            "id",
-            "title",
-            "type",
-            "description",
-            "release_year",
-            "age_certification",
-            "runtime",
-            "genres",
-            "production_countries",
-            "seasons",
-            "imdb_id",
-            "imdb_score",
-            "imdb_votes",
-            "tmdb_popularity",
-            "tmdb_score",
-        ],
-        "credits" => &["person_id", "id", "name", "character", "role"],
-        _ => &[],
-    }
-}
 
 /// Models tagged with this are built after the tests ran (they report on the run itself).
 pub const AFTER_TESTS_TAG: &str = "after_tests";
@@ -145,18 +121,21 @@ pub struct CheckedFiles {
 pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<CheckedFiles> {
     let mut files = BTreeMap::new();
     let mut warnings = Vec::new();
-    for f in SOURCE_FILES {
-        let key = batch_key(&input.batch, f);
+    let contract = Contract::of(deps.project)?;
+    for f in &contract.files {
+        let key = batch_key(&input.batch, &f.file);
         let mut info = deps.storage.head(&key).await?.ok_or_else(|| {
             PipelineError::bad_input(format!(
-                "{}: missing; batch '{}' needs both titles.csv and credits.csv",
+                "{}: missing; batch '{}' needs {}",
                 deps.storage.url(&key),
-                input.batch
+                input.batch,
+                contract.objects()
             ))
         })?;
         let prefix = deps.storage.read_prefix(&key, 64 * 1024).await?;
         let header = csvcheck::parse_header(&info.url, &prefix)?;
-        let extra = csvcheck::check_header(&info.url, &header, expected_columns(f))?;
+        let extra = csvcheck::check_header(&info.url, &header, &f.required_refs())?;
+        let extra: Vec<String> = extra.into_iter().filter(|x| !f.is_optional(x)).collect();
         if !extra.is_empty() {
             warnings.push(format!(
                 "{}: extra column{} {} loaded as text and ignored downstream",
@@ -166,7 +145,7 @@ pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<Check
             ));
         }
         info.columns = header;
-        files.insert(f.to_string(), info);
+        files.insert(f.name.clone(), info);
     }
     Ok(CheckedFiles { files, warnings })
 }
@@ -179,7 +158,7 @@ pub struct LoadedFile {
 }
 
 /// The state that loads `file` (`titles` → `LoadTitles`).
-fn load_state(file: &str) -> String {
+pub fn load_state(file: &str) -> String {
     let mut c = file.chars();
     let first: String = c.next().map(|f| f.to_uppercase().collect()).unwrap_or_default();
     format!("Load{first}{}", c.as_str())
@@ -187,12 +166,13 @@ fn load_state(file: &str) -> String {
 
 /// `LoadTitles` / `LoadCredits`: one file into `raw.<file>`, pending until the batch commits.
 pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectInfo) -> Result<LoadedFile> {
-    let expected = expected_columns(file);
-    if expected.is_empty() {
+    let contract = Contract::of(deps.project)?;
+    let Some(lf) = contract.file(file) else {
         return Err(PipelineError::bad_input(format!(
-            "unknown landing file '{file}': expected titles or credits"
+            "unknown landing file '{file}': the project declares {}",
+            contract.names().join(", ")
         )));
-    }
+    };
     // Two independent questions, asked together (ValidateInput made the audit schema).
     let (current, keep) = futures_util::future::join(
         crate::succession::ensure_current(deps.warehouse, run, &load_state(file), false),
@@ -206,19 +186,20 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
     let header = if info.columns.is_empty() {
         let prefix = deps.storage.read_prefix(&info.key, 64 * 1024).await?;
         let header = csvcheck::parse_header(&info.url, &prefix)?;
-        csvcheck::check_header(&info.url, &header, expected)?;
+        csvcheck::check_header(&info.url, &header, &lf.required_refs())?;
         header
     } else {
         info.columns.clone()
     };
     let spec = LoadSpec {
         file_columns: header,
-        table: format!("raw.{file}"),
+        table: lf.table.clone(),
         location: deps.storage.load_location(&info.key),
         display_name: info.url.clone(),
         batch: run.batch.clone(),
         etag: info.etag.clone(),
-        expected_columns: expected.iter().map(|s| s.to_string()).collect(),
+        expected_columns: lf.required.clone(),
+        optional_columns: lf.optional.clone(),
         load_id: run.run_id.clone(),
         keep_load_id: keep.filter(|k| k != &run.run_id),
         spare_newer_than: Some(run.run_id.clone()),
@@ -239,9 +220,10 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
 pub async fn commit_raw(deps: Deps<'_>, run: &RunVars) -> Result<()> {
     crate::succession::ensure_current(deps.warehouse, run, "BuildStaging", false).await?;
     let mut stmts = Vec::new();
-    for f in SOURCE_FILES {
+    for f in &Contract::of(deps.project)?.files {
         stmts.push(format!(
-            "delete from raw.{f} where _batch = {} and _load_id <> {} and _load_id not in ({})",
+            "delete from {} where _batch = {} and _load_id <> {} and _load_id not in ({})",
+            f.table,
             sql_str(&run.batch),
             sql_str(&run.run_id),
             crate::succession::newer_runs_sql(&run.run_id)
@@ -299,7 +281,8 @@ pub struct QualityOutcome {
 
 /// Rows per source file in the run's quarantine model.
 pub async fn rejected_counts(deps: Deps<'_>, run: &RunVars) -> Result<BTreeMap<String, i64>> {
-    let mut out: BTreeMap<String, i64> = SOURCE_FILES.iter().map(|f| (f.to_string(), 0)).collect();
+    let contract = Contract::of(deps.project)?;
+    let mut out: BTreeMap<String, i64> = contract.names().into_iter().map(|f| (f.to_string(), 0)).collect();
     if let Some(m) = deps.project.quarantine_model() {
         let t = deps
             .warehouse
@@ -468,13 +451,19 @@ pub async fn finish_unpublished(
         Ok(n) => tracing::info!(cancelled = n, "the run's running statements were cancelled"),
         Err(e) => tracing::warn!(error = %e.name, "the run's statements were not cancelled: {}", e.message),
     }
-    let committed = audit::committed_load(wh, &run.batch).await?;
+    // The run's raw rows are where its loads recorded them: each load's audit row commits with
+    // its rows (LoadSpec::audit_row).
+    let tables_sql = format!(
+        "select distinct raw_table from audit.loads where run_id = {} and raw_table is not null order by 1",
+        sql_str(&run.run_id)
+    );
+    let (committed, tables) =
+        futures_util::future::join(audit::committed_load(wh, &run.batch), wh.query(&tables_sql)).await;
+    let (committed, tables) = (committed?, tables?);
     let mut stmts = Vec::new();
     if committed.as_deref() != Some(run.run_id.as_str()) {
-        for f in SOURCE_FILES {
-            if wh.relation_exists(&Relation::new("raw", f)).await? {
-                stmts.push(format!("delete from raw.{f} where _load_id = {}", sql_str(&run.run_id)));
-            }
+        for t in tables.rows.iter().filter_map(|r| r[0].as_str()) {
+            stmts.push(format!("delete from {t} where _load_id = {}", sql_str(&run.run_id)));
         }
     }
     stmts.push(format!(

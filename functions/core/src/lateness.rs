@@ -5,8 +5,8 @@
 //! The decision is pure ([`findings`]); listing the bucket is the caller's.
 
 use crate::alerts::{Alert, Alerts};
+use crate::contract::Contract;
 use crate::error::Result;
-use crate::storage::SOURCE_FILES;
 use crate::trigger::landing_file;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use std::time::Duration;
 /// One object under `landing/`, as a listing returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Landed {
-    /// The full key, `landing/<batch>/<file>.csv`.
+    /// The full key, `landing/<batch>/<file>`.
     pub key: String,
     /// When it was written (milliseconds since the epoch).
     pub modified_ms: u64,
@@ -44,11 +44,12 @@ pub enum Finding {
     },
 }
 
-/// Decide, at `now_ms`, what is half-landed past its age and whether the feed is late.
-pub fn findings(objects: &[Landed], now_ms: u64, t: &Thresholds) -> Vec<Finding> {
+/// Decide, at `now_ms`, what is half-landed past its age and whether the feed is late: a
+/// batch is complete when every file of `contract` is there.
+pub fn findings(contract: &Contract, objects: &[Landed], now_ms: u64, t: &Thresholds) -> Vec<Finding> {
     let mut batches: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for o in objects {
-        if let Some((batch, file)) = landing_file(&o.key) {
+        if let Some((batch, file)) = landing_file(contract, &o.key) {
             batches.entry(batch).or_default().insert(file, o.modified_ms);
         }
     }
@@ -56,7 +57,7 @@ pub fn findings(objects: &[Landed], now_ms: u64, t: &Thresholds) -> Vec<Finding>
     let mut last_complete: Option<(String, u64)> = None;
     for (batch, files) in &batches {
         let since = files.values().copied().min().unwrap_or(now_ms);
-        if SOURCE_FILES.iter().all(|f| files.contains_key(*f)) {
+        if contract.files.iter().all(|f| files.contains_key(&f.name)) {
             let done = files.values().copied().max().unwrap_or(0);
             if last_complete.as_ref().is_none_or(|(_, t)| done > *t) {
                 last_complete = Some((batch.clone(), done));
@@ -64,11 +65,17 @@ pub fn findings(objects: &[Landed], now_ms: u64, t: &Thresholds) -> Vec<Finding>
         } else if now_ms.saturating_sub(since) >= t.half_landed_after.as_millis() as u64 {
             out.push(Finding::HalfLanded {
                 batch: batch.clone(),
-                present: files.keys().map(|f| format!("{f}.csv")).collect(),
-                missing: SOURCE_FILES
+                present: contract
+                    .files
                     .iter()
-                    .filter(|f| !files.contains_key(**f))
-                    .map(|f| format!("{f}.csv"))
+                    .filter(|f| files.contains_key(&f.name))
+                    .map(|f| f.file.clone())
+                    .collect(),
+                missing: contract
+                    .files
+                    .iter()
+                    .filter(|f| !files.contains_key(&f.name))
+                    .map(|f| f.file.clone())
                     .collect(),
                 since_ms: since,
             });
@@ -158,6 +165,7 @@ pub fn alert(f: &Finding, pipeline: &str, environment: &str, t: &Thresholds, now
 
 /// Look and alert; the answer lists the findings.
 pub async fn check(
+    contract: &Contract,
     alerts: &dyn Alerts,
     pipeline: &str,
     environment: &str,
@@ -165,7 +173,7 @@ pub async fn check(
     now_ms: u64,
     t: &Thresholds,
 ) -> Result<Value> {
-    let found = findings(objects, now_ms, t);
+    let found = findings(contract, objects, now_ms, t);
     let mut sent = Vec::new();
     for f in &found {
         let a = alert(f, pipeline, environment, t, now_ms);
@@ -207,7 +215,8 @@ mod tests {
         ];
         // At 36 h: b2 waits 6 h (past 2 h), b3 1 h (not yet); the last complete batch (b1, 11 h)
         // is 25 h old (within 26 h).
-        let f = findings(&objects, 36 * H, &t());
+        let c = crate::contract::tests::two_files();
+        let f = findings(&c, &objects, 36 * H, &t());
         assert_eq!(
             f,
             vec![Finding::HalfLanded {
@@ -218,7 +227,7 @@ mod tests {
             }]
         );
         // At 38 h: b3 too, and the feed is late.
-        let f = findings(&objects, 38 * H, &t());
+        let f = findings(&c, &objects, 38 * H, &t());
         assert_eq!(f.len(), 3, "{f:?}");
         assert_eq!(
             f[2],
@@ -234,6 +243,6 @@ mod tests {
             "{cause}"
         );
         // An empty landing area is late from the start.
-        assert_eq!(findings(&[], 0, &t()), vec![Finding::Late { last_complete: None }]);
+        assert_eq!(findings(&c, &[], 0, &t()), vec![Finding::Late { last_complete: None }]);
     }
 }

@@ -19,6 +19,7 @@ pub mod warehouse;
 pub use error::{ErrorName, PipelineError, Result};
 pub mod audit;
 pub mod build;
+pub mod contract;
 pub mod functions;
 pub mod generate;
 pub mod handlers;

@@ -118,8 +118,7 @@ pub fn state_of(function: &str, event: &Value) -> String {
         ("load", Some("validate")) => "ValidateInput".into(),
         ("load", Some("check")) => "CheckFiles".into(),
         ("load", _) => match event.get("file").and_then(Value::as_str) {
-            Some("titles") => "LoadTitles".into(),
-            Some("credits") => "LoadCredits".into(),
+            Some(f) => crate::handlers::load_state(f),
             _ => "Load".into(),
         },
         ("transform", _) => {

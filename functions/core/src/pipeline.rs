@@ -9,7 +9,6 @@ use crate::error::{ErrorName, PipelineError, Result};
 use crate::functions::{self, NotifySettings};
 use crate::handlers::{CheckedFiles, Deps, LoadedFile, QualityOutcome};
 use crate::quality::{TestCounts, TestStatus};
-use crate::storage::SOURCE_FILES;
 use async_trait::async_trait;
 use landfall_asl::{AslError, Clock, Engine, EventKind, Machine, RealClock, TaskCall, Tasks, VirtualClock};
 use serde::{Deserialize, Serialize};
@@ -119,7 +118,7 @@ pub fn parse_faults(spec: &str) -> Result<HashMap<String, u32>> {
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (state, n) = item.split_once(':').ok_or_else(|| {
             PipelineError::config(format!(
-                "LANDFALL_FAULTS: '{item}' should be State:N, e.g. LoadCredits:2"
+                "LANDFALL_FAULTS: '{item}' should be State:N, e.g. BuildMarts:2"
             ))
         })?;
         let n: u32 = n
@@ -293,7 +292,18 @@ pub async fn run(
     drop(engine);
     let tasks = Arc::try_unwrap(tasks).ok().expect("the engine is done with the tasks");
     let results = tasks.results.into_inner().unwrap();
-    let summary = summarize(&ex, &results, run_id, batch, started.elapsed().as_millis() as u64);
+    // Every landing file is named in the summary's rejects, none rejected or not.
+    let files: Vec<String> = crate::contract::Contract::of(deps.project)
+        .map(|c| c.names().into_iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    let summary = summarize(
+        &ex,
+        &results,
+        &files,
+        run_id,
+        batch,
+        started.elapsed().as_millis() as u64,
+    );
     // The timeline for the run report. Best effort: a run that could not even open the
     // warehouse has nothing to record it in.
     if let Err(e) = crate::audit::record_steps(deps.warehouse, &summary.run_id, &step_rows(&summary)).await {
@@ -321,6 +331,7 @@ pub fn step_rows(s: &RunSummary) -> Vec<crate::audit::StepRow> {
 fn summarize(
     ex: &landfall_asl::Execution,
     results: &[(String, std::result::Result<Value, PipelineError>)],
+    files: &[String],
     run_id: String,
     batch: String,
     duration_ms: u64,
@@ -351,8 +362,14 @@ fn summarize(
     if let Some(c) = ok("CheckFiles").and_then(|v| serde_json::from_value::<CheckedFiles>(v).ok()) {
         s.warnings.extend(c.warnings);
     }
-    for state in ["LoadTitles", "LoadCredits"] {
-        if let Some(l) = ok(state).and_then(|v| serde_json::from_value::<LoadedFile>(v).ok()) {
+    // Every file's load, whatever the contract calls its state (in order: a retry's answer
+    // replaces an earlier one).
+    for (_, r) in results.iter().filter(|(st, _)| st.starts_with("Load")) {
+        if let Some(l) = r
+            .as_ref()
+            .ok()
+            .and_then(|v| serde_json::from_value::<LoadedFile>(v.clone()).ok())
+        {
             s.loaded.insert(l.file, l.rows);
         }
     }
@@ -370,8 +387,8 @@ fn summarize(
     if let Some(q) = quality {
         s.tests = q.tests.clone();
         s.rejected = q.rejected.clone();
-        for f in SOURCE_FILES {
-            s.rejected.entry(f.to_string()).or_insert(0);
+        for f in files {
+            s.rejected.entry(f.clone()).or_insert(0);
         }
         s.failing_tests = q
             .results

@@ -9,9 +9,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The two files of a batch, named as in the landing layout `<batch>/<file>.csv`.
-pub const SOURCE_FILES: [&str; 2] = ["titles", "credits"];
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectInfo {
     pub key: String,
@@ -36,12 +33,12 @@ pub trait Storage: Send + Sync {
     fn url(&self, key: &str) -> String;
 }
 
-/// Key of a batch's file relative to the landing root.
-pub fn batch_key(batch: &str, file: &str) -> String {
-    format!("{batch}/{file}.csv")
+/// Key of a batch's file (`titles.csv`, crate::contract) relative to the landing root.
+pub fn batch_key(batch: &str, object: &str) -> String {
+    format!("{batch}/{object}")
 }
 
-/// A local landing folder: `<root>/<batch>/titles.csv`.
+/// A local landing folder: `<root>/<batch>/<file>`.
 #[derive(Debug, Clone)]
 pub struct LocalFolder {
     root: PathBuf,

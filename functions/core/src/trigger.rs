@@ -1,13 +1,15 @@
 //! The trigger: from S3's "Object Created" events to exactly one execution per batch version.
 //!
-//! S3 delivers events at least once and the two files of a batch arrive separately, so the
-//! trigger starts an execution only when both files exist, under a name derived from the batch
-//! and both files' ETags: every duplicate delivery asks for the same name and Step Functions
-//! refuses a second execution with it; a re-upload (new ETag) gets a new name.
+//! S3 delivers events at least once and the files of a batch arrive separately, so the trigger
+//! starts an execution only when every file the landing contract declares (crate::contract)
+//! exists, under a name derived from the batch and all their ETags: every duplicate delivery
+//! asks for the same name and Step Functions refuses a second execution with it; a re-upload
+//! (new ETag) gets a new name.
 
+use crate::contract::Contract;
 use crate::error::Result;
 use crate::handlers::validate_batch;
-use crate::storage::{SOURCE_FILES, Storage, batch_key};
+use crate::storage::{Storage, batch_key};
 use async_trait::async_trait;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
@@ -52,15 +54,16 @@ impl TriggerOutcome {
     }
 }
 
-/// The batch and file of a landing key (`landing/<batch>/<titles|credits>.csv`), if it is one.
-pub fn landing_file(key: &str) -> Option<(String, String)> {
+/// The batch and the landing file's name of a key (`landing/<batch>/<file>`, the file one
+/// the contract declares), if it is one.
+pub fn landing_file(contract: &Contract, key: &str) -> Option<(String, String)> {
     let rest = key.strip_prefix(LANDING_PREFIX)?;
-    let (batch, file) = rest.split_once('/')?;
-    let file = file.strip_suffix(".csv")?;
-    if !SOURCE_FILES.contains(&file) || validate_batch(batch).is_err() {
+    let (batch, object) = rest.split_once('/')?;
+    let file = contract.by_object(object)?;
+    if validate_batch(batch).is_err() {
         return None;
     }
-    Some((batch.to_string(), file.to_string()))
+    Some((batch.to_string(), file.name.clone()))
 }
 
 /// `<batch>-<10 hex of md5(etags)>`: legal for Step Functions (1–80 of `[A-Za-z0-9_-]`).
@@ -96,6 +99,7 @@ pub struct ObjectCreated {
 /// Handle one created object: an execution when it completes its batch, under the name that
 /// makes every duplicate delivery (in any wiring) ask for the same execution.
 pub async fn on_object_created(
+    contract: &Contract,
     storage: &dyn Storage,
     executions: &dyn Executions,
     bucket: &str,
@@ -108,14 +112,15 @@ pub async fn on_object_created(
         )));
     }
     let key = &object.key;
-    let Some((batch, _)) = landing_file(key) else {
+    let Some((batch, _)) = landing_file(contract, key) else {
         return Ok(TriggerOutcome::ignored(format!(
-            "{key} is not landing/<batch>/titles.csv or credits.csv"
+            "{key} is not landing/<batch>/<file> for a declared file ({})",
+            contract.objects()
         )));
     };
     let mut etags = Vec::new();
-    for f in SOURCE_FILES {
-        match storage.head(&batch_key(&batch, f)).await? {
+    for f in &contract.files {
+        match storage.head(&batch_key(&batch, &f.file)).await? {
             Some(o) => etags.push(o.etag),
             None => {
                 return Ok(TriggerOutcome {
@@ -123,7 +128,7 @@ pub async fn on_object_created(
                     batch: Some(batch.clone()),
                     execution_name: None,
                     execution_arn: None,
-                    reason: format!("{f}.csv of batch {batch} has not landed yet"),
+                    reason: format!("{} of batch {batch} has not landed yet", f.file),
                 });
             }
         }
@@ -144,7 +149,7 @@ pub async fn on_object_created(
         reason: if started.already_existed {
             "an execution with this name exists: same files, already started"
         } else {
-            "both files present"
+            "every declared file present"
         }
         .into(),
     })
@@ -156,13 +161,15 @@ mod tests {
 
     #[test]
     fn keys_and_names() {
+        let c = crate::contract::tests::two_files();
         assert_eq!(
-            landing_file("landing/2026-11-26/titles.csv"),
+            landing_file(&c, "landing/2026-11-26/titles.csv"),
             Some(("2026-11-26".into(), "titles".into()))
         );
-        assert_eq!(landing_file("landing/2026-11-26/other.csv"), None);
-        assert_eq!(landing_file("reports/2026-11-26/titles.csv"), None);
-        assert_eq!(landing_file("landing/a/b/titles.csv"), None);
+        assert_eq!(landing_file(&c, "landing/2026-11-26/other.csv"), None);
+        assert_eq!(landing_file(&c, "landing/2026-11-26/titles"), None);
+        assert_eq!(landing_file(&c, "reports/2026-11-26/titles.csv"), None);
+        assert_eq!(landing_file(&c, "landing/a/b/titles.csv"), None);
         let n = execution_name("2026.11.26", &["\"abc\"", "def"]);
         assert!(n.starts_with("2026_11_26-") && n.len() == 21, "{n}");
         assert_eq!(n, execution_name("2026.11.26", &["abc", "def"]));

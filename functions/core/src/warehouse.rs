@@ -62,8 +62,11 @@ pub struct LoadSpec {
     pub display_name: String,
     pub batch: String,
     pub etag: String,
-    /// Columns the contract expects; extra columns in the file are loaded too.
+    /// Columns the contract requires; extra columns in the file are loaded too.
     pub expected_columns: Vec<String>,
+    /// Columns the contract knows but the file may lack: the raw table has them (null when
+    /// the file does not), and a file that has them loads them like the required ones.
+    pub optional_columns: Vec<String>,
     /// The file's header as `CheckFiles` read it (empty: not known, read the file's own).
     /// Engines that never see the bytes (Snowflake's COPY) shape the load from it.
     pub file_columns: Vec<String>,
@@ -102,12 +105,13 @@ impl LoadSpec {
     pub fn audit_row(&self, rows: u64) -> Option<String> {
         self.record_as.as_ref().map(|file| {
             format!(
-                "insert into audit.loads (run_id, batch, file, source, etag, rows, loaded_at) values ({}, {}, {}, {}, {}, {rows}, current_timestamp::timestamp)",
+                "insert into audit.loads (run_id, batch, file, source, etag, rows, loaded_at, raw_table) values ({}, {}, {}, {}, {}, {rows}, current_timestamp::timestamp, {})",
                 sql_str(&self.load_id),
                 sql_str(&self.batch),
                 sql_str(file),
                 sql_str(&self.display_name),
                 sql_str(&self.etag),
+                sql_str(&self.table),
             )
         })
     }

@@ -489,7 +489,10 @@ impl Warehouse for DuckWarehouse {
             .map_err(|e| PipelineError::bad_input(format!("{}: cannot be opened: {e}", spec.display_name)))?;
         let shape = csvcheck::check_csv(&spec.display_name, std::io::BufReader::with_capacity(1 << 20, file))?;
         let expected: Vec<&str> = spec.expected_columns.iter().map(String::as_str).collect();
-        let extra = csvcheck::check_header(&spec.display_name, &shape.header, &expected)?;
+        let extra: Vec<String> = csvcheck::check_header(&spec.display_name, &shape.header, &expected)?
+            .into_iter()
+            .filter(|x| !spec.optional_columns.iter().any(|o| o.eq_ignore_ascii_case(x)))
+            .collect();
 
         // 2. Replace the batch's rows in one transaction, on a connection of its own so the
         //    two files of a batch can load side by side.
@@ -497,6 +500,7 @@ impl Warehouse for DuckWarehouse {
         let mut cols_def: Vec<String> = spec
             .expected_columns
             .iter()
+            .chain(&spec.optional_columns)
             .map(|c| format!("{} varchar", ident(c)))
             .collect();
         cols_def.extend(
@@ -519,7 +523,8 @@ impl Warehouse for DuckWarehouse {
             spec.table,
             cols_def.join(", ")
         )];
-        for x in &extra {
+        // Optional columns too: the table may predate them in the contract.
+        for x in spec.optional_columns.iter().chain(&extra) {
             stmts.push(format!(
                 "alter table {} add column if not exists {} varchar",
                 spec.table,

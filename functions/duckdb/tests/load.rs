@@ -23,6 +23,7 @@ fn spec(loc: &std::path::Path, batch: &str) -> LoadSpec {
         keep_load_id: None,
         spare_newer_than: None,
         record_as: None,
+        optional_columns: vec![],
     }
 }
 
@@ -187,4 +188,45 @@ async fn a_run_start_completes_an_older_audit_schema() {
         wh.query("select count(*) from audit.runs").await.unwrap().scalar_i64(),
         1
     );
+}
+
+/// A contract's optional column: the raw table has it, a file without it loads (the column
+/// null), a file with it loads it, and neither reports it as an extra column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_optional_column_may_be_missing_and_loads_when_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = DuckWarehouse::open(dir.path().join("w.duckdb"), &DuckOptions::default()).unwrap();
+    let with_optional = |path: &std::path::Path, batch: &str| LoadSpec {
+        optional_columns: vec!["billing".into()],
+        ..spec(path, batch)
+    };
+    let without = dir.path().join("without.csv");
+    std::fs::write(&without, "person_id,id,name,character,role\n1,tm1,A,B,ACTOR\n").unwrap();
+    let out = wh.load_csv(&with_optional(&without, "b1")).await.unwrap();
+    assert_eq!((out.rows, out.extra_columns.len()), (1, 0));
+    let with = dir.path().join("with.csv");
+    std::fs::write(
+        &with,
+        "billing,person_id,id,name,character,role,note\n3,2,tm1,C,D,ACTOR,x\n",
+    )
+    .unwrap();
+    let out = wh.load_csv(&with_optional(&with, "b2")).await.unwrap();
+    assert_eq!(out.extra_columns, vec!["note".to_string()]);
+    let t = wh
+        .query("select _batch, person_id, billing from raw.credits order by _batch")
+        .await
+        .unwrap();
+    assert_eq!(
+        t.rows,
+        vec![
+            vec![json!("b1"), json!("1"), serde_json::Value::Null],
+            vec![json!("b2"), json!("2"), json!("3")]
+        ]
+    );
+    // Required columns stay required.
+    let short = dir.path().join("short.csv");
+    std::fs::write(&short, "person_id,id,name,character\n4,tm1,E,F\n").unwrap();
+    let e = wh.load_csv(&with_optional(&short, "b3")).await.unwrap_err();
+    assert_eq!(e.name, ErrorName::BadInput);
+    assert!(e.message.contains("role"), "{}", e.message);
 }

@@ -103,6 +103,7 @@ pub mod emulator;
 pub mod events;
 #[cfg(feature = "warehouse")]
 pub mod notify;
+pub mod project;
 pub mod trigger;
 #[cfg(feature = "warehouse")]
 pub mod warehouse;

@@ -49,7 +49,7 @@ async fn run() -> Result<(), lambda_runtime::Error> {
         Some(ledger) => Box::new(OncePerChannel { channels, ledger }),
         None => Box::new(FanOut(channels)),
     };
-    let project: std::sync::LazyLock<_> = std::sync::LazyLock::new(crate::warehouse::embedded_project as fn() -> _);
+    let project: std::sync::LazyLock<_> = std::sync::LazyLock::new(crate::project::embedded_project as fn() -> _);
     let report_sink = reports
         .as_ref()
         .map(|r| (r as &dyn landfall_core::report::ReportSink, &project));
@@ -68,7 +68,7 @@ async fn run() -> Result<(), lambda_runtime::Error> {
         .is_ok_and(|v| !v.is_empty())
         .then(|| Session::from_env(Secrets::new(&sdk, ssm_prefix())));
     let thresholds = landing_thresholds();
-    let (settings, session, reports, thresholds) = (&settings, &session, &reports, &thresholds);
+    let (settings, session, reports, thresholds, project) = (&settings, &session, &reports, &thresholds, &project);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let payload = event.payload;
         let execution = payload
@@ -93,20 +93,28 @@ async fn run() -> Result<(), lambda_runtime::Error> {
             let result = if let Some(now_ms) = crate::events::scheduled_time(&payload) {
                 // The scheduled look at the landing area: half-landed and late batches.
                 match (&reports, &thresholds) {
-                    (Some(bucket), Ok(t)) => match bucket.list_landed().await {
-                        Ok(objects) => {
-                            landfall_core::lateness::check(
-                                settings.alerts,
-                                settings.pipeline,
-                                settings.environment,
-                                &objects,
-                                now_ms,
-                                t,
-                            )
-                            .await
+                    (Some(bucket), Ok(t)) => {
+                        // Complete means every file of the embedded project's contract.
+                        let contract = match &**project {
+                            Ok(p) => landfall_core::contract::Contract::of(p),
+                            Err(e) => Err(e.clone()),
+                        };
+                        match (contract, bucket.list_landed().await) {
+                            (Ok(contract), Ok(objects)) => {
+                                landfall_core::lateness::check(
+                                    &contract,
+                                    settings.alerts,
+                                    settings.pipeline,
+                                    settings.environment,
+                                    &objects,
+                                    now_ms,
+                                    t,
+                                )
+                                .await
+                            }
+                            (Err(e), _) | (_, Err(e)) => Err(e),
                         }
-                        Err(e) => Err(e),
-                    },
+                    }
                     (None, _) => Err(landfall_core::PipelineError::config(
                         "the scheduled landing check needs LANDING_BUCKET",
                     )),

@@ -1,6 +1,7 @@
 //! The trigger function: whatever wiring delivered the news of a landed file (see
 //! [`crate::events`]), every completed batch version gets exactly one execution
-//! (`landfall_core::trigger`). Environment: `LANDING_BUCKET`, `STATE_MACHINE_ARN`,
+//! (`landfall_core::trigger`), a batch being complete when every file of the embedded project's
+//! landing contract is there. Environment: `LANDING_BUCKET`, `STATE_MACHINE_ARN`,
 //! `LANDFALL_ENV`.
 
 use crate::events::{Created, TriggerDelivery, trigger_delivery};
@@ -8,6 +9,7 @@ use crate::{LambdaError, env, init_tracing};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use lambda_runtime::{LambdaEvent, service_fn};
 use landfall_aws::{s3::S3Landing, sdk_config, sfn::StepFunctions};
+use landfall_core::contract::Contract;
 use landfall_core::storage::Storage;
 use landfall_core::trigger::{Executions, LANDING_PREFIX, TriggerOutcome, on_object_created};
 use landfall_core::{PipelineError, Result};
@@ -35,6 +37,7 @@ impl Handled {
 }
 
 async fn each(
+    contract: &Contract,
     storage: &dyn Storage,
     executions: &dyn Executions,
     bucket: &str,
@@ -43,11 +46,11 @@ async fn each(
 ) -> Result<()> {
     outcomes.extend(created.ignored.into_iter().map(TriggerOutcome::ignored));
     for object in created.objects {
-        let batch = landfall_core::trigger::landing_file(&object.key)
+        let batch = landfall_core::trigger::landing_file(contract, &object.key)
             .map(|(b, _)| b)
             .unwrap_or_else(|| "-".into());
         let span = tracing::info_span!("object", key = %object.key, batch = %batch);
-        let outcome = on_object_created(storage, executions, bucket, &object)
+        let outcome = on_object_created(contract, storage, executions, bucket, &object)
             .instrument(span.clone())
             .await?;
         span.in_scope(|| {
@@ -66,11 +69,17 @@ async fn each(
 /// Handle one invocation's event. A direct delivery fails as a whole (Lambda retries the
 /// asynchronous invocation); through SQS, only the messages that failed are reported back
 /// (`batchItemFailures`) and come again, the others are done.
-pub async fn handle(storage: &dyn Storage, executions: &dyn Executions, bucket: &str, event: Value) -> Result<Handled> {
+pub async fn handle(
+    contract: &Contract,
+    storage: &dyn Storage,
+    executions: &dyn Executions,
+    bucket: &str,
+    event: Value,
+) -> Result<Handled> {
     let mut outcomes = Vec::new();
     match trigger_delivery(event)? {
         TriggerDelivery::Direct(created) => {
-            each(storage, executions, bucket, created, &mut outcomes).await?;
+            each(contract, storage, executions, bucket, created, &mut outcomes).await?;
             Ok(Handled {
                 response: json!({ "outcomes": outcomes }),
                 outcomes,
@@ -81,7 +90,7 @@ pub async fn handle(storage: &dyn Storage, executions: &dyn Executions, bucket: 
             let mut failed = Vec::new();
             for m in messages {
                 let result = match m.created {
-                    Ok(created) => each(storage, executions, bucket, created, &mut outcomes).await,
+                    Ok(created) => each(contract, storage, executions, bucket, created, &mut outcomes).await,
                     Err(e) => Err(e),
                 };
                 if let Err(e) = result {
@@ -118,12 +127,18 @@ pub async fn serve() -> std::result::Result<(), lambda_runtime::Error> {
     let bucket = env("LANDING_BUCKET").map_err(|e| e.message)?;
     let storage = S3Landing::new(&sdk, &bucket, LANDING_PREFIX);
     let executions = StepFunctions::new(&sdk, env("STATE_MACHINE_ARN").map_err(|e| e.message)?);
-    let (storage, executions, bucket) = (&storage, &executions, bucket.as_str());
+    // Read on the first invocation, not at init: a broken project is that invocation's
+    // `Landfall.Config`, and init stays milliseconds.
+    let contract = std::sync::LazyLock::new(crate::project::embedded_contract);
+    let (storage, executions, bucket, contract) = (&storage, &executions, bucket.as_str(), &contract);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let span = tracing::info_span!("invocation", function = "trigger", request = %event.context.request_id);
         async move {
             let started = std::time::Instant::now();
-            let result = handle(storage, executions, bucket, event.payload).await;
+            let result = match &**contract {
+                Ok(c) => handle(c, storage, executions, bucket, event.payload).await,
+                Err(e) => Err(e.clone()),
+            };
             let view = result.as_ref().map(Handled::metrics_view);
             let batches: Vec<&str> = result
                 .as_ref()

@@ -26,25 +26,13 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
-include!(concat!(::std::env!("OUT_DIR"), "/project.rs"));
-
 /// A pipeline function as the state machine calls it.
 pub type Function = for<'a> fn(Deps<'a>, Value) -> Pin<Box<dyn Future<Output = Result<Value>> + Send + 'a>>;
 
 /// Time kept back from the invocation's deadline to cancel a statement and answer.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
-/// Write the embedded project to a private folder and load it.
-pub fn embedded_project() -> Result<Project> {
-    let dir = std::env::temp_dir().join(format!("landfall-transform-{}", std::process::id()));
-    for (rel, text) in PROJECT_FILES {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap_or(&dir))
-            .and_then(|_| std::fs::write(&p, text))
-            .map_err(|e| PipelineError::config(format!("writing the SQL project to {}: {e}", p.display())))?;
-    }
-    Project::load(&dir)
-}
+pub use crate::project::embedded_project;
 
 /// Settings that are not secrets, from the environment.
 struct Settings {

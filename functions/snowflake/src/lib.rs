@@ -443,16 +443,28 @@ pub async fn load_via(via: &dyn Warehouse, stage: &str, file_format: &str, spec:
     let extra: Vec<String> = spec
         .file_columns
         .iter()
-        .filter(|c| !spec.expected_columns.iter().any(|e| e.eq_ignore_ascii_case(c)))
+        .filter(|c| {
+            !spec
+                .expected_columns
+                .iter()
+                .chain(&spec.optional_columns)
+                .any(|e| e.eq_ignore_ascii_case(c))
+        })
         .cloned()
         .collect();
-    let expected: Vec<String> = spec.expected_columns.iter().map(|c| sql::ident(c)).collect();
+    let expected: Vec<String> = spec
+        .expected_columns
+        .iter()
+        .chain(&spec.optional_columns)
+        .map(|c| sql::ident(c))
+        .collect();
     // The schema, the raw table (and its new columns) and the landing table, in one request.
     let mut ddl = vec![
         format!("create schema if not exists {schema}"),
         sql::raw_ddl(&spec.table, &expected),
     ];
-    ddl.extend(extra.iter().map(|x| {
+    // Optional columns too: the table may predate them in the contract.
+    ddl.extend(spec.optional_columns.iter().chain(&extra).map(|x| {
         format!(
             "alter table {} add column if not exists {} varchar",
             spec.table,

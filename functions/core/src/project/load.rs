@@ -106,6 +106,11 @@ pub struct SourceTable {
     pub schema: String,
     pub identifier: String,
     pub columns: Vec<ColumnSpec>,
+    /// The source's and the table's `meta` and `config.meta`, merged as dbt merges them (the
+    /// table's over the source's, `config.meta` over `meta`).
+    pub meta: Map<String, Value>,
+    /// The YAML file that declares it, for messages.
+    pub path: PathBuf,
 }
 
 impl SourceTable {
@@ -559,12 +564,22 @@ impl Project {
                                 let target = TestTarget::Source(sname.to_string(), tname.to_string());
                                 let columns = parse_columns(t.get("columns"), &target, &f, &mut tests)?;
                                 model_level_tests(t, &target, &f, &mut tests)?;
+                                let mut meta = Map::new();
+                                for node in [s, t] {
+                                    for m in [node.get("meta"), node.get("config").and_then(|c| c.get("meta"))] {
+                                        if let Some(Value::Object(m)) = m.map(yaml_to_json) {
+                                            meta.extend(m);
+                                        }
+                                    }
+                                }
                                 sources.push(SourceTable {
                                     source: sname.to_string(),
                                     name: tname.to_string(),
                                     schema: schema.to_string(),
                                     identifier: t.get("identifier").and_then(Yaml::as_str).unwrap_or(tname).to_string(),
                                     columns,
+                                    meta,
+                                    path: f.clone(),
                                 });
                             }
                         }
