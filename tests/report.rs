@@ -30,8 +30,8 @@ const ALWAYS_SHOWN: [&str; 7] = [
     "timeline",
     "lineage",
     "tests",
-    "chart-genre",
-    "chart-years",
+    "chart-genre_content_share",
+    "chart-titles_by_release_year",
     "chart-pass-rate",
 ];
 
@@ -57,15 +57,15 @@ fn browser(args: &[&str], url: &str) -> std::process::Output {
 fn measure(report: &Path) -> Value {
     let html = std::fs::read_to_string(report).unwrap();
     let probe = r##"<pre id="measure"></pre><script>
-      const ids = ["status","timeline","lineage","tests","chart-genre","chart-years","chart-pass-rate","chart-rows-loaded","chart-rows-rejected"];
+      const ids = ["status","timeline","lineage","tests","chart-genre_content_share","chart-titles_by_release_year","chart-pass-rate","chart-rows-loaded","chart-rows-rejected"];
       const out = {};
       for (const id of ids) { const e = document.getElementById(id); const r = e && e.getBoundingClientRect();
         out[id] = e ? {tag: e.tagName.toLowerCase(), w: r.width, h: r.height} : null; }
       const box = s => [...document.querySelectorAll(s)].filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; }).length;
       out.nodes = box("#lineage g.node"); out.edges = box("#lineage path.edge");
       out.failed_dots = box("#lineage circle.test-fail"); out.warned_dots = box("#lineage circle.test-warn");
-      out.passed_dots = box("#lineage circle.test-pass"); out.bars = box("#chart-genre rect.bar");
-      out.year_lines = box("#chart-years polyline");
+      out.passed_dots = box("#lineage circle.test-pass"); out.bars = box("#chart-genre_content_share rect.bar");
+      out.year_lines = box("#chart-titles_by_release_year polyline");
       document.getElementById("measure").textContent = JSON.stringify(out);
     </script>"##;
     // A measuring copy: the report itself carries no script.

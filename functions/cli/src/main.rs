@@ -5,6 +5,7 @@
 //! (an alert was sent), 2 usage or configuration errors, 3 the run was superseded (a newer
 //! batch is published: nothing published, nothing failed).
 
+mod generate;
 mod progress;
 mod watch;
 
@@ -14,7 +15,7 @@ use landfall_core::handlers::Deps;
 use landfall_core::pipeline::{self, RunSettings};
 use landfall_core::project::Project;
 use landfall_core::storage::LocalFolder;
-use landfall_core::{PipelineError, generate, publish};
+use landfall_core::{PipelineError, publish};
 use landfall_duckdb::{DuckOptions, DuckWarehouse};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -98,30 +99,9 @@ enum Command {
     /// Run the pipeline for one batch: load, transform, test, publish.
     Run(RunArgs),
     /// Generate a sample batch and run the whole pipeline on it (the quickest look).
-    Demo {
-        /// Working folder: landing/, the warehouse file and alerts.jsonl go here.
-        #[arg(long, default_value = "landfall-demo")]
-        dir: PathBuf,
-        /// Number of titles to generate.
-        #[arg(long, default_value_t = generate::REAL_TITLES)]
-        titles: usize,
-        /// The SQL project (dbt-compatible folder).
-        #[arg(long, env = "LANDFALL_PROJECT")]
-        project: Option<PathBuf>,
-    },
-    /// Write deterministic synthetic titles.csv and credits.csv shaped like the real export.
-    Generate {
-        /// Landing folder; files go to OUT/BATCH/.
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long)]
-        batch: String,
-        /// Number of titles (the real export has 6,137); about 13 credits each.
-        #[arg(long, default_value_t = generate::REAL_TITLES)]
-        titles: usize,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-    },
+    Demo(generate::DemoArgs),
+    /// Write a deterministic synthetic batch of the flagship feed, shaped like the real export.
+    Generate(generate::GenerateArgs),
     /// Run a SQL log (from --sql-log) straight through DuckDB: the benchmark's floor.
     #[command(hide = true)]
     Replay {
@@ -334,29 +314,7 @@ fn main() -> ExitCode {
             .init();
     }
     match cli.command {
-        Command::Generate {
-            out,
-            batch,
-            titles,
-            seed,
-        } => {
-            if let Err(e) = landfall_core::handlers::validate_batch(&batch) {
-                return usage_error(e.message);
-            }
-            let dir = out.join(&batch);
-            match generate::generate(&dir, titles, seed) {
-                Ok(g) => {
-                    eprintln!(
-                        "wrote {} titles and {} credits to {}",
-                        g.titles,
-                        g.credits,
-                        dir.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => usage_error(format!("cannot write to {}: {e}", dir.display())),
-            }
-        }
+        Command::Generate(args) => generate::generate_cmd(&args),
         Command::Replay { wh, log } => {
             let text = match std::fs::read_to_string(&log) {
                 Ok(t) => t,
@@ -525,12 +483,12 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Demo { dir, titles, project } => {
-            let batch = "demo-1".to_string();
-            let landing = dir.join("landing");
-            if let Err(e) = generate::generate(&landing.join(&batch), titles, 42) {
-                return usage_error(format!("cannot write to {}: {e}", landing.display()));
-            }
+        Command::Demo(demo) => {
+            let (landing, batch) = match generate::demo_batch(&demo) {
+                Ok(b) => b,
+                Err(e) => return usage_error(e),
+            };
+            let generate::DemoArgs { dir, project, .. } = demo;
             run_cmd(RunArgs {
                 landing,
                 batch,

@@ -47,6 +47,20 @@ pub const TAG_SEPARATOR: &str = "__";
 /// The run's own part of its build schemas' names: the execution name as an unquoted
 /// identifier on both engines (lowercase letters, digits and `_`, at most 40 of them) and 8
 /// hex digits of the whole name's hash, so that names which clean up alike still differ.
+/// Where an engine stages a file before the load's commit (Snowflake's COPY goes into a
+/// transient table of its own): `<schema>._landfall_load_<table>__<tag>`. The sweep drops the
+/// ones an ended run left behind (crate::retention).
+pub const LANDING_TABLE_PREFIX: &str = "_landfall_load_";
+
+/// The landing table of `load_id`'s load into `table` (`raw.titles`).
+pub fn landing_table(table: &str, load_id: &str) -> String {
+    let (schema, name) = table.rsplit_once('.').unwrap_or(("raw", table));
+    format!(
+        "{schema}.{LANDING_TABLE_PREFIX}{name}{TAG_SEPARATOR}{}",
+        build_tag(load_id)
+    )
+}
+
 pub fn build_tag(run_id: &str) -> String {
     let clean: String = run_id
         .chars()

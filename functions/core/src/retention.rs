@@ -6,7 +6,7 @@
 //! without saying so (killed, timed out, aborted: still "running" past the execution's
 //! timeout): marked failed, their pending raw rows dropped.
 
-use crate::build::{BUILD_PREFIX, RunVars, TAG_SEPARATOR};
+use crate::build::{BUILD_PREFIX, LANDING_TABLE_PREFIX, RunVars, TAG_SEPARATOR};
 use crate::error::{PipelineError, Result};
 use crate::succession::EXECUTION_TIMEOUT_SECONDS;
 use crate::warehouse::{Warehouse, sql_str};
@@ -33,6 +33,8 @@ pub struct Swept {
     pub abandoned: Vec<String>,
     /// Build schemas dropped.
     pub dropped: Vec<String>,
+    /// Landing tables of ended runs dropped (a load that died before its commit leaves one).
+    pub landing_tables: Vec<String>,
 }
 
 /// End dead runs, then drop the build schemas of runs that ended over `retention_hours` ago.
@@ -57,8 +59,20 @@ pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
         prefix = sql_str(&format!("{BUILD_PREFIX}%")),
         age = retention_hours.max(0) * 3600
     );
-    let (dead, expired) = futures_util::future::join(wh.query(&dead_sql), wh.query(&expired_sql)).await;
-    let (dead, expired) = (dead?, expired?);
+    // A landing table is a copy of a file on its way to raw: once its run ended it is of no
+    // use, whatever the retention.
+    let landing_sql = format!(
+        "select t.table_schema, t.table_name, lower(r.build_tag) \
+         from information_schema.tables t join audit.runs r \
+           on right(lower(t.table_name), length(r.build_tag) + {sep}) = {sep_str} || lower(r.build_tag) \
+         where lower(t.table_name) like {prefix} and r.status <> 'running'",
+        sep = TAG_SEPARATOR.len(),
+        sep_str = sql_str(TAG_SEPARATOR),
+        prefix = sql_str(&format!("{LANDING_TABLE_PREFIX}%")),
+    );
+    let (dead, expired, landing) =
+        futures_util::future::join3(wh.query(&dead_sql), wh.query(&expired_sql), wh.query(&landing_sql)).await;
+    let (dead, expired, landing) = (dead?, expired?, landing?);
     for r in &dead.rows {
         let run = RunVars {
             run_id: r[0].as_str().unwrap_or_default().to_string(),
@@ -88,6 +102,20 @@ pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
         if owned && !out.dropped.iter().any(|d| d == schema) {
             drops.push(format!("drop schema if exists {schema} cascade"));
             out.dropped.push(schema.to_string());
+        }
+    }
+    for r in &landing.rows {
+        let (Some(schema), Some(table), Some(tag)) = (r[0].as_str(), r[1].as_str(), r[2].as_str()) else {
+            continue;
+        };
+        let owned = table
+            .to_ascii_lowercase()
+            .rsplit_once(TAG_SEPARATOR)
+            .is_some_and(|(base, t)| base.starts_with(LANDING_TABLE_PREFIX) && t == tag);
+        let name = format!("{schema}.{table}");
+        if owned && !out.landing_tables.contains(&name) {
+            drops.push(format!("drop table if exists {name}"));
+            out.landing_tables.push(name);
         }
     }
     wh.execute_ddl(&drops).await?;

@@ -96,11 +96,7 @@ pub fn stage_path(stage: &str, location: &str) -> (String, String) {
 /// session (crate `landfall_core::inflight`). Its `_row_number` is an ordered identity, so
 /// every row keeps its record number in the file.
 pub fn landing_table(table: &str, load_id: &str) -> String {
-    let (schema, name) = table.rsplit_once('.').unwrap_or(("raw", table));
-    format!(
-        "{schema}._landfall_load_{name}__{}",
-        landfall_core::build::build_tag(load_id)
-    )
+    landfall_core::build::landing_table(table, load_id)
 }
 
 pub fn landing_ddl(table: &str, load_id: &str, columns: &[String]) -> String {

@@ -441,8 +441,27 @@ async fn two_executions_interleaved_on_snowflake_publish_in_batch_order() {
         count("select count(*) from audit.runs where run_id = 'run-a' and status = 'superseded'".into()).await,
         1
     );
+    // A load of run-a that died before its commit left its landing table; one of a run nobody
+    // recorded is not the sweep's to judge.
+    let dead_landing = landfall_core::build::landing_table("raw.titles", "run-a");
+    let unclaimed = landfall_core::build::landing_table("raw.titles", "run-zz");
+    for t in [&dead_landing, &unclaimed] {
+        st.wh
+            .execute(&format!("create transient table {t} (id varchar)"))
+            .await
+            .unwrap();
+    }
     let swept = landfall_core::retention::sweep(&st.wh, 0).await.unwrap();
     assert_eq!(swept.dropped.len(), 3, "{swept:?}");
+    assert_eq!(swept.landing_tables.len(), 1, "{swept:?}");
+    assert!(swept.landing_tables[0].eq_ignore_ascii_case(&dead_landing), "{swept:?}");
+    let exists = |t: String| async move {
+        let (schema, name) = t.split_once('.').unwrap();
+        wh.relation_exists(&landfall_core::project::Relation::new(schema, name))
+            .await
+            .unwrap()
+    };
+    assert!(!exists(dead_landing).await && exists(unclaimed).await);
     let tag_a = landfall_core::build::build_tag("run-a");
     assert!(
         swept.dropped.iter().all(|s| s.to_ascii_lowercase().ends_with(&tag_a)),

@@ -2,13 +2,17 @@
 //! fetched), for people who would rather look than read logs. It shows the run and its states
 //! as a timeline, the lineage from sources to marts with every test on its model, the test
 //! results with samples of failing and quarantined rows, the `data_health` history, and the
-//! published marts' headline answers.
+//! charts the published marts declare (charts).
 //!
 //! [`collect`] reads everything from the warehouse (`audit.*`, the quarantine model, the
 //! published marts) and the SQL project (the lineage); [`render`] is pure, so its output is
 //! tested without a warehouse. `landfall run` writes it after every run, `landfall report`
 //! for any stored run, and the notify Lambda puts it in the landing bucket under
 //! `reports/<batch>/`.
+
+mod charts;
+
+pub use charts::{Chart, ChartData};
 
 use crate::audit::StepRow;
 use crate::build::build_relation;
@@ -87,10 +91,8 @@ pub struct Report {
     pub tests: Vec<TestRow>,
     pub quarantine: Option<Table>,
     pub health: Vec<HealthPoint>,
-    /// (genre, movies, shows) of the published `genre_content_share`.
-    pub genres: Vec<(String, f64, f64)>,
-    /// type → (release year, titles) of the published `titles_by_release_year`.
-    pub years: BTreeMap<String, Vec<(f64, f64)>>,
+    /// The charts the published marts declare (`meta.landfall.chart`).
+    pub charts: Vec<Chart>,
     pub generated_at: String,
 }
 
@@ -351,29 +353,7 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
         .collect();
     health.reverse();
 
-    let mut genres = Vec::new();
-    let share = Relation::new("marts", "genre_content_share");
-    let sql = format!("select genre, movies, shows from {share} order by total desc, genre limit 20");
-    for r in rows_if_exists(wh, &share, &sql)
-        .await?
-        .map(|t| t.rows)
-        .unwrap_or_default()
-    {
-        genres.push((text(r.first()), num(r.get(1)), num(r.get(2))));
-    }
-    let mut years: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    let by_year = Relation::new("marts", "titles_by_release_year");
-    let sql = format!("select release_year, type, titles from {by_year} order by release_year");
-    for r in rows_if_exists(wh, &by_year, &sql)
-        .await?
-        .map(|t| t.rows)
-        .unwrap_or_default()
-    {
-        years
-            .entry(text(r.get(1)))
-            .or_default()
-            .push((num(r.first()), num(r.get(2))));
-    }
+    let charts = charts::collect(wh, project).await;
 
     Ok(Report {
         run,
@@ -384,8 +364,7 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
         tests,
         quarantine,
         health,
-        genres,
-        years,
+        charts,
         generated_at: crate::pipeline::now_rfc3339(),
     })
 }
@@ -565,46 +544,65 @@ pub fn lineage_svg(layers: &[String], nodes: &[LineageNode], edges: &[(String, S
     o
 }
 
-/// Horizontal stacked bars: movies and shows per genre.
-pub fn genre_bars_svg(genres: &[(String, f64, f64)]) -> String {
-    if genres.is_empty() {
-        return "<p class=\"muted\" id=\"chart-genre\">No published genre_content_share yet.</p>".into();
+/// Horizontal stacked bars: one per row, one segment per named value.
+pub fn bars_svg(id: &str, title: &str, names: &[String], rows: &[(String, Vec<f64>)]) -> String {
+    if rows.is_empty() {
+        return format!("<p class=\"muted\" id=\"{}\">{}: no data yet.</p>", esc(id), esc(title));
     }
-    let max = genres.iter().map(|(_, m, s)| m + s).fold(1.0, f64::max);
+    let total = |v: &[f64]| v.iter().sum::<f64>();
+    let max = rows.iter().map(|(_, v)| total(v)).fold(1.0, f64::max);
     let (label_w, bar_w, row_h) = (120.0, 420.0, 20.0);
-    let h = row_h * genres.len() as f64 + 34.0;
+    let h = row_h * rows.len() as f64 + 34.0;
     let mut o = format!(
-        "<svg id=\"chart-genre\" role=\"img\" aria-label=\"content share by genre\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">",
+        "<svg id=\"{}\" role=\"img\" aria-label=\"{}\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">",
+        esc(id),
+        esc(title),
         w = label_w + bar_w + 90.0
     );
-    for (i, (g, m, s)) in genres.iter().enumerate() {
+    for (i, (label, values)) in rows.iter().enumerate() {
         let y = i as f64 * row_h + 4.0;
-        let (wm, ws) = (bar_w * m / max, bar_w * s / max);
-        let share = if m + s > 0.0 { 100.0 * m / (m + s) } else { 0.0 };
+        let sum = total(values);
         let _ = write!(
             o,
-            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"lbl\" text-anchor=\"end\">{}</text><rect class=\"bar\" x=\"{label_w}\" y=\"{y:.1}\" width=\"{wm:.1}\" height=\"14\" fill=\"{BLUE}\"><title>{} movies ({share:.0} %)</title></rect><rect class=\"bar\" x=\"{:.1}\" y=\"{y:.1}\" width=\"{ws:.1}\" height=\"14\" fill=\"{ORANGE}\"><title>{} shows</title></rect><text x=\"{:.1}\" y=\"{:.1}\" class=\"val\">{}</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"lbl\" text-anchor=\"end\">{}</text>",
             label_w - 6.0,
             y + 11.0,
-            esc(g),
-            m,
-            label_w + wm,
-            s,
-            label_w + wm + ws + 6.0,
+            esc(label)
+        );
+        let mut x = label_w;
+        for (j, v) in values.iter().enumerate() {
+            let w = bar_w * v / max;
+            let share = if sum > 0.0 { 100.0 * v / sum } else { 0.0 };
+            let _ = write!(
+                o,
+                "<rect class=\"bar\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"14\" fill=\"{}\"><title>{} {} ({share:.0} %)</title></rect>",
+                charts::PALETTE[j % charts::PALETTE.len()],
+                trim_num(*v),
+                esc(names.get(j).map(String::as_str).unwrap_or(""))
+            );
+            x += w;
+        }
+        let _ = write!(
+            o,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"val\">{}</text>",
+            x + 6.0,
             y + 11.0,
-            m + s
+            trim_num(sum)
         );
     }
     let ly = h - 12.0;
-    let _ = write!(
-        o,
-        "<rect x=\"{label_w}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{BLUE}\"/><text x=\"{:.1}\" y=\"{ly:.1}\" class=\"val\">movies</text><rect x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{ORANGE}\"/><text x=\"{:.1}\" y=\"{ly:.1}\" class=\"val\">shows</text></svg>",
-        ly - 9.0,
-        label_w + 14.0,
-        label_w + 70.0,
-        ly - 9.0,
-        label_w + 84.0
-    );
+    for (j, name) in names.iter().enumerate() {
+        let x = label_w + 84.0 * j as f64;
+        let _ = write!(
+            o,
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{ly:.1}\" class=\"val\">{}</text>",
+            ly - 9.0,
+            charts::PALETTE[j % charts::PALETTE.len()],
+            x + 14.0,
+            esc(name)
+        );
+    }
+    o.push_str("</svg>");
     o
 }
 
@@ -846,20 +844,36 @@ pub fn render(r: &Report) -> String {
             170.0
         ),
     );
-    // Marts
-    let palette = [BLUE, ORANGE, GREEN, RED];
-    let years: Vec<Series<'_>> = r
-        .years
-        .iter()
-        .enumerate()
-        .map(|(i, (k, v))| (k.clone(), palette[i % palette.len()], v.clone()))
-        .collect();
-    let _ = write!(
-        o,
-        "<section id=\"marts\"><h2>Published marts</h2><div class=\"charts\"><div><h3>Content share by genre</h3>{}</div><div><h3>Titles per release year</h3>{}</div></div></section>",
-        genre_bars_svg(&r.genres),
-        line_chart_svg("chart-years", "titles per release year", &years, 560.0, 300.0)
-    );
+    // Marts: the charts they declare.
+    o.push_str("<section id=\"marts\"><h2>Published marts</h2>");
+    if r.charts.is_empty() {
+        o.push_str("<p class=\"muted\">No published mart declares a chart (meta.landfall.chart).</p>");
+    } else {
+        o.push_str("<div class=\"charts\">");
+        for c in &r.charts {
+            let svg = match &c.data {
+                ChartData::Bars { names, rows } => bars_svg(&c.id, &c.title, names, rows),
+                ChartData::Lines { series } => {
+                    let lines: Vec<Series<'_>> = series
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (k, v))| (k.clone(), charts::PALETTE[i % charts::PALETTE.len()], v.clone()))
+                        .collect();
+                    line_chart_svg(&c.id, &c.title, &lines, 560.0, 300.0)
+                }
+                ChartData::Broken(why) => {
+                    format!(
+                        "<p class=\"err\" id=\"{}\">This chart cannot be drawn: {}</p>",
+                        esc(&c.id),
+                        esc(why)
+                    )
+                }
+            };
+            let _ = write!(o, "<div><h3>{}</h3>{svg}</div>", esc(&c.title));
+        }
+        o.push_str("</div>");
+    }
+    o.push_str("</section>");
     let _ = write!(
         o,
         "<p class=\"muted\">Generated {} by landfall.</p></main></body></html>",
@@ -933,10 +947,30 @@ mod tests {
                     rows: vec![vec![Value::from(3)]],
                 }),
             }],
-            genres: vec![("drama".into(), 10.0, 5.0)],
-            years: [("MOVIE".to_string(), vec![(2000.0, 3.0), (2001.0, 5.0)])]
-                .into_iter()
-                .collect(),
+            charts: vec![
+                Chart {
+                    id: "chart-genre_content_share".into(),
+                    title: "Content share by genre".into(),
+                    data: ChartData::Bars {
+                        names: vec!["movies".into(), "shows".into()],
+                        rows: vec![("drama".into(), vec![10.0, 5.0])],
+                    },
+                },
+                Chart {
+                    id: "chart-titles_by_release_year".into(),
+                    title: "Titles per release year".into(),
+                    data: ChartData::Lines {
+                        series: [("MOVIE".to_string(), vec![(2000.0, 3.0), (2001.0, 5.0)])]
+                            .into_iter()
+                            .collect(),
+                    },
+                },
+                Chart {
+                    id: "chart-broken".into(),
+                    title: "broken".into(),
+                    data: ChartData::Broken("x: chart kind must be bars or lines, found '<pie>'".into()),
+                },
+            ],
             ..Default::default()
         }
     }
@@ -954,8 +988,9 @@ mod tests {
         for id in [
             "id=\"timeline\"",
             "id=\"lineage\"",
-            "id=\"chart-genre\"",
-            "id=\"chart-years\"",
+            "id=\"chart-genre_content_share\"",
+            "id=\"chart-titles_by_release_year\"",
+            "id=\"chart-broken\"",
             "id=\"chart-pass-rate\"",
             "id=\"tests\"",
             "id=\"error\"",
@@ -963,6 +998,12 @@ mod tests {
             assert!(html.contains(id), "{id} missing");
         }
         assert!(html.contains("nothing published"));
+        assert!(
+            html.contains(
+                "This chart cannot be drawn: x: chart kind must be bars or lines, found &#39;&lt;pie&gt;&#39;"
+            ) || html.contains("This chart cannot be drawn: x: chart kind must be bars or lines, found '&lt;pie&gt;'"),
+            "a broken chart says why, escaped"
+        );
     }
 
     #[test]
