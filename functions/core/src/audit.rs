@@ -76,9 +76,10 @@ pub async fn ensured_transaction(wh: &dyn Warehouse, statements: &[String]) -> R
     wh.transaction(statements).await
 }
 
-/// One statement touching no rows per audit table, naming the columns added after its first
-/// release: it fails where anything [`DDL`] makes is missing. DML, not a read: it has no result
-/// for a Snowflake Scripting block to discard.
+/// One statement writing no rows per audit table, naming the columns added after its first
+/// release: it fails where anything [`DDL`] makes is missing. An insert of nothing, not a read
+/// (a Snowflake Scripting block has no result to discard) nor an update or delete (which
+/// would lock the table on Snowflake until the transaction ends; inserts do not block).
 fn probes() -> Vec<String> {
     TABLES
         .iter()
@@ -89,16 +90,16 @@ fn probes() -> Vec<String> {
                 .map(|(_, c)| *c)
                 .collect();
             if cols.is_empty() {
-                format!("delete from audit.{t} where 1 = 0")
+                format!("insert into audit.{t} select * from audit.{t} where 1 = 0")
             } else {
-                let set: Vec<String> = cols.iter().map(|c| format!("{c} = {c}")).collect();
-                format!("update audit.{t} set {} where 1 = 0", set.join(", "))
+                let cols = cols.join(", ");
+                format!("insert into audit.{t} ({cols}) select {cols} from audit.{t} where 1 = 0")
             }
         })
         .collect()
 }
 
-/// Are every audit table and every added column there?
+/// Is every audit table and every added column there?
 async fn present(wh: &dyn Warehouse) -> bool {
     let names = TABLES.iter().map(|t| sql_str(t)).collect::<Vec<_>>().join(", ");
     let added = ADDED_COLUMNS
