@@ -1,5 +1,7 @@
-//! With the `warehouse` feature, embed the SQL project (`transform/`) in the binary: a Lambda
-//! zip holds one executable, and the models it runs must be the ones it was built with.
+//! Embed the SQL project (`transform/`) in every Lambda binary: a Lambda zip holds one
+//! executable, the models it runs must be the ones it was built with, and every function learns
+//! the landing contract from it (the trigger too, which has no `warehouse` feature: `sam build`
+//! builds each binary alone, so nothing here may depend on another binary's features).
 
 use std::path::{Path, PathBuf};
 
@@ -19,10 +21,8 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("project.rs");
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../transform");
     let mut files = Vec::new();
-    if std::env::var("CARGO_FEATURE_WAREHOUSE").is_ok() {
-        println!("cargo:rerun-if-changed={}", root.display());
-        walk(&root, &mut files);
-    }
+    println!("cargo:rerun-if-changed={}", root.display());
+    walk(&root, &mut files);
     let mut code = String::from(
         "/// The SQL project, as (path below transform/, contents).\npub static PROJECT_FILES: &[(&str, &str)] = &[\n",
     );

@@ -24,3 +24,14 @@ pub fn embedded_project() -> Result<Project> {
 pub fn embedded_contract() -> Result<Contract> {
     Contract::of(&embedded_project()?)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Whatever features the crate is built with (the trigger has none).
+    #[test]
+    fn every_binary_embeds_the_project_and_its_contract() {
+        assert!(super::PROJECT_FILES.iter().any(|(p, _)| *p == "dbt_project.yml"));
+        let c = super::embedded_contract().unwrap();
+        assert!(!c.files.is_empty());
+    }
+}
