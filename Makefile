@@ -59,6 +59,9 @@ test: libduckdb dbt-venv tools
 	@if cargo tree -e normal -p landfall-trigger -p landfall-notify -p landfall-load -p landfall-transform -p landfall-quality -p landfall-publish -p landfall-lambda -p landfall-aws -p landfall-snowflake | grep -q duckdb; then \
 	    echo "a Lambda crate depends on DuckDB" >&2; exit 1; fi
 	cargo test --workspace --exclude landfall-e2e --no-fail-fast
+	@# The trigger as `sam build` builds it: alone, so no other binary's features reach it
+	@# (a workspace build unifies them; the trigger must still embed the project).
+	cargo test -p landfall-trigger --no-fail-fast
 
 ## The deployed stack end to end on emulators: the six release Lambda binaries (built here, as
 ## `sam build` builds them) behind Runtime API emulators, configured from template.yaml, a local
