@@ -82,3 +82,57 @@ fn matches_dbt(f: &Fixture, data: &datasets::Landed) {
         assert_eq!(ours, theirs, "{m}: landfall and dbt-duckdb disagree");
     }
 }
+
+/// `target.name` is the profile's default target, as in dbt: a model branching on it takes the
+/// same branch in landfall and in dbt-duckdb (the flagship's profile says `local`).
+#[test]
+fn target_name_is_the_profiles_target_as_in_dbt() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    std::fs::write(
+        project.join("models/marts/target_probe.sql"),
+        "select '{{ target.name }}' as target_name, \
+         {% if target.name == 'local' %}'the local branch'{% else %}'another branch'{% endif %} as branch\n",
+    )
+    .unwrap();
+    f.generated_batch("t1", 300, 8);
+    let o = f.run_project("t1", &project, &[], &[]);
+    assert_ok(&o);
+    let ours = f.query("select target_name, branch from marts.target_probe");
+    assert_eq!(
+        ours.rows,
+        vec![vec![serde_json::json!("local"), serde_json::json!("the local branch")]]
+    );
+
+    let copy = f.dir.path().join("dbt.duckdb");
+    std::fs::copy(f.warehouse(), &copy).unwrap();
+    let out = Command::new(dbt())
+        .args([
+            "run",
+            "--select",
+            "target_probe",
+            "--vars",
+            "{batch: t1}",
+            "--project-dir",
+        ])
+        .arg(&project)
+        .arg("--profiles-dir")
+        .arg(&project)
+        .arg("--target-path")
+        .arg(f.dir.path().join("dbt-target"))
+        .arg("--log-path")
+        .arg(f.dir.path().join("dbt-logs"))
+        .env("LANDFALL_DBT_DUCKDB_PATH", &copy)
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dbt run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = query_file(&copy, "select target_name, branch from marts.target_probe");
+    assert_eq!(ours, theirs, "landfall and dbt-duckdb take different branches");
+}

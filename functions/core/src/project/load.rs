@@ -137,6 +137,10 @@ pub struct Model {
 pub struct Project {
     pub root: PathBuf,
     pub name: String,
+    /// `target.name` in templates, as dbt has it: `DBT_TARGET`, else the default target of the
+    /// project's profile in `profiles.yml` (beside the project, or in `DBT_PROFILES_DIR`);
+    /// `landfall` when there is no profile to read.
+    pub target_name: String,
     pub vars: Map<String, Value>,
     pub on_run_start: Vec<String>,
     /// Models in DAG order (every model after the models it refers to).
@@ -145,6 +149,52 @@ pub struct Project {
     pub tests: Vec<TestSpec>,
     /// All macro files, converted for minijinja, prepended to each rendered template.
     pub macros: String,
+}
+
+/// The target dbt would pick: `DBT_TARGET` (dbt's environment form of `--target`), else the
+/// default target of `profile` in the `profiles.yml` dbt would read for this project
+/// (`DBT_PROFILES_DIR`, else beside the project), rendered like dbt renders it (`env_var`).
+fn profile_target(root: &Path, profile: &str) -> Result<String> {
+    if let Some(t) = std::env::var("DBT_TARGET").ok().filter(|t| !t.trim().is_empty()) {
+        return Ok(t.trim().to_string());
+    }
+    let dir = std::env::var("DBT_PROFILES_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.to_path_buf());
+    let path = dir.join("profiles.yml");
+    if !path.is_file() {
+        return Ok("landfall".into());
+    }
+    let y = read_yaml(&path)?;
+    let Some(target) = y.get(profile).and_then(|p| p.get("target")) else {
+        return Ok("landfall".into());
+    };
+    let text = match target {
+        Yaml::String(s) => s.clone(),
+        other => {
+            return Err(cfg_err(
+                &path,
+                format!("profile '{profile}': target must be a name, found {other:?}"),
+            ));
+        }
+    };
+    if !text.contains("{{") {
+        return Ok(text);
+    }
+    let mut env = minijinja::Environment::new();
+    env.add_function("env_var", |name: String, default: Option<String>| {
+        std::env::var(&name).ok().or(default).ok_or_else(|| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::UndefinedError,
+                format!("env_var('{name}') is not set and has no default"),
+            )
+        })
+    });
+    env.render_str(&text, ())
+        .map(|t| t.trim().to_string())
+        .map_err(|e| cfg_err(&path, format!("profile '{profile}': target: {e}")))
 }
 
 fn yaml_to_json(y: &Yaml) -> Value {
@@ -465,6 +515,8 @@ impl Project {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
         };
+        let profile = y.get("profile").and_then(Yaml::as_str).unwrap_or(&name).to_string();
+        let target_name = profile_target(&root, &profile)?;
         let on_run_start = string_list(y.get("on-run-start"), "")
             .into_iter()
             .filter(|s| !s.is_empty())
@@ -624,6 +676,7 @@ impl Project {
         let mut project = Project {
             root,
             name,
+            target_name,
             vars,
             on_run_start,
             models,
@@ -720,7 +773,7 @@ impl Project {
     pub fn target(&self, target_type: &str, database: &str) -> Target {
         Target {
             type_: target_type.to_string(),
-            name: "landfall".into(),
+            name: self.target_name.clone(),
             schema: "main".into(),
             database: database.to_string(),
         }
