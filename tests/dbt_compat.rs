@@ -18,6 +18,32 @@ fn dbt() -> String {
     dbt
 }
 
+/// Real dbt with `args` on `project`, over `copy`: a copy of the fixture's warehouse (raw and
+/// audit as landfall left them).
+fn dbt_over_copy(
+    dbt: &str,
+    f: &Fixture,
+    project: &std::path::Path,
+    copy: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    std::fs::copy(f.warehouse(), copy).unwrap();
+    Command::new(dbt)
+        .args(args)
+        .arg("--project-dir")
+        .arg(project)
+        .arg("--profiles-dir")
+        .arg(project)
+        .arg("--target-path")
+        .arg(f.dir.path().join("dbt-target"))
+        .arg("--log-path")
+        .arg(f.dir.path().join("dbt-logs"))
+        .env("LANDFALL_DBT_DUCKDB_PATH", copy)
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_generated_batch_loads_rejects_two_passes_every_test_and_matches_dbt() {
     let f = Fixture::new();
@@ -51,20 +77,7 @@ fn matches_dbt(f: &Fixture, data: &datasets::Landed) {
 
     // dbt builds the same project over a copy of the warehouse (raw + audit as landfall left them).
     let copy = f.dir.path().join("dbt.duckdb");
-    std::fs::copy(f.warehouse(), &copy).unwrap();
-    let out = Command::new(&dbt)
-        .args(["build", "--vars", "{batch: real}", "--project-dir"])
-        .arg(project_dir())
-        .arg("--profiles-dir")
-        .arg(project_dir())
-        .arg("--target-path")
-        .arg(f.dir.path().join("dbt-target"))
-        .arg("--log-path")
-        .arg(f.dir.path().join("dbt-logs"))
-        .env("LANDFALL_DBT_DUCKDB_PATH", &copy)
-        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        .output()
-        .unwrap();
+    let out = dbt_over_copy(&dbt, f, &project_dir(), &copy, &["build", "--vars", "{batch: real}"]);
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -106,27 +119,13 @@ fn target_name_is_the_profiles_target_as_in_dbt() {
     );
 
     let copy = f.dir.path().join("dbt.duckdb");
-    std::fs::copy(f.warehouse(), &copy).unwrap();
-    let out = Command::new(dbt())
-        .args([
-            "run",
-            "--select",
-            "target_probe",
-            "--vars",
-            "{batch: t1}",
-            "--project-dir",
-        ])
-        .arg(&project)
-        .arg("--profiles-dir")
-        .arg(&project)
-        .arg("--target-path")
-        .arg(f.dir.path().join("dbt-target"))
-        .arg("--log-path")
-        .arg(f.dir.path().join("dbt-logs"))
-        .env("LANDFALL_DBT_DUCKDB_PATH", &copy)
-        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        .output()
-        .unwrap();
+    let out = dbt_over_copy(
+        &dbt(),
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "target_probe", "--vars", "{batch: t1}"],
+    );
     assert!(
         out.status.success(),
         "dbt run failed:\n{}\n{}",

@@ -142,9 +142,9 @@ impl LandingFile {
         self.required.iter().map(String::as_str).collect()
     }
 
-    /// Is `column` one of the optional ones (case as the header check compares)?
-    pub fn is_optional(&self, column: &str) -> bool {
-        self.optional.iter().any(|o| o.eq_ignore_ascii_case(column))
+    /// The optional columns, as the header check takes them.
+    pub fn optional_refs(&self) -> Vec<&str> {
+        self.optional.iter().map(String::as_str).collect()
     }
 
     fn parse(s: &SourceTable, decl: &Value) -> Result<Self> {
@@ -337,8 +337,8 @@ pub(crate) mod tests {
         assert_eq!(c.names(), vec!["titles"]);
         let f = c.by_object("titles.csv").unwrap();
         assert_eq!(
-            (f.table.as_str(), f.required_refs(), f.is_optional("RUNTIME")),
-            ("raw.titles", vec!["id"], true)
+            (f.table.as_str(), f.required_refs(), f.optional_refs()),
+            ("raw.titles", vec!["id"], vec!["runtime"])
         );
         assert_eq!(f.dialect, Dialect::default());
         assert!(c.file("credits").is_none());

@@ -326,16 +326,18 @@ pub fn check_csv(file: &str, mut reader: impl Read) -> Result<CsvShape> {
     checker.finish()
 }
 
-/// The header contract: every expected column present (order free, names exact after trimming);
-/// returns the extra columns, which load as text and are reported as warnings.
-pub fn check_header(file: &str, header: &[String], expected: &[&str]) -> Result<Vec<String>> {
+/// The header contract: every expected column present (order free, names exact after trimming),
+/// `optional` ones allowed; returns the columns beyond both, which load as text and are
+/// reported as warnings.
+pub fn check_header(file: &str, header: &[String], expected: &[&str], optional: &[&str]) -> Result<Vec<String>> {
+    let known = |h: &String| expected.contains(&h.as_str()) || optional.contains(&h.as_str());
     let missing: Vec<&str> = expected
         .iter()
         .copied()
         .filter(|e| !header.iter().any(|h| h == e))
         .collect();
     if !missing.is_empty() {
-        let extra: Vec<&String> = header.iter().filter(|h| !expected.contains(&h.as_str())).collect();
+        let extra: Vec<&String> = header.iter().filter(|h| !known(h)).collect();
         let hint = if extra.is_empty() {
             String::new()
         } else {
@@ -359,11 +361,7 @@ pub fn check_header(file: &str, header: &[String], expected: &[&str]) -> Result<
             )));
         }
     }
-    Ok(header
-        .iter()
-        .filter(|h| !expected.contains(&h.as_str()))
-        .cloned()
-        .collect())
+    Ok(header.iter().filter(|h| !known(h)).cloned().collect())
 }
 
 /// Parse just the header line(s) from the start of a file (for a ranged read before any load).
@@ -511,14 +509,17 @@ mod tests {
     #[test]
     fn header_contract() {
         let h: Vec<String> = ["id", "titel", "extra"].iter().map(|s| s.to_string()).collect();
-        let e = check_header("titles.csv", &h, &["id", "title"]).unwrap_err();
+        let e = check_header("titles.csv", &h, &["id", "title"], &[]).unwrap_err();
         assert!(
             e.message.contains("'title'") && e.message.contains("'titel'"),
             "{}",
             e.message
         );
         let h: Vec<String> = ["id", "title", "extra"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(check_header("titles.csv", &h, &["id", "title"]).unwrap(), vec!["extra"]);
+        assert_eq!(
+            check_header("titles.csv", &h, &["id", "title"], &[]).unwrap(),
+            vec!["extra"]
+        );
     }
 
     #[test]

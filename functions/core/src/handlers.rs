@@ -134,8 +134,7 @@ pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<Check
         })?;
         let prefix = deps.storage.read_prefix(&key, 64 * 1024).await?;
         let header = csvcheck::parse_header(&info.url, &prefix)?;
-        let extra = csvcheck::check_header(&info.url, &header, &f.required_refs())?;
-        let extra: Vec<String> = extra.into_iter().filter(|x| !f.is_optional(x)).collect();
+        let extra = csvcheck::check_header(&info.url, &header, &f.required_refs(), &f.optional_refs())?;
         if !extra.is_empty() {
             warnings.push(format!(
                 "{}: extra column{} {} loaded as text and ignored downstream",
@@ -186,7 +185,7 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
     let header = if info.columns.is_empty() {
         let prefix = deps.storage.read_prefix(&info.key, 64 * 1024).await?;
         let header = csvcheck::parse_header(&info.url, &prefix)?;
-        csvcheck::check_header(&info.url, &header, &lf.required_refs())?;
+        csvcheck::check_header(&info.url, &header, &lf.required_refs(), &lf.optional_refs())?;
         header
     } else {
         info.columns.clone()

@@ -46,29 +46,23 @@ pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
          and started_at < current_timestamp::timestamp - interval '{EXECUTION_TIMEOUT_SECONDS} second'"
     );
     // A schema belongs to the run whose tag ends its name (`build_<schema>__<tag>`); the
-    // names are checked again below, exactly.
+    // names are checked again below, exactly ([`owned`]).
     let expired_sql = format!(
         "select s.catalog_name, s.schema_name, lower(r.build_tag) \
-         from information_schema.schemata s join audit.runs r \
-           on right(lower(s.schema_name), length(r.build_tag) + {sep}) = {sep_str} || lower(r.build_tag) \
-         where lower(s.schema_name) like {prefix} and r.status <> 'running' \
+         from information_schema.schemata s join audit.runs r on {} \
+         where r.status <> 'running' \
            and r.finished_at < current_timestamp::timestamp - interval '{age} second' \
            and r.run_id not in (select run_id from audit.publishes where active)",
-        sep = TAG_SEPARATOR.len(),
-        sep_str = sql_str(TAG_SEPARATOR),
-        prefix = sql_str(&format!("{BUILD_PREFIX}%")),
+        tagged_by_run("s.schema_name", BUILD_PREFIX),
         age = retention_hours.max(0) * 3600
     );
     // A landing table is a copy of a file on its way to raw: once its run ended it is of no
     // use, whatever the retention.
     let landing_sql = format!(
         "select t.table_schema, t.table_name, lower(r.build_tag) \
-         from information_schema.tables t join audit.runs r \
-           on right(lower(t.table_name), length(r.build_tag) + {sep}) = {sep_str} || lower(r.build_tag) \
-         where lower(t.table_name) like {prefix} and r.status <> 'running'",
-        sep = TAG_SEPARATOR.len(),
-        sep_str = sql_str(TAG_SEPARATOR),
-        prefix = sql_str(&format!("{LANDING_TABLE_PREFIX}%")),
+         from information_schema.tables t join audit.runs r on {} \
+         where r.status <> 'running'",
+        tagged_by_run("t.table_name", LANDING_TABLE_PREFIX)
     );
     let (dead, expired, landing) =
         futures_util::future::join3(wh.query(&dead_sql), wh.query(&expired_sql), wh.query(&landing_sql)).await;
@@ -95,11 +89,7 @@ pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
         if private.as_deref() == Some(catalog.to_ascii_lowercase().as_str()) {
             continue;
         }
-        let lower = schema.to_ascii_lowercase();
-        let owned = lower
-            .rsplit_once(TAG_SEPARATOR)
-            .is_some_and(|(base, t)| base.starts_with(BUILD_PREFIX) && t == tag);
-        if owned && !out.dropped.iter().any(|d| d == schema) {
+        if owned(schema, BUILD_PREFIX, tag) && !out.dropped.iter().any(|d| d == schema) {
             drops.push(format!("drop schema if exists {schema} cascade"));
             out.dropped.push(schema.to_string());
         }
@@ -108,16 +98,30 @@ pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
         let (Some(schema), Some(table), Some(tag)) = (r[0].as_str(), r[1].as_str(), r[2].as_str()) else {
             continue;
         };
-        let owned = table
-            .to_ascii_lowercase()
-            .rsplit_once(TAG_SEPARATOR)
-            .is_some_and(|(base, t)| base.starts_with(LANDING_TABLE_PREFIX) && t == tag);
         let name = format!("{schema}.{table}");
-        if owned && !out.landing_tables.contains(&name) {
+        if owned(table, LANDING_TABLE_PREFIX, tag) && !out.landing_tables.contains(&name) {
             drops.push(format!("drop table if exists {name}"));
             out.landing_tables.push(name);
         }
     }
     wh.execute_ddl(&drops).await?;
     Ok(out)
+}
+
+/// The join condition and filter for names `<prefix>…__<tag>` in `column` owned by run `r`
+/// (a `like` on the prefix, whose `_` matches any character: [`owned`] checks exactly).
+fn tagged_by_run(column: &str, prefix: &str) -> String {
+    format!(
+        "right(lower({column}), length(r.build_tag) + {}) = {} || lower(r.build_tag) and lower({column}) like {}",
+        TAG_SEPARATOR.len(),
+        sql_str(TAG_SEPARATOR),
+        sql_str(&format!("{prefix}%"))
+    )
+}
+
+/// Is `name` exactly `<prefix>…__<tag>`?
+fn owned(name: &str, prefix: &str, tag: &str) -> bool {
+    name.to_ascii_lowercase()
+        .rsplit_once(TAG_SEPARATOR)
+        .is_some_and(|(base, t)| base.starts_with(prefix) && t == tag)
 }

@@ -489,10 +489,8 @@ impl Warehouse for DuckWarehouse {
             .map_err(|e| PipelineError::bad_input(format!("{}: cannot be opened: {e}", spec.display_name)))?;
         let shape = csvcheck::check_csv(&spec.display_name, std::io::BufReader::with_capacity(1 << 20, file))?;
         let expected: Vec<&str> = spec.expected_columns.iter().map(String::as_str).collect();
-        let extra: Vec<String> = csvcheck::check_header(&spec.display_name, &shape.header, &expected)?
-            .into_iter()
-            .filter(|x| !spec.optional_columns.iter().any(|o| o.eq_ignore_ascii_case(x)))
-            .collect();
+        let optional: Vec<&str> = spec.optional_columns.iter().map(String::as_str).collect();
+        let extra = csvcheck::check_header(&spec.display_name, &shape.header, &expected, &optional)?;
 
         // 2. Replace the batch's rows in one transaction, on a connection of its own so the
         //    two files of a batch can load side by side.

@@ -32,7 +32,7 @@ pub type Function = for<'a> fn(Deps<'a>, Value) -> Pin<Box<dyn Future<Output = R
 /// Time kept back from the invocation's deadline to cancel a statement and answer.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
-pub use crate::project::embedded_project;
+use crate::project::embedded_project;
 
 /// Settings that are not secrets, from the environment.
 struct Settings {

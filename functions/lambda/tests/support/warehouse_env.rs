@@ -221,7 +221,7 @@ impl WarehouseEnv {
     /// (`transform`, `quality` or `publish`) do.
     pub async fn run_until(&self, wh: &SnowflakeWarehouse, run: &RunVars, upto: &str) {
         let storage = self.storage();
-        let project = landfall_lambda::warehouse::embedded_project().unwrap();
+        let project = landfall_lambda::project::embedded_project().unwrap();
         let deps = Deps {
             warehouse: wh,
             storage: &storage,
