@@ -253,6 +253,112 @@ fn the_landing_contract_is_the_projects() {
     );
 }
 
+/// The records of an RFC 4180 file (`,` and `"`, quotes doubled).
+fn read_rfc4180(path: &std::path::Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let (mut records, mut record, mut field) = (Vec::new(), Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            (_, '"') => quoted = !quoted,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (_, c) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !record.is_empty() {
+        record.push(field);
+        records.push(record);
+    }
+    records
+}
+
+/// Write `records` with `delimiter`, every field quoted in `"`, a quote inside escaped with
+/// `escape` (itself too, when it is not the quote).
+fn write_dialect(path: &std::path::Path, records: &[Vec<String>], delimiter: &str, escape: char) {
+    let mut out = String::new();
+    for r in records {
+        let fields: Vec<String> = r
+            .iter()
+            .map(|f| {
+                let mut v = f.clone();
+                if escape != '"' {
+                    v = v.replace(escape, &format!("{escape}{escape}"));
+                }
+                format!("\"{}\"", v.replace('"', &format!("{escape}\"")))
+            })
+            .collect();
+        out += &fields.join(delimiter);
+        out.push('\n');
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// The same batch in other dialects, declared in the contract, publishes the same marts:
+/// titles separated by semicolons with backslash escapes, credits by pipes without a header
+/// (the contract's columns, in order). Read as the old dialect, the same files are refused.
+#[test]
+fn a_feed_in_declared_dialects_publishes_what_the_plain_files_publish() {
+    let plain = Fixture::new();
+    let g = plain.generated_batch("b1", 300, 9);
+    let o = plain.run("b1");
+    assert_ok(&o);
+    let expected = business_marts(&plain);
+
+    let f = Fixture::new();
+    f.generate("b1", 300, 9);
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let sources = project.join("models/staging/_sources.yml");
+    let yml = std::fs::read_to_string(&sources).unwrap();
+    let default = r#"dialect: {delimiter: ",", quote: '"', escape: '"', header: true, encoding: utf-8}"#;
+    let titles_at = yml.find(default).unwrap();
+    let mut changed = yml.clone();
+    changed.replace_range(
+        titles_at..titles_at + default.len(),
+        r#"dialect: {delimiter: ";", escape: "\\"}"#,
+    );
+    let changed = changed.replacen(default, r#"dialect: {delimiter: "|", header: false}"#, 1);
+    assert!(!changed.contains(default), "both files' dialects changed");
+    std::fs::write(&sources, &changed).unwrap();
+
+    let dir = f.batch_dir("b1");
+    let titles = read_rfc4180(&dir.join("titles.csv"));
+    assert!(
+        titles
+            .iter()
+            .any(|r| r.iter().any(|v| v.contains('"') || v.contains(','))),
+        "the data has quotes and commas to escape"
+    );
+    write_dialect(&dir.join("titles.csv"), &titles, ";", '\\');
+    let credits = read_rfc4180(&dir.join("credits.csv"));
+    assert_eq!(credits[0], ["person_id", "id", "name", "character", "role"]);
+    write_dialect(&dir.join("credits.csv"), &credits[1..], "|", '"');
+
+    let o2 = f.run_project("b1", &project, &[], &[]);
+    assert_ok(&o2);
+    assert_eq!(o2.summary["loaded"], o.summary["loaded"], "{}", o2.summary);
+    assert_eq!(o2.summary["loaded"]["credits"].as_u64(), Some(g.credits));
+    assert_eq!(o2.summary["rejected"], o.summary["rejected"]);
+    assert_eq!(business_marts(&f), expected, "the marts differ from the plain files'");
+
+    // The plain project reads the same files as commas: refused before any load, naming why.
+    let o3 = f.run("b1");
+    let cause = assert_failed(&o3, "Landfall.BadInput");
+    assert!(
+        cause.contains("titles.csv line 1, column 5: expected a comma or the end of the line after the closing quote of column 1, found ';'"),
+        "{cause}"
+    );
+    assert_eq!(business_marts(&f), expected, "the published marts are untouched");
+}
+
 /// Rewrite a CSV as Excel's "CSV UTF-8" saves it: a byte-order mark, every header name quoted,
 /// CRLF after each record (line breaks inside quoted fields stay as they were).
 fn save_as_excel(path: &std::path::Path, bom: bool) {
@@ -369,6 +475,44 @@ fn a_duplicated_title_id_fails_the_gate_and_publishes_nothing() {
             .iter()
             .any(|t| t["name"] == "unique_stg_titles_title_id")
     );
+}
+
+/// The reject gate is per file, declared next to its contract: credits tolerating no rejected
+/// row fail the gate on the batch's two junk credits, naming that file's test; titles (none
+/// rejected) pass theirs; nothing is published.
+#[test]
+fn each_file_declares_the_share_of_rejected_rows_it_tolerates() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let sources = project.join("models/staging/_sources.yml");
+    let yml = std::fs::read_to_string(&sources).unwrap();
+    let gate = "- rejected_share:\n              arguments: {max_pct: 1}";
+    let at = yml.rfind(gate).expect("the credits gate");
+    let mut changed = yml.clone();
+    changed.replace_range(
+        at..at + gate.len(),
+        "- rejected_share:\n              arguments: {max_pct: 0}",
+    );
+    std::fs::write(&sources, changed).unwrap();
+    f.generate("b1", 200, 4);
+    let o = f.run_project("b1", &project, &[], &[]);
+    let cause = assert_failed(&o, "Landfall.QualityGate");
+    assert!(cause.contains("rejected_share_source_raw_credits"), "{cause}");
+    assert_eq!(o.summary["rejected"]["credits"], 2);
+    let failing: Vec<&str> = o.summary["failing_tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failing.iter().filter(|n| n.contains("rejected_share")).count(),
+        1,
+        "{failing:?}"
+    );
+    // The flagship project tolerates 1 % per file: the same batch passes both gates.
+    assert_ok(&f.run("b1"));
 }
 
 #[test]

@@ -22,12 +22,19 @@ else, so the client runs its production code path unchanged:
   status /monitoring/queries/{id}
     data.queries[].id              the query id the status belongs to
 
-Two fakesnow bugs are fixed:
+Three fakesnow gaps are filled:
   - every COPY of a file with 10 or more columns fails: fakesnow selects `column0, column1, …`
     from DuckDB's `read_csv(header = false)`, but DuckDB zero-pads those names when there are
     10 or more (`column00` … `column14`);
   - `create or replace table A clone B` loses its `or replace` (fakesnow rewrites a table
-    clone to `create table A as select * from B`), so replacing an existing table fails.
+    clone to `create table A as select * from B`), so replacing an existing table fails;
+  - a CSV file format's ESCAPE, ERROR_ON_COLUMN_COUNT_MISMATCH and ENCODING are refused
+    (NotImplementedError), and a quote other than `"` doubled inside a quoted field is not read
+    as one quote (DuckDB's escape stays `"`), and a `'` quote reaches DuckDB doubled twice. Here ESCAPE becomes DuckDB's `escape` (NONE: the
+    quote itself, as Snowflake reads a doubled quote), ERROR_ON_COLUMN_COUNT_MISMATCH = TRUE and
+    ENCODING = 'UTF8' are what DuckDB's read_csv does anyway, and any other value of those two
+    is still refused; NULL_IF = () (nothing is null), which DuckDB refuses as an empty
+    `nullstr`, becomes a null string no field holds.
 
 Two statements fakesnow cannot run are emulated, because the publish step depends on them
 (the end-to-end harness publishes through the real publish Lambda):
@@ -77,6 +84,7 @@ a session's statements side by side. Here a session's statements take turns.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import json
 import re
@@ -105,6 +113,42 @@ def _padded_inserts(*args, **kwargs):
 
 
 copy_into._inserts = _padded_inserts
+
+_handle_csv = copy_into.handle_csv
+# DuckDB needs at least one null string; NULL_IF = () (nothing is null) gets one no field holds.
+_NO_NULL = "\x01landfall: no null string\x01"
+
+
+@dataclasses.dataclass
+class _ReadCSVEscaped(copy_into.ReadCSV):
+    escape: str | None = None
+
+    def read_expression(self, url):
+        read = super().read_expression(url)
+        # fakesnow doubles a quote character twice over (`'` became ``): set it as is.
+        for eq in read.expressions:
+            if isinstance(eq, exp.EQ) and eq.this.name == "quote" and self.quote:
+                eq.set("expression", exp.Literal.string(self.quote))
+        if self.escape:
+            read.append("expressions", self.make_eq("escape", self.escape))
+        return read
+
+
+def _handle_csv_escaped(options):
+    options = dict(options)
+    escape = options.pop("ESCAPE", None)
+    for name, ok in (("ERROR_ON_COLUMN_COUNT_MISMATCH", {"TRUE"}), ("ENCODING", {"UTF8", "UTF-8"})):
+        if name in options and str(options.pop(name)).upper() not in ok:
+            raise NotImplementedError(f"FILE_FORMAT option {name}")
+    read = _handle_csv(options)
+    if read.null_if == []:
+        read.null_if = [_NO_NULL]
+    quote = read.quote or None
+    escape = None if escape is None or str(escape).upper() == "NONE" else str(escape)
+    return _ReadCSVEscaped(**read.__dict__, escape=escape or quote)
+
+
+copy_into.handle_csv = _handle_csv_escaped
 
 import fakesnow.transforms as _transforms  # noqa: E402
 import fakesnow.transforms.transforms as _transforms_impl  # noqa: E402

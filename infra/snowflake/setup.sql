@@ -72,22 +72,12 @@ grant usage on integration landfall_landing to role landfall_pipeline;
 use role landfall_pipeline;
 use warehouse landfall_wh;
 
--- The format of the landed CSV files: a header line, fields optionally in double quotes
--- (descriptions hold commas and newlines), empty strings kept as empty strings (typing happens
--- in staging), and a file whose column count differs from the contract is an error. Extra
--- trailing columns are reported by CheckFiles before any load.
-create file format if not exists landfall.raw.landfall_csv
-  type = csv
-  skip_header = 1
-  field_delimiter = ','
-  field_optionally_enclosed_by = '"'
-  empty_field_as_null = false
-  null_if = ()
-  error_on_column_count_mismatch = true
-  encoding = 'UTF8';
+-- No named file format: every COPY carries its file's format inline, from the landing
+-- contract's dialect in the SQL project (delimiter, quote, escape, header row; fields optionally
+-- quoted, empty strings kept, nothing read as null, a record with another field count an error,
+-- UTF-8). See functions/snowflake/src/sql.rs (csv_format).
 
 -- The external stage over the landing prefix: COPY INTO reads @raw.landing/<batch>/<file>.csv.
 create stage if not exists landfall.raw.landing
   url = 's3://<landing-bucket>/landing/'
-  storage_integration = landfall_landing
-  file_format = landfall.raw.landfall_csv;
+  storage_integration = landfall_landing;

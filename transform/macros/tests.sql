@@ -56,3 +56,20 @@ join per_column p on p.column_name = c.column_name and not p.is_current
 where c.is_current
   and abs(c.pct - p.pct) > {{ max_change_points }}
 {% endtest %}
+
+{#
+  The gate on rejected rows, per landing file: more than max_pct percent of the batch's rows of
+  this raw source went to the quarantine (whose `source` is the file's name, the source
+  table's). Declared next to the file's landing contract in models/staging/_sources.yml.
+#}
+{% test rejected_share(model, max_pct) %}
+with loaded as (
+    select count(*) as n from {{ model }} where _batch = '{{ var("batch") }}'
+),
+rejected as (
+    select count(*) as n from {{ ref(var('quarantine_model', 'quarantine')) }} where source = '{{ model.identifier }}'
+)
+select l.n as loaded, r.n as rejected, round(100.0 * r.n / l.n, 2) as rejected_pct
+from loaded l cross join rejected r
+where r.n > l.n * {{ max_pct }} / 100.0
+{% endtest %}

@@ -17,8 +17,14 @@
 //!               dialect: {delimiter: ",", quote: '"', escape: '"', header: true, encoding: utf-8}
 //! ```
 //!
+//! The dialect's values above are its defaults (RFC 4180). `escape` left out is the quote (a
+//! quote in a quoted field is written twice); another one (`\`) escapes the quote or itself
+//! only. `header: false` makes `required` the file's columns, in order. `encoding` is UTF-8,
+//! with or without a byte-order mark: the one encoding both engines read alike.
+//!
 //! A file's name in summaries, alerts, metrics and `audit.loads` is its table's (`titles`).
 
+use crate::csvcheck;
 use crate::error::{PipelineError, Result};
 use crate::project::{Project, SourceTable};
 use serde_json::{Map, Value};
@@ -48,30 +54,7 @@ pub struct LandingFile {
     pub dialect: Dialect,
 }
 
-/// How a landing file is written. The values are what Landfall's reader and both engines'
-/// loaders read today; another value is refused when the project loads, not misread.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Dialect {
-    pub delimiter: char,
-    pub quote: char,
-    pub escape: char,
-    /// The first record is the header.
-    pub header: bool,
-    /// `utf-8`, with or without a byte-order mark.
-    pub encoding: String,
-}
-
-impl Default for Dialect {
-    fn default() -> Self {
-        Self {
-            delimiter: ',',
-            quote: '"',
-            escape: '"',
-            header: true,
-            encoding: "utf-8".into(),
-        }
-    }
-}
+pub use crate::csvcheck::Dialect;
 
 impl Contract {
     /// The contract of `project`'s sources; a malformed declaration is `Landfall.Config`
@@ -147,6 +130,18 @@ impl LandingFile {
         self.optional.iter().map(String::as_str).collect()
     }
 
+    /// The columns the file loads as, from its first record, and those beyond the contract
+    /// (csvcheck::file_columns).
+    pub fn columns_of(&self, url: &str, first_record: &[String]) -> Result<(Vec<String>, Vec<String>)> {
+        csvcheck::file_columns(
+            url,
+            &self.dialect,
+            first_record,
+            &self.required_refs(),
+            &self.optional_refs(),
+        )
+    }
+
     fn parse(s: &SourceTable, decl: &Value) -> Result<Self> {
         let Value::Object(d) = decl else {
             return Err(declared(
@@ -199,6 +194,12 @@ impl LandingFile {
             Some(Value::Object(m)) => parse_dialect(s, m)?,
             Some(other) => return Err(declared(s, format!("dialect must be a mapping, found {other}"))),
         };
+        if !dialect.header && !optional.is_empty() {
+            return Err(declared(
+                s,
+                "optional columns need a header to name them: with `header: false` the file's columns are `required`, in order",
+            ));
+        }
         Ok(Self {
             name: s.name.clone(),
             file,
@@ -234,18 +235,22 @@ fn columns(s: &SourceTable, d: &Map<String, Value>, key: &str) -> Result<Vec<Str
 
 fn parse_dialect(s: &SourceTable, m: &Map<String, Value>) -> Result<Dialect> {
     let mut d = Dialect::default();
-    let one_char = |k: &str, v: &Value| -> Result<char> {
-        let mut cs = v.as_str().unwrap_or_default().chars();
-        match (cs.next(), cs.next()) {
-            (Some(c), None) => Ok(c),
-            _ => Err(declared(s, format!("dialect.{k} must be one character, found {v}"))),
+    let one_char = |k: &str, v: &Value| -> Result<u8> {
+        let text = v.as_str().unwrap_or_default();
+        match text.as_bytes() {
+            [c] if c.is_ascii() && !matches!(c, b'\r' | b'\n') => Ok(*c),
+            _ => Err(declared(
+                s,
+                format!("dialect.{k} must be one ASCII character other than a line break, found {v}"),
+            )),
         }
     };
+    let mut escape = None;
     for (k, v) in m {
         match k.as_str() {
             "delimiter" => d.delimiter = one_char(k, v)?,
             "quote" => d.quote = one_char(k, v)?,
-            "escape" => d.escape = one_char(k, v)?,
+            "escape" => escape = Some(one_char(k, v)?),
             "header" => {
                 d.header = v
                     .as_bool()
@@ -253,7 +258,7 @@ fn parse_dialect(s: &SourceTable, m: &Map<String, Value>) -> Result<Dialect> {
             }
             "encoding" => {
                 let e = v.as_str().unwrap_or_default().to_ascii_lowercase().replace('_', "-");
-                if !["utf-8", "utf8"].contains(&e.as_str()) {
+                if !["utf-8", "utf8", "utf-8-sig"].contains(&e.as_str()) {
                     return Err(declared(
                         s,
                         format!("dialect.encoding: only utf-8 (with or without a byte-order mark) is read, found {v}"),
@@ -268,14 +273,21 @@ fn parse_dialect(s: &SourceTable, m: &Map<String, Value>) -> Result<Dialect> {
             }
         }
     }
-    let default = Dialect::default();
-    if d != default {
+    // Unset, the escape follows the quote: a quote is written twice.
+    d.escape = escape.unwrap_or(d.quote);
+    if d.delimiter == d.quote || d.delimiter == d.escape {
         return Err(declared(
             s,
             format!(
-                "dialect {{delimiter: {:?}, quote: {:?}, escape: {:?}, header: {}}}: Landfall reads comma-separated files with a header, quoted and escaped with '\"', today; convert the file or keep those values",
-                d.delimiter, d.quote, d.escape, d.header
+                "dialect.delimiter {:?} is also the quote or the escape: a reader could not tell them apart",
+                d.delimiter as char
             ),
+        ));
+    }
+    if d.quote.is_ascii_alphanumeric() || d.escape.is_ascii_alphanumeric() {
+        return Err(declared(
+            s,
+            "dialect.quote and dialect.escape must not be letters or digits",
         ));
     }
     Ok(d)
@@ -345,6 +357,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_declared_dialect_is_read_and_the_escape_defaults_to_the_quote() {
+        let dialect = |d: Value| {
+            Contract::from_sources(&[table(
+                "t",
+                json!({"landfall": {"file": "t.csv", "required": ["a", "b"], "dialect": d}}),
+            )])
+            .unwrap()
+            .files[0]
+                .dialect
+                .clone()
+        };
+        let semi = dialect(json!({"delimiter": ";", "quote": "'"}));
+        assert_eq!(
+            (semi.delimiter, semi.quote, semi.escape, semi.header),
+            (b';', b'\'', b'\'', true)
+        );
+        assert!(semi.doubles_quotes());
+        let bs = dialect(json!({"escape": "\\", "header": false, "delimiter": "\t"}));
+        assert_eq!(
+            (bs.delimiter, bs.quote, bs.escape, bs.header),
+            (b'\t', b'"', b'\\', false)
+        );
+        assert!(!bs.doubles_quotes());
+    }
+
+    #[test]
     fn a_malformed_contract_is_refused_naming_the_file_and_table() {
         let refused = |meta: Value| {
             Contract::from_sources(&[table("titles", json!({"landfall": meta}))])
@@ -366,15 +404,27 @@ pub(crate) mod tests {
             ),
             (
                 json!({"file": "titles.csv", "required": ["id"], "dialect": {"delimiter": ";;"}}),
-                "one character",
+                "one ASCII character",
             ),
             (
                 json!({"file": "titles.csv", "required": ["id"], "dialect": {"encoding": "latin-1"}}),
                 "only utf-8",
             ),
             (
-                json!({"file": "titles.csv", "required": ["id"], "dialect": {"delimiter": ";"}}),
-                "comma-separated",
+                json!({"file": "titles.csv", "required": ["id"], "dialect": {"delimiter": "\""}}),
+                "also the quote or the escape",
+            ),
+            (
+                json!({"file": "titles.csv", "required": ["id"], "dialect": {"quote": "é"}}),
+                "one ASCII character",
+            ),
+            (
+                json!({"file": "titles.csv", "required": ["id"], "dialect": {"delimiter": "\n"}}),
+                "other than a line break",
+            ),
+            (
+                json!({"file": "titles.csv", "required": ["id"], "optional": ["x"], "dialect": {"header": false}}),
+                "optional columns need a header",
             ),
             (
                 json!({"file": "titles.csv", "required": ["id"], "dialect": {"sep": ","}}),

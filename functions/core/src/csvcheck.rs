@@ -1,11 +1,13 @@
-//! A streaming structural check of a CSV file (RFC 4180, `,` and `"`) before it is loaded.
+//! A streaming structural check of a CSV file before it is loaded, in the file's declared
+//! [`Dialect`] (RFC 4180's `,` and `"` by default).
 //!
 //! Warehouses load CSV fast but report broken files vaguely, or not at all: an unterminated
 //! quote silently swallows the rest of the file into one field. This one pass over the bytes
 //! finds, with file, line and column, exactly the problems `Landfall.BadInput` promises to
 //! name: invalid UTF-8, an unterminated quoted field, a stray character after a closing quote,
-//! a record with the wrong number of fields, and a file with a header but no rows. It keeps
-//! nothing but counters, so memory stays flat whatever the file size.
+//! an escape that escapes nothing, a record with the wrong number of fields, and a file with a
+//! header but no rows. It keeps nothing but counters, so memory stays flat whatever the file
+//! size.
 //!
 //! Hand-written rather than the `csv` crate because that crate accepts end-of-file inside a
 //! quoted field without an error (see docs/decisions.md).
@@ -13,12 +15,63 @@
 use crate::error::{PipelineError, Result};
 use std::io::Read;
 
+/// How a landing file is written, as its contract declares it. Every value here is one both
+/// engines' loaders read the same way (DuckDB's `read_csv`, Snowflake's CSV file format); the
+/// contract refuses the rest when the project loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dialect {
+    /// Separates fields: one ASCII character other than the quote, a line break or a space.
+    pub delimiter: u8,
+    /// Encloses a field that holds the delimiter, a line break or the quote itself.
+    pub quote: u8,
+    /// Inside a quoted field, makes the next character (the quote or the escape itself) a
+    /// literal. The same as `quote`: a quote is written twice (`""`), as RFC 4180 says.
+    pub escape: u8,
+    /// The first record is the header. Without one, the file's fields are the contract's
+    /// columns, in the order it declares them.
+    pub header: bool,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Self {
+            delimiter: b',',
+            quote: b'"',
+            escape: b'"',
+            header: true,
+        }
+    }
+}
+
+impl Dialect {
+    /// A quote inside a quoted field is written twice (the escape is the quote).
+    pub fn doubles_quotes(&self) -> bool {
+        self.escape == self.quote
+    }
+
+    /// The delimiter as prose: "a comma", "a semicolon", "'|'".
+    pub fn delimiter_name(&self) -> String {
+        char_name(self.delimiter)
+    }
+}
+
+fn char_name(b: u8) -> String {
+    match b {
+        b',' => "a comma".into(),
+        b';' => "a semicolon".into(),
+        b'\t' => "a tab".into(),
+        b'|' => "a pipe ('|')".into(),
+        other => format!("{:?}", other as char),
+    }
+}
+
 /// What a clean pass learned about a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvShape {
-    /// Header names, in file order.
-    pub header: Vec<String>,
-    /// Data records (not counting the header).
+    /// The first record's fields, in file order: the header's names (trimmed), or, in a file
+    /// without a header, its first row.
+    pub first_record: Vec<String>,
+    /// Data records (not counting a header).
     pub rows: u64,
 }
 
@@ -28,10 +81,13 @@ enum State {
     Unquoted,
     Quoted,
     QuoteInQuoted,
+    /// After the escape character inside a quoted field (an escape other than the quote).
+    EscapeInQuoted,
 }
 
 struct Checker<'a> {
     file: &'a str,
+    dialect: Dialect,
     state: State,
     line: u64,
     col: u64,
@@ -39,21 +95,25 @@ struct Checker<'a> {
     field: usize,
     records: u64,
     expected_fields: usize,
-    header: Vec<Vec<u8>>,
+    first: Vec<Vec<u8>>,
     quote_line: u64,
     quote_col: u64,
     record_has_content: bool,
     /// Bytes of a UTF-8 byte-order mark matched at the start of the file (3: done looking).
     bom: usize,
+    /// Stop after the first record ([`parse_header`]); `done` once it has ended.
+    first_only: bool,
+    done: bool,
 }
 
 /// The UTF-8 byte-order mark Excel's "CSV UTF-8" writes before the header.
 const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
 
 impl<'a> Checker<'a> {
-    fn new(file: &'a str) -> Self {
+    fn new(file: &'a str, dialect: &Dialect) -> Self {
         Self {
             file,
+            dialect: dialect.clone(),
             state: State::FieldStart,
             line: 1,
             col: 0,
@@ -61,17 +121,19 @@ impl<'a> Checker<'a> {
             field: 0,
             records: 0,
             expected_fields: 0,
-            header: vec![Vec::new()],
+            first: vec![Vec::new()],
             quote_line: 0,
             quote_col: 0,
             record_has_content: false,
             bom: 0,
+            first_only: false,
+            done: false,
         }
     }
 
     fn field_name(&self, i: usize) -> String {
-        match self.header.get(i) {
-            Some(h) if self.records > 0 => {
+        match self.first.get(i) {
+            Some(h) if self.records > 0 && self.dialect.header => {
                 format!("column {} ({})", i + 1, String::from_utf8_lossy(h))
             }
             _ => format!("column {}", i + 1),
@@ -100,12 +162,18 @@ impl<'a> Checker<'a> {
             } else {
                 String::new()
             };
+            let like = if self.dialect.header {
+                "the header"
+            } else {
+                "the first row"
+            };
             return Err(PipelineError::bad_input(format!(
-                "{} line {}: expected {} fields as in the header, found {}{span}",
+                "{} line {}: expected {} fields as in {like}, found {}{span}",
                 self.file, self.record_line, self.expected_fields, fields
             )));
         }
         self.records += 1;
+        self.done = self.first_only;
         self.reset_record();
         Ok(())
     }
@@ -116,9 +184,9 @@ impl<'a> Checker<'a> {
         self.record_line = self.line + 1;
     }
 
-    fn push_header(&mut self, b: u8) {
+    fn push_first(&mut self, b: u8) {
         if self.records == 0
-            && let Some(h) = self.header.last_mut()
+            && let Some(h) = self.first.last_mut()
         {
             h.push(b);
         }
@@ -128,12 +196,32 @@ impl<'a> Checker<'a> {
         self.field += 1;
         self.record_has_content = true;
         if self.records == 0 {
-            self.header.push(Vec::new());
+            self.first.push(Vec::new());
         }
     }
 
+    /// The end of a field or record after an unquoted or closed quoted field; `false` when
+    /// `b` is neither the delimiter nor a line break.
+    fn separator(&mut self, b: u8) -> Result<bool> {
+        if b == self.dialect.delimiter {
+            self.next_field();
+            self.state = State::FieldStart;
+        } else if b == b'\n' {
+            self.end_record()?;
+            self.newline();
+            self.state = State::FieldStart;
+        } else if b != b'\r' {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     fn feed(&mut self, chunk: &[u8]) -> Result<()> {
+        let (quote, escape) = (self.dialect.quote, self.dialect.escape);
         for &b in chunk {
+            if self.done {
+                return Ok(());
+            }
             // A byte-order mark is not part of the first field (the input is valid UTF-8 by
             // now, so the mark arrives whole): skip it, and count columns after it.
             if self.bom < BOM.len() {
@@ -145,63 +233,68 @@ impl<'a> Checker<'a> {
             }
             self.col += 1;
             match self.state {
-                State::FieldStart | State::Unquoted => match b {
-                    b',' => {
-                        self.next_field();
-                        self.state = State::FieldStart;
-                    }
-                    b'\n' => {
-                        self.end_record()?;
-                        self.newline();
-                        self.state = State::FieldStart;
-                    }
-                    b'\r' => {}
-                    b'"' if self.state == State::FieldStart => {
+                State::FieldStart | State::Unquoted => {
+                    if self.separator(b)? {
+                    } else if b == quote && self.state == State::FieldStart {
                         self.state = State::Quoted;
                         self.record_has_content = true;
                         self.quote_line = self.line;
                         self.quote_col = self.col;
-                    }
-                    b'"' => {
+                    } else if b == quote {
+                        let how = if self.dialect.doubles_quotes() {
+                            format!("double the quote ({0}{0})", quote as char)
+                        } else {
+                            format!("escape the quote ({}{})", escape as char, quote as char)
+                        };
                         return Err(self.err(
                             self.line,
                             self.col,
                             format!(
-                                "a quote inside the unquoted field {}; quote the whole field and double the quote (\"\")",
+                                "a quote inside the unquoted field {}; quote the whole field and {how}",
+                                self.field_name(self.field)
+                            ),
+                        ));
+                    } else {
+                        self.push_first(b);
+                        self.record_has_content = true;
+                        self.state = State::Unquoted;
+                    }
+                }
+                State::Quoted => {
+                    if b == escape && !self.dialect.doubles_quotes() {
+                        self.state = State::EscapeInQuoted;
+                    } else if b == quote {
+                        self.state = State::QuoteInQuoted;
+                    } else {
+                        if b == b'\n' {
+                            self.newline();
+                        }
+                        self.push_first(b);
+                    }
+                }
+                State::EscapeInQuoted => {
+                    if b != quote && b != escape {
+                        // Engines disagree on what `\n` or `\t` mean (Snowflake reads escape
+                        // sequences, DuckDB does not): refused, not guessed.
+                        return Err(self.err(
+                            self.line,
+                            self.col,
+                            format!(
+                                "{:?} after the escape character {:?} in {}: only the quote or the escape itself may be escaped (write {0:?} twice for a literal one)",
+                                b as char,
+                                escape as char,
                                 self.field_name(self.field)
                             ),
                         ));
                     }
-                    _ => {
-                        self.push_header(b);
-                        self.record_has_content = true;
-                        self.state = State::Unquoted;
-                    }
-                },
-                State::Quoted => match b {
-                    b'"' => self.state = State::QuoteInQuoted,
-                    b'\n' => {
-                        self.push_header(b);
-                        self.newline();
-                    }
-                    _ => self.push_header(b),
-                },
-                State::QuoteInQuoted => match b {
-                    b'"' => {
-                        self.push_header(b);
+                    self.push_first(b);
+                    self.state = State::Quoted;
+                }
+                State::QuoteInQuoted => {
+                    if b == quote && self.dialect.doubles_quotes() {
+                        self.push_first(b);
                         self.state = State::Quoted;
-                    }
-                    b',' => {
-                        self.next_field();
-                        self.state = State::FieldStart;
-                    }
-                    b'\n' => {
-                        self.end_record()?;
-                        self.newline();
-                        self.state = State::FieldStart;
-                    }
-                    b'\r' => {}
-                    other => {
+                    } else if !self.separator(b)? {
                         let hint = if self.quote_line != self.line {
                             format!(
                                 "; the quoted field began at line {}, column {}: is a quote there unterminated?",
@@ -214,13 +307,14 @@ impl<'a> Checker<'a> {
                             self.line,
                             self.col,
                             format!(
-                                "expected a comma or the end of the line after the closing quote of {}, found {:?}{hint}",
+                                "expected {} or the end of the line after the closing quote of {}, found {:?}{hint}",
+                                self.dialect.delimiter_name(),
                                 self.field_name(self.field),
-                                other as char
+                                b as char
                             ),
                         ));
                     }
-                },
+                }
             }
         }
         Ok(())
@@ -231,54 +325,62 @@ impl<'a> Checker<'a> {
         self.col = 0;
     }
 
-    fn finish(mut self) -> Result<CsvShape> {
-        match self.state {
-            State::Quoted => {
-                return Err(self.err(
-                    self.quote_line,
-                    self.quote_col,
-                    format!(
-                        "the quoted field {} opened here is never closed (unterminated quote reaches the end of the file)",
-                        self.field_name(self.field)
-                    ),
-                ));
-            }
-            _ => {
-                if self.record_has_content || self.field > 0 {
-                    self.end_record()?;
-                }
-            }
+    /// The end of the input: the last record, which needs no line break.
+    fn end_input(&mut self) -> Result<()> {
+        if matches!(self.state, State::Quoted | State::EscapeInQuoted) {
+            return Err(self.err(
+                self.quote_line,
+                self.quote_col,
+                format!(
+                    "the quoted field {} opened here is never closed (unterminated quote reaches the end of the file)",
+                    self.field_name(self.field)
+                ),
+            ));
         }
+        if !self.done && (self.record_has_content || self.field > 0) {
+            self.end_record()?;
+        }
+        Ok(())
+    }
+
+    fn first_record(&self) -> Vec<String> {
+        self.first
+            .iter()
+            .take(self.expected_fields)
+            .map(|h| String::from_utf8_lossy(h).trim().to_string())
+            .collect()
+    }
+
+    fn finish(mut self) -> Result<CsvShape> {
+        self.end_input()?;
+        let header = u64::from(self.dialect.header);
         if self.records == 0 {
+            let what = if self.dialect.header {
+                "no header, no rows"
+            } else {
+                "no rows"
+            };
             return Err(PipelineError::bad_input(format!(
-                "{}: the file is empty (no header, no rows)",
+                "{}: the file is empty ({what})",
                 self.file
             )));
         }
-        if self.records == 1 {
+        if self.records == header {
             return Err(PipelineError::bad_input(format!(
                 "{}: the file has a header but no data rows (line 2 expected a record)",
                 self.file
             )));
         }
-        let header = self
-            .header
-            .iter()
-            .map(|h| {
-                let s = String::from_utf8_lossy(h);
-                s.trim_start_matches('\u{feff}').trim().to_string()
-            })
-            .collect();
         Ok(CsvShape {
-            header,
-            rows: self.records - 1,
+            first_record: self.first_record(),
+            rows: self.records - header,
         })
     }
 }
 
-/// Check a whole CSV stream; `file` names it in errors (a path or `s3://` URL).
-pub fn check_csv(file: &str, mut reader: impl Read) -> Result<CsvShape> {
-    let mut checker = Checker::new(file);
+/// Check a whole CSV stream written in `dialect`; `file` names it in errors (a path or `s3://` URL).
+pub fn check_csv(file: &str, mut reader: impl Read, dialect: &Dialect) -> Result<CsvShape> {
+    let mut checker = Checker::new(file, dialect);
     let mut buf = vec![0u8; 1 << 20];
     let mut carry: Vec<u8> = Vec::new();
     loop {
@@ -364,50 +466,64 @@ pub fn check_header(file: &str, header: &[String], expected: &[&str], optional: 
     Ok(header.iter().filter(|h| !known(h)).cloned().collect())
 }
 
-/// Parse just the header line(s) from the start of a file (for a ranged read before any load).
-pub fn parse_header(file: &str, prefix: &[u8]) -> Result<Vec<String>> {
-    // Cut at the first newline outside quotes.
-    let mut in_q = false;
-    let mut end = None;
-    for (i, &b) in prefix.iter().enumerate() {
-        match b {
-            b'"' => in_q = !in_q,
-            b'\n' if !in_q => {
-                end = Some(i + 1);
-                break;
-            }
-            _ => {}
-        }
+/// The columns a file loads as, from its first record, and those beyond the contract: with a
+/// header, its names ([`check_header`]); without one, the declared `expected` columns in order,
+/// which the record's field count must match (a file without a header has no optional or
+/// extra columns: nothing would name them).
+pub fn file_columns(
+    file: &str,
+    dialect: &Dialect,
+    first_record: &[String],
+    expected: &[&str],
+    optional: &[&str],
+) -> Result<(Vec<String>, Vec<String>)> {
+    if dialect.header {
+        let extra = check_header(file, first_record, expected, optional)?;
+        return Ok((first_record.to_vec(), extra));
     }
-    let Some(end) = end else {
-        if prefix.is_empty() {
+    if first_record.len() != expected.len() {
+        return Err(PipelineError::bad_input(format!(
+            "{file} line 1: expected {} fields, the declared columns {} (the file has no header), found {}",
+            expected.len(),
+            expected.join(", "),
+            first_record.len()
+        )));
+    }
+    Ok((expected.iter().map(|c| c.to_string()).collect(), vec![]))
+}
+
+/// Parse just the first record from the start of a file (a ranged read before any load);
+/// `whole` says `prefix` is the whole file, so a record may end without a line break.
+pub fn parse_header(file: &str, prefix: &[u8], dialect: &Dialect, whole: bool) -> Result<Vec<String>> {
+    if prefix.is_empty() {
+        return Err(PipelineError::bad_input(format!(
+            "{file}: the file is empty (no header, no rows)"
+        )));
+    }
+    // The prefix may end inside a character: feed what is whole.
+    let (valid, invalid) = match std::str::from_utf8(prefix) {
+        Ok(_) => (prefix.len(), false),
+        Err(e) => (e.valid_up_to(), e.error_len().is_some() || whole),
+    };
+    let mut checker = Checker::new(file, dialect);
+    checker.first_only = true;
+    checker.feed(&prefix[..valid])?;
+    if !checker.done {
+        if invalid {
             return Err(PipelineError::bad_input(format!(
-                "{file}: the file is empty (no header, no rows)"
+                "{file} line {}: the first record is not valid UTF-8",
+                checker.line
             )));
         }
-        return Err(PipelineError::bad_input(format!(
-            "{file} line 1: no complete header line in the first {} bytes (is this a CSV file?)",
-            prefix.len()
-        )));
-    };
-    let mut checker = Checker::new(file);
-    if std::str::from_utf8(&prefix[..end]).is_err() {
-        return Err(PipelineError::bad_input(format!(
-            "{file} line 1: the header is not valid UTF-8"
-        )));
+        if !whole {
+            return Err(PipelineError::bad_input(format!(
+                "{file} line 1: no complete first record in the first {} bytes (is this a CSV file?)",
+                prefix.len()
+            )));
+        }
+        checker.end_input()?;
     }
-    checker.feed(&prefix[..end])?;
-    Ok(checker
-        .header
-        .iter()
-        .take(checker.expected_fields)
-        .map(|h| {
-            String::from_utf8_lossy(h)
-                .trim_start_matches('\u{feff}')
-                .trim()
-                .to_string()
-        })
-        .collect())
+    Ok(checker.first_record())
 }
 
 #[cfg(test)]
@@ -415,7 +531,7 @@ mod tests {
     use super::*;
 
     fn check(s: &[u8]) -> Result<CsvShape> {
-        check_csv("t.csv", s)
+        check_csv("t.csv", s, &Dialect::default())
     }
 
     /// A reader that returns one byte at a time: it splits every multi-byte character.
@@ -435,7 +551,7 @@ mod tests {
     fn counts_rows_with_quotes_commas_and_newlines() {
         let s = b"id,desc,n\n1,\"a, \"\"b\"\"\nc\",2\n2,,3\n";
         let shape = check(s).unwrap();
-        assert_eq!(shape.header, vec!["id", "desc", "n"]);
+        assert_eq!(shape.first_record, vec!["id", "desc", "n"]);
         assert_eq!(shape.rows, 2);
     }
 
@@ -480,7 +596,7 @@ mod tests {
 
     #[test]
     fn utf8_split_across_chunks_is_fine() {
-        let shape = check_csv("t.csv", OneByte("a,b\nJosé,Zoë\n".as_bytes())).unwrap();
+        let shape = check_csv("t.csv", OneByte("a,b\nJosé,Zoë\n".as_bytes()), &Dialect::default()).unwrap();
         assert_eq!(shape.rows, 1);
     }
 
@@ -527,12 +643,15 @@ mod tests {
         // What Excel writes for "CSV UTF-8 (Comma delimited)".
         let excel = b"\xef\xbb\xbf\"id\",\"title\",\"n\"\r\n1,\"Caf\xc3\xa9, \"\"x\"\"\",2\r\n2,b,3\r\n";
         let shape = check(excel).unwrap();
-        assert_eq!(shape.header, vec!["id", "title", "n"]);
+        assert_eq!(shape.first_record, vec!["id", "title", "n"]);
         assert_eq!(shape.rows, 2);
-        assert_eq!(parse_header("t.csv", excel).unwrap(), vec!["id", "title", "n"]);
+        assert_eq!(
+            parse_header("t.csv", excel, &Dialect::default(), true).unwrap(),
+            vec!["id", "title", "n"]
+        );
         // The header quoted, no BOM.
         let quoted = b"\"id\",\"title\",\"n\"\n1,a,2\n";
-        assert_eq!(check(quoted).unwrap().header, vec!["id", "title", "n"]);
+        assert_eq!(check(quoted).unwrap().first_record, vec!["id", "title", "n"]);
         // Columns count from after the mark, and a mark anywhere else is data.
         let e = check(b"\xef\xbb\xbfa,b\n1,x\"y\n").unwrap_err();
         assert!(e.message.contains("line 2, column 4"), "{}", e.message);
@@ -551,15 +670,187 @@ mod tests {
             }
         }
         assert_eq!(
-            check_csv("t.csv", OneByte(excel)).unwrap().header,
+            check_csv("t.csv", OneByte(excel), &Dialect::default())
+                .unwrap()
+                .first_record,
             vec!["id", "title", "n"]
         );
     }
 
     #[test]
     fn parse_header_from_prefix() {
-        let h = parse_header("t.csv", b"\xef\xbb\xbfid,\"a,b\"\n1,2").unwrap();
+        let d = Dialect::default();
+        let h = parse_header("t.csv", b"\xef\xbb\xbfid,\"a,b\"\n1,2", &d, false).unwrap();
         assert_eq!(h, vec!["id", "a,b"]);
-        assert!(parse_header("t.csv", b"id,a").is_err());
+        // A prefix of a longer file must hold the whole first record; the whole file need not
+        // end it with a line break.
+        assert!(
+            parse_header("t.csv", b"id,a", &d, false)
+                .unwrap_err()
+                .message
+                .contains("no complete first record")
+        );
+        assert_eq!(parse_header("t.csv", b"id,a", &d, true).unwrap(), vec!["id", "a"]);
+        // A prefix cut inside a character is fine; an invalid byte in the first record is not.
+        assert_eq!(
+            parse_header("t.csv", "id,é\nJosé".as_bytes().split_at(11).0, &d, false).unwrap(),
+            vec!["id", "é"]
+        );
+        assert!(
+            parse_header("t.csv", b"id,caf\xe9\n", &d, false)
+                .unwrap_err()
+                .message
+                .contains("not valid UTF-8")
+        );
+    }
+
+    fn semi() -> Dialect {
+        Dialect {
+            delimiter: b';',
+            ..Dialect::default()
+        }
+    }
+
+    #[test]
+    fn a_semicolon_file_splits_on_semicolons_and_keeps_commas() {
+        let s = b"\"id\";\"name\";\"price\"\n1;\"Caf\xc3\xa9; \"\"x\"\"\";2,50\n2;b,c;3\n";
+        let shape = check_csv("t.csv", &s[..], &semi()).unwrap();
+        assert_eq!(
+            (shape.first_record, shape.rows),
+            (vec!["id".into(), "name".into(), "price".into()], 2)
+        );
+        // Commas are data: a record of two semicolon fields is short, whatever its commas.
+        let e = check_csv("t.csv", &b"a;b;c\n1,2,3;4\n"[..], &semi()).unwrap_err();
+        assert!(
+            e.message
+                .contains("line 2: expected 3 fields as in the header, found 2"),
+            "{}",
+            e.message
+        );
+        let e = check_csv("t.csv", &b"a;b\n\"x\",y\n"[..], &semi()).unwrap_err();
+        assert!(
+            e.message
+                .contains("expected a semicolon or the end of the line after the closing quote"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            parse_header("t.csv", b"\"a;b\";c\n1;2", &semi(), false).unwrap(),
+            vec!["a;b", "c"]
+        );
+    }
+
+    #[test]
+    fn a_backslash_escape_escapes_the_quote_and_itself_only() {
+        let d = Dialect {
+            escape: b'\\',
+            ..Dialect::default()
+        };
+        let shape = check_csv(
+            "t.csv",
+            &br#"a,b
+1,"say \"hi\", C:\\dir"
+"#[..],
+            &d,
+        )
+        .unwrap();
+        assert_eq!(shape.rows, 1);
+        // A doubled quote is not an escaped one here: the field closes at the first.
+        let e = check_csv("t.csv", &b"a,b\n1,\"x\"\"y\"\n"[..], &d).unwrap_err();
+        assert!(e.message.contains("after the closing quote"), "{}", e.message);
+        // `\n` means a newline to Snowflake and a backslash and an n to DuckDB: refused.
+        let e = check_csv(
+            "t.csv",
+            &br#"a,b
+1,"line\nnext"
+"#[..],
+            &d,
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("line 2, column 9") && e.message.contains("only the quote or the escape itself"),
+            "{}",
+            e.message
+        );
+        // An escaped quote does not end the field; the unterminated one is found.
+        let e = check_csv(
+            "t.csv",
+            &br#"a,b
+1,"x\"
+"#[..],
+            &d,
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("line 2, column 3") && e.message.contains("never closed"),
+            "{}",
+            e.message
+        );
+        // Outside quotes the escape is an ordinary character.
+        assert_eq!(
+            check_csv(
+                "t.csv",
+                &br"a,b
+1,C:\dir
+"[..],
+                &d
+            )
+            .unwrap()
+            .rows,
+            1
+        );
+        let e = check_csv("t.csv", &b"a,b\n1,x\"y\n"[..], &d).unwrap_err();
+        assert!(e.message.contains("escape the quote (\\\")"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_single_quote_quote_is_doubled_like_the_double_quote() {
+        let d = Dialect {
+            quote: b'\'',
+            escape: b'\'',
+            ..Dialect::default()
+        };
+        let shape = check_csv("t.csv", &b"a,b\n1,'it''s, \"fine\"'\n"[..], &d).unwrap();
+        assert_eq!(shape.rows, 1);
+    }
+
+    #[test]
+    fn without_a_header_every_record_is_a_row_and_the_contract_names_the_columns() {
+        let d = Dialect {
+            header: false,
+            ..semi()
+        };
+        let shape = check_csv("t.csv", &b"1;a\n2;b\n"[..], &d).unwrap();
+        assert_eq!((shape.rows, shape.first_record.len()), (2, 2));
+        // One row is a whole file; none is empty.
+        assert_eq!(check_csv("t.csv", &b"1;a"[..], &d).unwrap().rows, 1);
+        assert!(
+            check_csv("t.csv", &b""[..], &d)
+                .unwrap_err()
+                .message
+                .contains("empty (no rows)")
+        );
+        let e = check_csv("t.csv", &b"1;a\n2\n"[..], &d).unwrap_err();
+        assert!(
+            e.message
+                .contains("line 2: expected 2 fields as in the first row, found 1"),
+            "{}",
+            e.message
+        );
+        // The columns are the declared ones, in order, and the field count must match them.
+        let (cols, extra) = file_columns("t.csv", &d, &shape.first_record, &["id", "name"], &[]).unwrap();
+        assert_eq!((cols, extra), (vec!["id".to_string(), "name".into()], vec![]));
+        let e = file_columns("t.csv", &d, &shape.first_record, &["id", "name", "n"], &[]).unwrap_err();
+        assert!(
+            e.message.contains(
+                "t.csv line 1: expected 3 fields, the declared columns id, name, n (the file has no header), found 2"
+            ),
+            "{}",
+            e.message
+        );
+        // With a header, the names are the header's and the contract checks them.
+        let h = vec!["name".to_string(), "id".into(), "x".into()];
+        let (cols, extra) = file_columns("t.csv", &semi(), &h, &["id", "name"], &[]).unwrap();
+        assert_eq!((cols, extra), (h.clone(), vec!["x".to_string()]));
     }
 }

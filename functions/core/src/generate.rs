@@ -357,16 +357,21 @@ mod tests {
                 std::fs::read(b.path().join(f)).unwrap()
             );
         }
-        let t = crate::csvcheck::check_csv("titles.csv", std::fs::File::open(a.path().join("titles.csv")).unwrap())
-            .unwrap();
+        let t = crate::csvcheck::check_csv(
+            "titles.csv",
+            std::fs::File::open(a.path().join("titles.csv")).unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(t.rows, 300);
         // The generated files keep the flagship project's contract.
         let project = crate::project::Project::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../transform")).unwrap();
         let contract = crate::contract::Contract::of(&project).unwrap();
-        assert_eq!(t.header, contract.file("titles").unwrap().required);
+        assert_eq!(t.first_record, contract.file("titles").unwrap().required);
         let c = crate::csvcheck::check_csv(
             "credits.csv",
             std::fs::File::open(a.path().join("credits.csv")).unwrap(),
+            &Default::default(),
         )
         .unwrap();
         assert_eq!(c.rows as usize, ga.credits);

@@ -4,7 +4,7 @@
 
 use crate::audit;
 use crate::build::{self, ModelRun, RunVars};
-use crate::contract::Contract;
+use crate::contract::{Contract, LandingFile};
 use crate::csvcheck;
 use crate::error::{PipelineError, Result};
 use crate::project::Project;
@@ -132,9 +132,7 @@ pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<Check
                 contract.objects()
             ))
         })?;
-        let prefix = deps.storage.read_prefix(&key, 64 * 1024).await?;
-        let header = csvcheck::parse_header(&info.url, &prefix)?;
-        let extra = csvcheck::check_header(&info.url, &header, &f.required_refs(), &f.optional_refs())?;
+        let (header, extra) = read_columns(deps, f, &key, &info.url).await?;
         if !extra.is_empty() {
             warnings.push(format!(
                 "{}: extra column{} {} loaded as text and ignored downstream",
@@ -147,6 +145,15 @@ pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<Check
         files.insert(f.name.clone(), info);
     }
     Ok(CheckedFiles { files, warnings })
+}
+
+/// The columns the object at `key` loads as, and those beyond the contract, from a ranged read
+/// of its first record.
+async fn read_columns(deps: Deps<'_>, f: &LandingFile, key: &str, url: &str) -> Result<(Vec<String>, Vec<String>)> {
+    const PREFIX: usize = 64 * 1024;
+    let prefix = deps.storage.read_prefix(key, PREFIX).await?;
+    let first = csvcheck::parse_header(url, &prefix, &f.dialect, prefix.len() < PREFIX)?;
+    f.columns_of(url, &first)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,10 +190,7 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
     // The header CheckFiles read; an object from elsewhere (a hand-made event) gets it read
     // here. An engine that never sees the file (Snowflake's COPY) shapes the load from it.
     let header = if info.columns.is_empty() {
-        let prefix = deps.storage.read_prefix(&info.key, 64 * 1024).await?;
-        let header = csvcheck::parse_header(&info.url, &prefix)?;
-        csvcheck::check_header(&info.url, &header, &lf.required_refs(), &lf.optional_refs())?;
-        header
+        read_columns(deps, lf, &info.key, &info.url).await?.0
     } else {
         info.columns.clone()
     };
@@ -203,6 +207,7 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
         keep_load_id: keep.filter(|k| k != &run.run_id),
         spare_newer_than: Some(run.run_id.clone()),
         record_as: Some(file.to_string()),
+        dialect: lf.dialect.clone(),
     };
     let out = deps.warehouse.load_csv(&spec).await?;
     Ok(LoadedFile {

@@ -186,7 +186,18 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
             )
         }
         custom => {
-            let mut args = vec![format!("model={}", jinja_literal(&Value::String(rel.clone())))];
+            // `model` is the relation itself, with `.identifier`, `.schema` as in dbt; with a
+            // `where`, the filtered subquery as text (dbt's get_where_subquery).
+            let model = match (&t.where_, &t.target) {
+                (None, Some(TestTarget::Model(m))) => format!("ref({})", jinja_literal(&Value::String(m.clone()))),
+                (None, Some(TestTarget::Source(s, n))) => format!(
+                    "source({}, {})",
+                    jinja_literal(&Value::String(s.clone())),
+                    jinja_literal(&Value::String(n.clone()))
+                ),
+                _ => jinja_literal(&Value::String(rel.clone())),
+            };
+            let mut args = vec![format!("model={model}")];
             if !col.is_empty() {
                 args.push(format!("column_name={}", jinja_literal(&Value::String(col.clone()))));
             }

@@ -81,6 +81,8 @@ pub struct LoadSpec {
     /// The file's name in the contract (`titles`): the load is recorded in `audit.loads` under
     /// it, in the transaction that writes the rows ([`LoadSpec::audit_row`]). `None`: no audit.
     pub record_as: Option<String>,
+    /// How the file is written (its contract's dialect).
+    pub dialect: crate::csvcheck::Dialect,
 }
 
 impl LoadSpec {

@@ -487,10 +487,12 @@ impl Warehouse for DuckWarehouse {
         // 1. The structural check: nothing is written unless the whole file is sound.
         let file = std::fs::File::open(&spec.location)
             .map_err(|e| PipelineError::bad_input(format!("{}: cannot be opened: {e}", spec.display_name)))?;
-        let shape = csvcheck::check_csv(&spec.display_name, std::io::BufReader::with_capacity(1 << 20, file))?;
+        let d = &spec.dialect;
+        let shape = csvcheck::check_csv(&spec.display_name, std::io::BufReader::with_capacity(1 << 20, file), d)?;
         let expected: Vec<&str> = spec.expected_columns.iter().map(String::as_str).collect();
         let optional: Vec<&str> = spec.optional_columns.iter().map(String::as_str).collect();
-        let extra = csvcheck::check_header(&spec.display_name, &shape.header, &expected, &optional)?;
+        let (columns, extra) =
+            csvcheck::file_columns(&spec.display_name, d, &shape.first_record, &expected, &optional)?;
 
         // 2. Replace the batch's rows in one transaction, on a connection of its own so the
         //    two files of a batch can load side by side.
@@ -506,9 +508,8 @@ impl Warehouse for DuckWarehouse {
                 .iter()
                 .map(|s| s.to_string()),
         );
-        let header_cols = shape.header.iter().map(|h| ident(h)).collect::<Vec<_>>().join(", ");
-        let columns_struct = shape
-            .header
+        let header_cols = columns.iter().map(|h| ident(h)).collect::<Vec<_>>().join(", ");
+        let columns_struct = columns
             .iter()
             .map(|h| format!("{}: 'VARCHAR'", sql_str(h)))
             .collect::<Vec<_>>()
@@ -533,8 +534,12 @@ impl Warehouse for DuckWarehouse {
         stmts.push(format!(
             "insert into {table} ({header_cols}, _batch, _source_file, _source_etag, _row_number, _loaded_at, _load_id)
              select {header_cols}, {batch}, {file}, {etag}, null, now()::timestamp, {load_id}
-             from read_csv({loc}, header = true, delim = ',', quote = '\"', escape = '\"', all_varchar = true,
+             from read_csv({loc}, header = {header}, delim = {delim}, quote = {quote}, escape = {escape}, all_varchar = true,
                            auto_detect = false, columns = {{{columns_struct}}}, strict_mode = true, parallel = false)",
+            header = d.header,
+            delim = sql_str(&(d.delimiter as char).to_string()),
+            quote = sql_str(&(d.quote as char).to_string()),
+            escape = sql_str(&(d.escape as char).to_string()),
             table = spec.table,
             batch = sql_str(&spec.batch),
             file = sql_str(&spec.display_name),

@@ -24,6 +24,7 @@ fn spec(loc: &std::path::Path, batch: &str) -> LoadSpec {
         spare_newer_than: None,
         record_as: None,
         optional_columns: vec![],
+        dialect: Default::default(),
     }
 }
 
@@ -229,4 +230,99 @@ async fn an_optional_column_may_be_missing_and_loads_when_present() {
     let e = wh.load_csv(&with_optional(&short, "b3")).await.unwrap_err();
     assert_eq!(e.name, ErrorName::BadInput);
     assert!(e.message.contains("role"), "{}", e.message);
+}
+
+/// A file in another dialect loads as its contract declares it: semicolons with commas in the
+/// data, a backslash escape, a quoted header, no header at all (the contract's columns, in
+/// order); what the dialect cannot read is refused before anything is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_dialect_loads_semicolons_escapes_and_files_without_a_header() {
+    use landfall_core::csvcheck::Dialect;
+    let dir = tempfile::tempdir().unwrap();
+    let wh = DuckWarehouse::open(dir.path().join("w.duckdb"), &DuckOptions::default()).unwrap();
+    let in_dialect = |path: &std::path::Path, batch: &str, dialect: Dialect| LoadSpec {
+        table: "raw.people".into(),
+        expected_columns: vec!["id".into(), "name".into(), "note".into()],
+        dialect,
+        ..spec(path, batch)
+    };
+    let semi = Dialect {
+        delimiter: b';',
+        escape: b'\\',
+        ..Dialect::default()
+    };
+    let f = dir.path().join("semi.csv");
+    std::fs::write(
+        &f,
+        "\"note\";\"id\";\"name\"\n\"a, b; \\\"c\\\" \\\\ d\";1;Zoë\n2,5;2;\"x\"\n",
+    )
+    .unwrap();
+    assert_eq!(wh.load_csv(&in_dialect(&f, "b1", semi.clone())).await.unwrap().rows, 2);
+    let t = wh
+        .query("select id, name, note from raw.people where _batch = 'b1' order by _row_number")
+        .await
+        .unwrap();
+    assert_eq!(
+        t.rows,
+        vec![
+            vec![json!("1"), json!("Zoë"), json!("a, b; \"c\" \\ d")],
+            vec![json!("2"), json!("x"), json!("2,5")],
+        ]
+    );
+
+    let headless = Dialect {
+        header: false,
+        ..Dialect::default()
+    };
+    let f = dir.path().join("headless.csv");
+    std::fs::write(&f, "1,Ann,\"first, row\"\n2,Bo,\n").unwrap();
+    assert_eq!(
+        wh.load_csv(&in_dialect(&f, "b2", headless.clone())).await.unwrap().rows,
+        2
+    );
+    let t = wh
+        .query("select id, name, note, _row_number from raw.people where _batch = 'b2' order by _row_number")
+        .await
+        .unwrap();
+    assert_eq!(
+        t.rows,
+        vec![
+            vec![json!("1"), json!("Ann"), json!("first, row"), json!(1)],
+            vec![json!("2"), json!("Bo"), serde_json::Value::Null, json!(2)],
+        ]
+    );
+
+    // Read as commas, the semicolon file is one field per record: refused, nothing written.
+    let f = dir.path().join("semi_as_commas.csv");
+    std::fs::write(&f, "id;name;note\n3;C;x\n").unwrap();
+    let e = wh
+        .load_csv(&in_dialect(&f, "b3", Dialect::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.name, ErrorName::BadInput);
+    assert!(
+        e.message.contains("lacks the expected columns 'id', 'name', 'note'"),
+        "{}",
+        e.message
+    );
+    let e = wh.load_csv(&in_dialect(&f, "b3", headless)).await.unwrap_err();
+    assert!(
+        e.message
+            .contains("expected 3 fields, the declared columns id, name, note (the file has no header), found 1"),
+        "{}",
+        e.message
+    );
+    let f = dir.path().join("bad_escape.csv");
+    std::fs::write(&f, "id;name;note\n3;C;\"a\\tb\"\n").unwrap();
+    let e = wh.load_csv(&in_dialect(&f, "b3", semi)).await.unwrap_err();
+    assert!(
+        e.message.contains("line 2, column 8") && e.message.contains("only the quote or the escape itself"),
+        "{}",
+        e.message
+    );
+    let n = wh
+        .query("select count(*) from raw.people where _batch = 'b3'")
+        .await
+        .unwrap();
+    assert_eq!(n.scalar_i64(), 0);
 }

@@ -242,8 +242,7 @@ impl Stack {
         admin
             .execute(&format!(
                 "create schema if not exists raw;
-                 create or replace file format raw.landfall_csv type = csv skip_header = 1 field_optionally_enclosed_by = '\"' empty_field_as_null = false;
-                 create or replace stage raw.landing url = 'file://{}/' file_format = raw.landfall_csv;",
+                 create or replace stage raw.landing url = 'file://{}/';",
                 stage.path().display()
             ))
             .await
@@ -577,7 +576,6 @@ async fn admin_session(snow: &crate::snow::FakeSnow, database: &str) -> landfall
         database: database.into(),
         base_url: Some(snow.url.clone()),
         stage: "raw.landing".into(),
-        file_format: "raw.landfall_csv".into(),
         statement_timeout: Duration::from_secs(600),
     })
     .await

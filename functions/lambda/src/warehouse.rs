@@ -7,8 +7,7 @@
 //! Environment (set by `template.yaml`): `LANDING_BUCKET`, `SNOWFLAKE_ACCOUNT`,
 //! `SNOWFLAKE_USER`, `SNOWFLAKE_ROLE`, `SNOWFLAKE_WAREHOUSE`, `SNOWFLAKE_DATABASE`, optional
 //! `SNOWFLAKE_URL` (private link), `LANDFALL_STAGE` (default `raw.landing`),
-//! `LANDFALL_FILE_FORMAT` (default `raw.landfall_csv`), `LANDFALL_STATEMENT_TIMEOUT_SECONDS`
-//! (default 840), plus `LANDFALL_ENV` / `LANDFALL_SSM_PREFIX`. SSM SecureStrings under the
+//! `LANDFALL_STATEMENT_TIMEOUT_SECONDS` (default 840), plus `LANDFALL_ENV` / `LANDFALL_SSM_PREFIX`. SSM SecureStrings under the
 //! prefix: `snowflake/private_key` (PEM, preferred) or `snowflake/password`.
 
 use crate::{LambdaError, env, environment, init_tracing, ssm_prefix};
@@ -43,7 +42,6 @@ struct Settings {
     database: String,
     base_url: Option<String>,
     stage: String,
-    file_format: String,
     statement_timeout: Duration,
 }
 
@@ -61,7 +59,6 @@ impl Settings {
             database: env("SNOWFLAKE_DATABASE")?,
             base_url: optional("SNOWFLAKE_URL"),
             stage: optional("LANDFALL_STAGE").unwrap_or_else(|| "raw.landing".into()),
-            file_format: optional("LANDFALL_FILE_FORMAT").unwrap_or_else(|| "raw.landfall_csv".into()),
             statement_timeout: Duration::from_secs(
                 optional("LANDFALL_STATEMENT_TIMEOUT_SECONDS")
                     .map(|v| {
@@ -138,7 +135,6 @@ impl Session {
             database: settings.database.clone(),
             base_url: settings.base_url.clone(),
             stage: settings.stage.clone(),
-            file_format: settings.file_format.clone(),
             statement_timeout: settings.statement_timeout,
         })
         .await?;

@@ -51,8 +51,6 @@ pub struct Config {
     pub base_url: Option<String>,
     /// The external stage over the landing prefix, e.g. `raw.landing`.
     pub stage: String,
-    /// The named CSV file format the COPY uses, e.g. `raw.landfall_csv`.
-    pub file_format: String,
     /// Server-side bound on every statement.
     pub statement_timeout: Duration,
 }
@@ -69,7 +67,6 @@ pub struct SnowflakeWarehouse {
     api: SnowflakeApi,
     database: String,
     stage: String,
-    file_format: String,
     statement_timeout: Duration,
     query_tag: Mutex<String>,
     deadline: Mutex<Option<Instant>>,
@@ -121,7 +118,6 @@ impl SnowflakeWarehouse {
             api,
             database: cfg.database,
             stage: cfg.stage,
-            file_format: cfg.file_format,
             statement_timeout: cfg.statement_timeout,
             query_tag: Mutex::new("landfall".into()),
             deadline: Mutex::new(None),
@@ -333,7 +329,7 @@ impl Warehouse for SnowflakeWarehouse {
 
     /// `COPY INTO` a landing table from the stage (Snowflake reads the file itself); see [`load_via`].
     async fn load_csv(&self, spec: &LoadSpec) -> Result<LoadOutcome> {
-        load_via(self, &self.stage, &self.file_format, spec).await
+        load_via(self, &self.stage, spec).await
     }
 
     async fn relation_exists(&self, rel: &Relation) -> Result<bool> {
@@ -431,9 +427,9 @@ impl Warehouse for SnowflakeWarehouse {
 /// file's result row, then replace the batch's raw rows in one transaction. The landing table
 /// takes the file's columns as `CheckFiles` read them, so extra columns load as text like on
 /// DuckDB, and a record with another field count is an error
-/// (`error_on_column_count_mismatch` in the file format). Statements go through `via`: the
+/// (`error_on_column_count_mismatch`, sql::csv_format). Statements go through `via`: the
 /// session itself, or its journal (crate::inflight), which submits the COPY asynchronously.
-pub async fn load_via(via: &dyn Warehouse, stage: &str, file_format: &str, spec: &LoadSpec) -> Result<LoadOutcome> {
+pub async fn load_via(via: &dyn Warehouse, stage: &str, spec: &LoadSpec) -> Result<LoadOutcome> {
     let (schema, _) = spec.table.split_once('.').unwrap_or(("raw", &spec.table));
     let file_cols: Vec<String> = if spec.file_columns.is_empty() {
         spec.expected_columns.iter().map(|c| sql::ident(c)).collect()
@@ -478,7 +474,7 @@ pub async fn load_via(via: &dyn Warehouse, stage: &str, file_format: &str, spec:
         &spec.load_id,
         &file_cols,
         stage,
-        file_format,
+        &spec.dialect,
         &spec.location,
     );
     let result = via.query_long(&copy).await.map_err(|e| {
@@ -617,7 +613,7 @@ impl landfall_core::inflight::AsyncStatements for SnowflakeWarehouse {
     }
 
     async fn load_csv_via(&self, via: &dyn Warehouse, spec: &LoadSpec) -> Result<LoadOutcome> {
-        load_via(via, &self.stage, &self.file_format, spec).await
+        load_via(via, &self.stage, spec).await
     }
 }
 

@@ -2,6 +2,7 @@
 //! the schema-swap publish. Kept apart from the session so it is tested without a server, and
 //! so the statements fakesnow cannot run (`CLONE` of a schema, `SWAP WITH`) are still checked.
 
+use landfall_core::csvcheck::Dialect;
 use landfall_core::warehouse::sql_str;
 
 /// Split a script into statements on `;`, ignoring semicolons inside quotes, `$$` blocks and
@@ -110,23 +111,52 @@ pub fn landing_ddl(table: &str, load_id: &str, columns: &[String]) -> String {
 
 /// `COPY INTO` the landing table from the external stage over the landing bucket: only the named
 /// file, aborting on the first bad record, and `FORCE` because a retried or reloaded batch must
-/// load again (Snowflake's load history would otherwise skip a file it has seen).
+/// load again (Snowflake's load history would otherwise skip a file it has seen). The file
+/// format is the contract's dialect, inline ([`csv_format`]).
 pub fn copy_into(
     table: &str,
     load_id: &str,
     columns: &[String],
     stage: &str,
-    file_format: &str,
+    dialect: &Dialect,
     location: &str,
 ) -> String {
     let (dir, file) = stage_path(stage, location);
     format!(
-        "copy into {} ({}) from {dir} files = ({}) file_format = (format_name = {}) on_error = abort_statement force = true",
+        "copy into {} ({}) from {dir} files = ({}) file_format = ({}) on_error = abort_statement force = true",
         landing_table(table, load_id),
         columns.join(", "),
         sql_str(&file),
-        sql_str(file_format),
+        csv_format(dialect),
     )
+}
+
+/// The CSV file format options of a dialect: fields optionally enclosed in the quote (a quote
+/// doubled inside is one quote, unless another escape is declared), no escapes outside quotes,
+/// empty strings kept as empty strings (typing happens in staging), nothing read as null, a
+/// record with another field count an error, UTF-8 (Snowflake skips a byte-order mark itself).
+pub fn csv_format(d: &Dialect) -> String {
+    let escape = if d.doubles_quotes() {
+        "none".to_string()
+    } else {
+        char_literal(d.escape)
+    };
+    format!(
+        "type = csv skip_header = {} field_delimiter = {} field_optionally_enclosed_by = {} escape = {escape} escape_unenclosed_field = none empty_field_as_null = false null_if = () error_on_column_count_mismatch = true encoding = 'UTF8'",
+        u8::from(d.header),
+        char_literal(d.delimiter),
+        char_literal(d.quote),
+    )
+}
+
+/// One character as a Snowflake string literal, where the backslash is an escape.
+fn char_literal(c: u8) -> String {
+    match c {
+        b'\\' => r"'\\'".into(),
+        b'\'' => r"'\''".into(),
+        b'\t' => r"'\t'".into(),
+        c => format!("'{}'", c as char),
+    }
 }
 
 /// Statements in one transaction as one request: an anonymous Snowflake Scripting block that
@@ -224,15 +254,28 @@ mod tests {
             "b-1",
             &cols,
             "raw.landing",
-            "raw.landfall_csv",
+            &Dialect::default(),
             "2026-11-26/titles.csv",
         );
         assert_eq!(
             sql,
             format!(
-                "copy into raw._landfall_load_titles__{} (id, title) from @raw.landing/2026-11-26/ files = ('titles.csv') file_format = (format_name = 'raw.landfall_csv') on_error = abort_statement force = true",
+                "copy into raw._landfall_load_titles__{} (id, title) from @raw.landing/2026-11-26/ files = ('titles.csv') file_format = (type = csv skip_header = 1 field_delimiter = ',' field_optionally_enclosed_by = '\"' escape = none escape_unenclosed_field = none empty_field_as_null = false null_if = () error_on_column_count_mismatch = true encoding = 'UTF8') on_error = abort_statement force = true",
                 landfall_core::build::build_tag("b-1")
             )
+        );
+        let semi = Dialect {
+            delimiter: b';',
+            quote: b'\'',
+            escape: b'\\',
+            header: false,
+        };
+        assert!(
+            csv_format(&semi).starts_with(
+                r"type = csv skip_header = 0 field_delimiter = ';' field_optionally_enclosed_by = '\'' escape = '\\' escape_unenclosed_field = none"
+            ),
+            "{}",
+            csv_format(&semi)
         );
         assert!(landing_ddl("raw.titles", "b-1", &cols).contains("autoincrement start 1 increment 1 order"));
         assert_eq!(ident("imdb_score"), "imdb_score");

@@ -674,3 +674,101 @@ async fn a_statement_still_running_when_the_execution_times_out_is_cancelled() {
         .unwrap();
     assert_eq!(t.rows[0][0], "failed", "{t:?}");
 }
+
+/// The contract's dialect reaches Snowflake as the COPY's inline file format: a semicolon file
+/// with a quoted header, commas and a backslash-escaped quote in the data; a `'`-quoted file;
+/// a file without a header, whose columns are the contract's in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declared_dialect_is_the_copys_file_format() {
+    use landfall_core::csvcheck::Dialect;
+    use landfall_core::warehouse::LoadSpec;
+    let st = Staged::start("LANDFALL_DIALECT").await;
+    let load = |key: &str, batch: &str, file_columns: Vec<&str>, dialect: Dialect| LoadSpec {
+        table: "raw.people".into(),
+        location: key.into(),
+        display_name: format!("s3://landing/{key}"),
+        batch: batch.into(),
+        etag: "e".into(),
+        expected_columns: vec!["id".into(), "name".into(), "note".into()],
+        optional_columns: vec![],
+        file_columns: file_columns.into_iter().map(String::from).collect(),
+        load_id: format!("load-{batch}"),
+        keep_load_id: None,
+        spare_newer_than: None,
+        record_as: None,
+        dialect,
+    };
+    let write = |key: &str, body: &str| {
+        let p = st.landing.join(key);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    };
+    async fn read(wh: &SnowflakeWarehouse, batch: &str) -> Vec<Vec<serde_json::Value>> {
+        wh.query(&format!(
+            "select id, name, note from raw.people where _batch = '{batch}' order by _row_number"
+        ))
+        .await
+        .unwrap()
+        .rows
+    }
+    use serde_json::json;
+
+    write(
+        "b1/people.csv",
+        "\"note\";\"id\";\"name\"\n\"a, b; \\\"c\\\"\";1;Zoë\n2,5;2;\"x\"\n",
+    );
+    let semi = Dialect {
+        delimiter: b';',
+        escape: b'\\',
+        ..Dialect::default()
+    };
+    let out = st
+        .wh
+        .load_csv(&load("b1/people.csv", "b1", vec!["note", "id", "name"], semi))
+        .await
+        .unwrap();
+    assert_eq!(out.rows, 2);
+    assert_eq!(
+        read(&st.wh, "b1").await,
+        vec![
+            vec![json!("1"), json!("Zoë"), json!("a, b; \"c\"")],
+            vec![json!("2"), json!("x"), json!("2,5")],
+        ]
+    );
+
+    write("b2/people.csv", "id,name,note\n3,'O''Neil, P',''\n");
+    let single = Dialect {
+        quote: b'\'',
+        escape: b'\'',
+        ..Dialect::default()
+    };
+    let out = st
+        .wh
+        .load_csv(&load("b2/people.csv", "b2", vec!["id", "name", "note"], single))
+        .await
+        .unwrap();
+    assert_eq!(out.rows, 1);
+    assert_eq!(
+        read(&st.wh, "b2").await,
+        vec![vec![json!("3"), json!("O'Neil, P"), json!("")]]
+    );
+
+    write("b3/people.csv", "4,Ann,\"first, row\"\n5,Bo,x\n");
+    let headless = Dialect {
+        header: false,
+        ..Dialect::default()
+    };
+    let out = st
+        .wh
+        .load_csv(&load("b3/people.csv", "b3", vec!["id", "name", "note"], headless))
+        .await
+        .unwrap();
+    assert_eq!(out.rows, 2, "no record skipped as a header");
+    assert_eq!(
+        read(&st.wh, "b3").await,
+        vec![
+            vec![json!("4"), json!("Ann"), json!("first, row")],
+            vec![json!("5"), json!("Bo"), json!("x")],
+        ]
+    );
+}

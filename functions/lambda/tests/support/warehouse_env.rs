@@ -79,8 +79,7 @@ impl WarehouseEnv {
         let wh = env.warehouse().await;
         wh.execute(&format!(
             "create schema if not exists raw;
-             create or replace file format raw.landfall_csv type = csv skip_header = 1 field_optionally_enclosed_by = '\"' empty_field_as_null = false;
-             create or replace stage raw.landing url = 'file://{}/' file_format = raw.landfall_csv;",
+             create or replace stage raw.landing url = 'file://{}/';",
             env.stage_dir.path().display()
         ))
         .await
@@ -120,7 +119,6 @@ impl WarehouseEnv {
             database: self.database.clone(),
             base_url: Some(self.snow.url.clone()),
             stage: "raw.landing".into(),
-            file_format: "raw.landfall_csv".into(),
             statement_timeout: Duration::from_secs(600),
         })
         .await

@@ -41,7 +41,6 @@ pub async fn connect(fs: &FakeSnow, database: &str) -> SnowflakeWarehouse {
         database: database.into(),
         base_url: Some(fs.url.clone()),
         stage: "raw.landing".into(),
-        file_format: "raw.landfall_csv".into(),
         statement_timeout: Duration::from_secs(600),
     })
     .await
@@ -53,8 +52,7 @@ pub async fn connect(fs: &FakeSnow, database: &str) -> SnowflakeWarehouse {
 pub async fn stage_over(wh: &SnowflakeWarehouse, landing: &Path) {
     wh.execute(&format!(
         "create schema if not exists raw;
-         create or replace file format raw.landfall_csv type = csv skip_header = 1 field_optionally_enclosed_by = '\"' empty_field_as_null = false;
-         create or replace stage raw.landing url = 'file://{}/' file_format = raw.landfall_csv;",
+         create or replace stage raw.landing url = 'file://{}/';",
         landing.display()
     ))
     .await
