@@ -45,8 +45,8 @@ fn a_generated_batch_publishes_and_the_json_summary_keeps_its_contract() {
     for want in [
         "ValidateInput",
         "CheckFiles",
-        "LoadTitles",
-        "LoadCredits",
+        "LoadFile[titles]",
+        "LoadFile[credits]",
         "BuildStaging",
         "BuildIntermediate",
         "BuildMarts",
@@ -357,6 +357,78 @@ fn a_feed_in_declared_dialects_publishes_what_the_plain_files_publish() {
         "{cause}"
     );
     assert_eq!(business_marts(&f), expected, "the published marts are untouched");
+}
+
+/// A third declared file is one more item of the LoadRaw Map: the batch waits for it, loads it
+/// beside the others (named for it in steps, metrics and faults), and a failure of its load
+/// alone fails the run with nothing of the batch committed and the published marts untouched.
+#[test]
+fn a_third_declared_file_loads_in_the_map_and_its_failure_commits_nothing() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let sources = project.join("models/staging/_sources.yml");
+    let yml = std::fs::read_to_string(&sources).unwrap();
+    let ratings = "      - name: ratings\n        config:\n          meta:\n            landfall:\n              file: ratings.csv\n              required: [id, stars]\n              dialect: {delimiter: \";\"}\n  - name: audit\n";
+    let changed = yml.replacen("  - name: audit\n", ratings, 1);
+    assert_ne!(changed, yml);
+    std::fs::write(&sources, changed).unwrap();
+
+    f.generate("b1", 150, 3);
+    // Without its third file the batch is incomplete.
+    let o = f.run_project("b1", &project, &[], &[]);
+    let cause = assert_failed(&o, "Landfall.BadInput");
+    assert!(
+        cause.contains("ratings.csv: missing") && cause.contains("titles.csv, credits.csv, ratings.csv"),
+        "{cause}"
+    );
+    std::fs::write(f.batch_dir("b1").join("ratings.csv"), "id;stars\ntm1;4\ntm2;\"3;5\"\n").unwrap();
+    let o = f.run_project("b1", &project, &[], &[]);
+    assert_ok(&o);
+    assert_eq!(o.summary["loaded"]["ratings"], 2, "{}", o.summary["loaded"]);
+    let names: Vec<&str> = o.summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for file in ["titles", "credits", "ratings"] {
+        assert!(names.contains(&format!("LoadFile[{file}]").as_str()), "{names:?}");
+    }
+    let m = o.summary["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["state"] == "LoadFile[ratings]")
+        .unwrap();
+    assert_eq!(m["metrics"]["RowsLoaded"], 2.0);
+    assert_eq!(
+        f.query("select stars from raw.ratings where id = 'tm2'").rows[0][0],
+        "3;5"
+    );
+    let marts = f.marts_snapshot();
+
+    // The next batch's ratings fail to load, every attempt: the run fails at that file.
+    f.generate("b2", 160, 4);
+    std::fs::write(f.batch_dir("b2").join("ratings.csv"), "id;stars\ntm9;1\n").unwrap();
+    let o = f.run_project("b2", &project, &[], &[("LANDFALL_FAULTS", "LoadFile[ratings]:9")]);
+    let cause = assert_failed(&o, "Landfall.Transient");
+    assert!(cause.contains("LoadFile[ratings]"), "{cause}");
+    assert_eq!(o.summary["failed_state"], "LoadFile[ratings]");
+    let titles = o.summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "LoadFile[titles]")
+        .unwrap();
+    assert_eq!(titles["status"], "succeeded", "the other files loaded");
+    for t in ["titles", "credits", "ratings"] {
+        let n = f
+            .query(&format!("select count(*) from raw.{t} where _batch = 'b2'"))
+            .scalar_i64();
+        assert_eq!(n, 0, "raw.{t} holds none of the failed batch");
+    }
+    assert_eq!(f.marts_snapshot(), marts, "the published marts are untouched");
 }
 
 /// Rewrite a CSV as Excel's "CSV UTF-8" saves it: a byte-order mark, every header name quoted,
@@ -799,8 +871,8 @@ fn the_run_walks_every_state_of_the_state_machine_in_order() {
     for w in order.windows(2) {
         assert!(pos(w[0]) < pos(w[1]), "{} should come before {}: {names:?}", w[0], w[1]);
     }
-    assert!(pos("LoadRaw") < pos("LoadTitles") && pos("LoadTitles") < pos("BuildStaging"));
-    assert!(pos("LoadRaw") < pos("LoadCredits") && pos("LoadCredits") < pos("BuildStaging"));
+    assert!(pos("LoadRaw") < pos("LoadFile[titles]") && pos("LoadFile[titles]") < pos("BuildStaging"));
+    assert!(pos("LoadRaw") < pos("LoadFile[credits]") && pos("LoadFile[credits]") < pos("BuildStaging"));
     assert!(!names.iter().any(|n| n == "NotifyFailure" || n == "Failed"));
     for s in steps(&o) {
         assert_eq!(s["attempts"], 1, "{s}");
@@ -813,12 +885,12 @@ fn a_transient_fault_is_retried_with_backoff_and_still_publishes() {
     let f = Fixture::new();
     f.generate("t1", 120, 10);
     let started = std::time::Instant::now();
-    let o = f.run_with("t1", &[], &[("LANDFALL_FAULTS", "LoadCredits:2")]);
+    let o = f.run_with("t1", &[], &[("LANDFALL_FAULTS", "LoadFile[credits]:2")]);
     assert_ok(&o);
     // the ASL's 5-minute backoff is reported, not waited
     assert!(started.elapsed().as_secs() < 60);
     let s = steps(&o);
-    let lc = step(&s, "LoadCredits");
+    let lc = step(&s, "LoadFile[credits]");
     assert_eq!(lc["attempts"], 3);
     assert_eq!(lc["status"], "succeeded");
     let delays: Vec<u64> = lc["retry_delays_ms"]
@@ -830,7 +902,7 @@ fn a_transient_fault_is_retried_with_backoff_and_still_publishes() {
     assert_eq!(delays.len(), 2);
     // IntervalSeconds 300, BackoffRate 2, full jitter: each delay within [0, 300 s · 2^n]
     assert!(delays[0] <= 300_000 && delays[1] <= 600_000, "{delays:?}");
-    assert_eq!(step(&s, "LoadTitles")["attempts"], 1);
+    assert_eq!(step(&s, "LoadFile[titles]")["attempts"], 1);
     // The summary's metrics are the numbers the Lambdas publish as EMF, per Task state.
     let metrics = o.summary["metrics"].as_array().unwrap();
     let m = |state: &str| {
@@ -840,12 +912,12 @@ fn a_transient_fault_is_retried_with_backoff_and_still_publishes() {
             .unwrap_or_else(|| panic!("no metrics for {state}: {metrics:?}"))["metrics"]
             .clone()
     };
-    assert_eq!(m("LoadCredits")["Retries"], 2.0);
+    assert_eq!(m("LoadFile[credits]")["Retries"], 2.0);
     assert_eq!(
-        m("LoadCredits")["RowsLoaded"].as_f64(),
+        m("LoadFile[credits]")["RowsLoaded"].as_f64(),
         o.summary["loaded"]["credits"].as_f64()
     );
-    assert_eq!(m("LoadTitles")["Retries"], 0.0);
+    assert_eq!(m("LoadFile[titles]")["Retries"], 0.0);
     assert_eq!(
         m("RunQualityChecks")["TestsPassed"].as_f64(),
         o.summary["tests"]["passed"].as_f64()
@@ -853,7 +925,7 @@ fn a_transient_fault_is_retried_with_backoff_and_still_publishes() {
     assert_eq!(m("RunQualityChecks")["TestsFailed"], 0.0);
     assert_eq!(m("Publish")["Failed"], 0.0);
     assert!(
-        o.stderr.contains("LoadCredits") && o.stderr.contains("attempt 3"),
+        o.stderr.contains("LoadFile[credits]") && o.stderr.contains("attempt 3"),
         "{}",
         o.stderr
     );
@@ -890,7 +962,7 @@ fn exhausted_retries_go_to_notify_failure_and_publish_nothing() {
 fn a_malformed_fault_spec_is_a_usage_error() {
     let f = Fixture::new();
     f.generate("m1", 50, 1);
-    let o = f.run_with("m1", &[], &[("LANDFALL_FAULTS", "LoadCredits")]);
+    let o = f.run_with("m1", &[], &[("LANDFALL_FAULTS", "LoadFile[credits]")]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("State:N"), "{}", o.stderr);
 }

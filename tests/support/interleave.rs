@@ -106,8 +106,8 @@ pub fn lockstep(first: &str, second: &str, tail: &[(&str, &str)]) -> Arc<Script>
     for s in [
         "ValidateInput",
         "CheckFiles",
-        "LoadTitles",
-        "LoadCredits",
+        "LoadFile[titles]",
+        "LoadFile[credits]",
         "BuildStaging",
         "BuildIntermediate",
         "BuildMarts",

@@ -6,6 +6,7 @@ use crate::definition::{Jitter, Kind, Machine, Retrier, State};
 use crate::paths::{apply_path, apply_result_path, payload, select};
 use crate::{AslError, errors};
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::future::Future;
@@ -111,7 +112,8 @@ pub enum EventKind {
 /// One entry of the execution history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    /// The state's path: `LoadRaw/LoadCredits` for a state inside a branch.
+    /// The state's path: `Branches/Load` for a state inside a Parallel branch, `LoadRaw/1/LoadFile`
+    /// for one in a Map's second iteration.
     pub state: String,
     pub at_ms: u64,
     pub kind: EventKind,
@@ -665,32 +667,37 @@ impl Run<'_, '_> {
                     .as_array()
                     .cloned()
                     .ok_or_else(|| AslError::runtime(format!("state '{}': ItemsPath must select an array", s.name)))?;
-                let prefix = format!("{path}/");
-                let chunk = if *max_concurrency == 0 {
+                // At most MaxConcurrency iterations at once (0: all), a new one starting as one
+                // ends; each iteration's states have their own path, `Map/<index>/State`.
+                let limit = if *max_concurrency == 0 {
                     items.len().max(1)
                 } else {
                     *max_concurrency as usize
                 };
-                let mut out = Vec::with_capacity(items.len());
-                let indexed: Vec<(usize, Value)> = items.into_iter().enumerate().collect();
-                for group in indexed.chunks(chunk) {
-                    let mut prepared = Vec::new();
-                    for (i, item) in group {
-                        let item_ctx_v = json!({"Index": i, "Value": item});
-                        let mut c = ctx.clone();
-                        c["Map"] = json!({"Item": item_ctx_v.clone()});
-                        let item_input = match item_selector {
-                            Some(sel) => payload(sel, &input, &c)?,
-                            None => item.clone(),
-                        };
-                        prepared.push((item_ctx_v, item_input));
-                    }
-                    let futs = prepared
-                        .iter()
-                        .map(|(mi, inp)| self.machine(iterator, inp.clone(), &prefix, Some(mi)));
-                    for r in futures_util::future::join_all(futs).await {
-                        out.push(r?);
-                    }
+                let mut prepared = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    let item_ctx_v = json!({"Index": i, "Value": item});
+                    let mut c = ctx.clone();
+                    c["Map"] = json!({"Item": item_ctx_v.clone()});
+                    let item_input = match item_selector {
+                        Some(sel) => payload(sel, &input, &c)?,
+                        None => item.clone(),
+                    };
+                    prepared.push((format!("{path}/{i}/"), item_ctx_v, item_input));
+                }
+                let mut futs = Vec::with_capacity(prepared.len());
+                for (i, (prefix, mi, inp)) in prepared.iter().enumerate() {
+                    let run = self.machine(iterator, inp.clone(), prefix, Some(mi));
+                    futs.push(async move { (i, run.await) });
+                }
+                // Unordered, so a finished iteration frees its place at once; the output keeps
+                // the items' order.
+                let mut results: Vec<(usize, Result<Value, AslError>)> =
+                    futures_util::stream::iter(futs).buffer_unordered(limit).collect().await;
+                results.sort_by_key(|(i, _)| *i);
+                let mut out = Vec::with_capacity(results.len());
+                for (_, r) in results {
+                    out.push(r?);
                 }
                 Ok(Value::Array(out))
             }

@@ -365,6 +365,10 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, AslError> {
             Ok(Value::String(v.to_string()))
         }
         "States.Array" => Ok(Value::Array(args)),
+        "States.ArrayContains" => match args.as_slice() {
+            [Value::Array(items), v] => Ok(Value::Bool(items.contains(v))),
+            _ => Err(ierr("States.ArrayContains needs an array and a value".into())),
+        },
         "States.JsonMerge" => {
             if args.len() != 3 {
                 return Err(ierr("States.JsonMerge needs two objects and a boolean".into()));
@@ -398,7 +402,7 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, AslError> {
             )))
         }
         other => Err(ierr(format!(
-            "the intrinsic function {other} is not supported (supported: States.Format, States.StringToJson, States.JsonToString, States.Array, States.JsonMerge, States.UUID)"
+            "the intrinsic function {other} is not supported (supported: States.Format, States.StringToJson, States.JsonToString, States.Array, States.ArrayContains, States.JsonMerge, States.UUID)"
         ))),
     }
 }

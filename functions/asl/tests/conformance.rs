@@ -451,6 +451,53 @@ async fn inline_map_with_item_selector_and_concurrency() {
     );
 }
 
+/// Items that sleep as long as they say, recording when each finished.
+#[derive(Default)]
+struct Sleepy(Mutex<Vec<u64>>);
+
+#[async_trait]
+impl Tasks for Sleepy {
+    async fn invoke(&self, call: TaskCall<'_>) -> Result<Value, AslError> {
+        let ms = call.input["ms"].as_u64().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        self.0.lock().unwrap().push(call.input["i"].as_u64().unwrap());
+        Ok(call.input)
+    }
+}
+
+/// MaxConcurrency is a window, as in Step Functions: the third item starts when the first of
+/// the two running ends, not when both have. Each iteration's states have their own path, and
+/// the ResultSelector reads the results as an array.
+#[tokio::test]
+async fn map_concurrency_is_a_sliding_window_and_iterations_have_their_own_paths() {
+    let def = one(json!({
+        "Type": "Map", "End": true, "ItemsPath": "$.ms", "MaxConcurrency": 2,
+        "ItemSelector": {"ms.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+        "ItemProcessor": {"StartAt": "E", "States": {"E": {"Type": "Task", "Resource": "sleep", "End": true}}},
+        "ResultSelector": {"all.$": "$", "slow.$": "States.ArrayContains($[*].ms, 400)"}
+    }));
+    let m = Machine::parse(&def).unwrap();
+    let tasks = Arc::new(Sleepy::default());
+    let engine = Engine::new(m, "test", tasks.clone(), Arc::new(VirtualClock::default()));
+    let ex = engine.execute("case", json!({"ms": [400, 20, 20]})).await;
+    let out = ex.output.clone().unwrap();
+    assert_eq!(out["all"].as_array().unwrap().len(), 3, "results in item order: {out}");
+    assert_eq!(out["all"][0]["i"], 0);
+    assert_eq!(out["slow"], json!(true));
+    assert_eq!(
+        *tasks.0.lock().unwrap(),
+        vec![1, 2, 0],
+        "item 2 ran while item 0 still did"
+    );
+    let paths: Vec<&str> = ex
+        .history
+        .iter()
+        .filter(|e| e.kind == EventKind::StateEntered)
+        .map(|e| e.state.as_str())
+        .collect();
+    assert_eq!(paths, vec!["S", "S/0/E", "S/1/E", "S/2/E"]);
+}
+
 // ---------- Choice ----------
 
 #[tokio::test]
@@ -555,11 +602,13 @@ async fn intrinsic_functions() {
         "s.$": "States.JsonToString($.o)",
         "a.$": "States.Array($.n, 'x', States.Format('{}!', $.batch))",
         "m.$": "States.JsonMerge($.o, $.p, false)",
-        "u.$": "States.UUID()"
+        "u.$": "States.UUID()",
+        "c.$": "States.ArrayContains($.l[*].ok, true)",
+        "d.$": "States.ArrayContains($.l[*].ok, 2)"
     }}));
     let (ex, _, _) = run(
         def,
-        json!({"batch": "b1", "n": 3, "s": "{\"k\": [1]}", "o": {"a": 1, "b": 1}, "p": {"b": 2}}),
+        json!({"batch": "b1", "n": 3, "s": "{\"k\": [1]}", "o": {"a": 1, "b": 1}, "p": {"b": 2}, "l": [{"ok": false}, {"ok": true}]}),
         Script::default(),
     )
     .await;
@@ -569,6 +618,7 @@ async fn intrinsic_functions() {
     assert_eq!(out["s"], "{\"a\":1,\"b\":1}");
     assert_eq!(out["a"], json!([3, "x", "b1!"]));
     assert_eq!(out["m"], json!({"a": 1, "b": 2}));
+    assert_eq!((out["c"].clone(), out["d"].clone()), (json!(true), json!(false)));
     let u = out["u"].as_str().unwrap();
     assert_eq!(u.len(), 36);
     assert_eq!(&u[14..15], "4");

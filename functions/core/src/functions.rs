@@ -51,7 +51,7 @@ enum LoadEvent {
     },
 }
 
-/// `load`: `ValidateInput`, `CheckFiles`, `LoadTitles` / `LoadCredits`.
+/// `load`: `ValidateInput`, `CheckFiles`, `LoadFile` (one per declared file).
 pub async fn load(deps: Deps<'_>, event: Value) -> Result<Value> {
     match parse::<LoadEvent>("load", event.clone())? {
         LoadEvent::Validate { input, execution } => {

@@ -111,15 +111,25 @@ pub fn validate_input(v: &Value) -> Result<ExecutionInput> {
     })
 }
 
+/// `CheckFiles`' answer: the batch's files, in the contract's order (the items of the
+/// `LoadRaw` Map state, one load each).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckedFiles {
-    pub files: BTreeMap<String, ObjectInfo>,
+    pub files: Vec<BatchFile>,
     pub warnings: Vec<String>,
 }
 
-/// `CheckFiles`: both files exist and their headers keep the contract, before anything loads.
+/// One file of a batch: its name in the contract and the object as CheckFiles found it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchFile {
+    pub file: String,
+    pub object: ObjectInfo,
+}
+
+/// `CheckFiles`: every declared file exists and its first record keeps the contract, before
+/// anything loads.
 pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<CheckedFiles> {
-    let mut files = BTreeMap::new();
+    let mut files = Vec::new();
     let mut warnings = Vec::new();
     let contract = Contract::of(deps.project)?;
     for f in &contract.files {
@@ -142,7 +152,10 @@ pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<Check
             ));
         }
         info.columns = header;
-        files.insert(f.name.clone(), info);
+        files.push(BatchFile {
+            file: f.name.clone(),
+            object: info,
+        });
     }
     Ok(CheckedFiles { files, warnings })
 }
@@ -163,14 +176,15 @@ pub struct LoadedFile {
     pub extra_columns: Vec<String>,
 }
 
-/// The state that loads `file` (`titles` → `LoadTitles`).
-pub fn load_state(file: &str) -> String {
-    let mut c = file.chars();
-    let first: String = c.next().map(|f| f.to_uppercase().collect()).unwrap_or_default();
-    format!("Load{first}{}", c.as_str())
+/// The state that loads each file (an iteration of the `LoadRaw` Map state).
+pub const LOAD_STATE: &str = "LoadFile";
+
+/// How a file's load is called in summaries, reports and `LANDFALL_FAULTS`: `LoadFile[titles]`.
+pub fn load_step(file: &str) -> String {
+    format!("{LOAD_STATE}[{file}]")
 }
 
-/// `LoadTitles` / `LoadCredits`: one file into `raw.<file>`, pending until the batch commits.
+/// `LoadFile`: one file into its raw table, pending until the batch commits.
 pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectInfo) -> Result<LoadedFile> {
     let contract = Contract::of(deps.project)?;
     let Some(lf) = contract.file(file) else {
@@ -181,7 +195,7 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
     };
     // Two independent questions, asked together (ValidateInput made the audit schema).
     let (current, keep) = futures_util::future::join(
-        crate::succession::ensure_current(deps.warehouse, run, &load_state(file), false),
+        crate::succession::ensure_current(deps.warehouse, run, &load_step(file), false),
         audit::committed_load(deps.warehouse, &run.batch),
     )
     .await;

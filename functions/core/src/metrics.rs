@@ -111,16 +111,19 @@ pub fn emf_line(environment: &str, s: &StateMetrics, timestamp_ms: u64, properti
 /// The state a function invocation serves, from the event the state machine sent it (its
 /// Parameters pass `$$.State.Name` as `step`), or from the event's shape.
 pub fn state_of(function: &str, event: &Value) -> String {
+    // A file's load is named for its file: every iteration of the LoadRaw Map is `LoadFile`.
+    if function == "load"
+        && let Some(f) = event.get("file").and_then(Value::as_str)
+    {
+        return crate::handlers::load_step(f);
+    }
     if let Some(s) = event.get("step").and_then(Value::as_str) {
         return s.to_string();
     }
     match (function, event.get("action").and_then(Value::as_str)) {
         ("load", Some("validate")) => "ValidateInput".into(),
         ("load", Some("check")) => "CheckFiles".into(),
-        ("load", _) => match event.get("file").and_then(Value::as_str) {
-            Some(f) => crate::handlers::load_state(f),
-            _ => "Load".into(),
-        },
+        ("load", _) => crate::handlers::LOAD_STATE.into(),
         ("transform", _) => {
             let layer = event.get("layer").and_then(Value::as_str).unwrap_or("");
             let mut c = layer.chars();
@@ -159,7 +162,12 @@ mod tests {
 
     #[test]
     fn emf_lines_declare_every_metric_they_carry() {
-        let m = for_state("LoadCredits", Ok(&json!({"file": "credits", "rows": 81357})), 900, 2);
+        let m = for_state(
+            "LoadFile[credits]",
+            Ok(&json!({"file": "credits", "rows": 81357})),
+            900,
+            2,
+        );
         let line: Value = serde_json::from_str(&emf_line(
             "prod",
             &m,
@@ -175,16 +183,20 @@ mod tests {
             assert!(line[name].is_number(), "{name} declared but not set");
         }
         assert_eq!(line["RowsLoaded"], json!(81357.0));
-        assert_eq!(line["state"], "LoadCredits");
+        assert_eq!(line["state"], "LoadFile[credits]");
         assert_eq!(line["environment"], "prod");
         assert_eq!(line["execution"], "b1-x");
         assert_eq!(
             state_of("transform", &json!({"layer": "intermediate"})),
             "BuildIntermediate"
         );
-        assert_eq!(
-            state_of("load", &json!({"step": "LoadTitles", "action": "load"})),
-            "LoadTitles"
-        );
+        // Every file's load is the one LoadFile state (and its poll): named for the file.
+        for step in ["LoadFile", "PollLoadFile"] {
+            assert_eq!(
+                state_of("load", &json!({"step": step, "action": "load", "file": "titles"})),
+                "LoadFile[titles]"
+            );
+        }
+        assert_eq!(state_of("load", &json!({"action": "check"})), "CheckFiles");
     }
 }

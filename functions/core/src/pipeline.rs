@@ -223,35 +223,42 @@ impl Tasks for LocalTasks<'_> {
             .unwrap_or_default()
             .trim_start_matches("landfall-")
             .to_string();
+        // A file's load is named for the file: `LoadFile[titles]` (Map iterations share the
+        // state's name).
+        let file = call.input.get("file").and_then(Value::as_str);
+        let label = match file {
+            Some(f) => format!("{}[{f}]", call.state),
+            None => call.state.to_string(),
+        };
         if let Some(h) = &self.hook {
-            h.before(call.state).await;
+            h.before(&label).await;
         }
-        self.observer.step_started(call.state, call.attempt);
+        self.observer.step_started(&label, call.attempt);
         let started = Instant::now();
-        let result = match self.faults.get(call.state) {
+        let fault = self.faults.get(&label).or_else(|| self.faults.get(call.state));
+        let result = match fault {
             Some(n) if call.attempt <= *n => Err(PipelineError::transient(format!(
-                "fault injected by LANDFALL_FAULTS into {} (attempt {} of the first {n})",
-                call.state, call.attempt
+                "fault injected by LANDFALL_FAULTS into {label} (attempt {} of the first {n})",
+                call.attempt
             ))),
             _ => self.dispatch(&function, call.input.clone()).await,
         };
         self.observer.step_finished(&StepRecord {
-            name: call.state.to_string(),
+            name: label.clone(),
             status: if result.is_ok() { "succeeded" } else { "failed" }.into(),
             duration_ms: started.elapsed().as_millis() as u64,
             attempts: call.attempt,
             retry_delays_ms: vec![],
         });
         // A poll answers for its state (`step`: PollBuildMarts is BuildMarts).
-        let state = call
-            .input
-            .get("step")
-            .and_then(Value::as_str)
-            .unwrap_or(call.state)
-            .to_string();
+        let step = call.input.get("step").and_then(Value::as_str).unwrap_or(call.state);
+        let state = match file {
+            Some(f) => format!("{step}[{f}]"),
+            None => step.to_string(),
+        };
         self.results.lock().unwrap().push((state, result.clone()));
         if let Some(h) = &self.hook {
-            h.after(call.state).await;
+            h.after(&label).await;
         }
         result.map_err(|e| AslError::new(e.name.as_str(), e.message))
     }
@@ -328,6 +335,20 @@ pub fn step_rows(s: &RunSummary) -> Vec<crate::audit::StepRow> {
         .collect()
 }
 
+/// A state's name in the summary, from its path: the state's own name, and inside an
+/// iteration of the LoadRaw Map the file it loads (`LoadRaw/1/LoadFile` → `LoadFile[credits]`).
+fn step_name(path: &str, items: &[String]) -> String {
+    let mut segments = path.rsplit('/');
+    let leaf = segments.next().unwrap_or(path);
+    match segments
+        .find_map(|s| s.parse::<usize>().ok())
+        .and_then(|i| items.get(i))
+    {
+        Some(file) => format!("{leaf}[{file}]"),
+        None => leaf.to_string(),
+    }
+}
+
 fn summarize(
     ex: &landfall_asl::Execution,
     results: &[(String, std::result::Result<Value, PipelineError>)],
@@ -359,8 +380,11 @@ fn summarize(
     if let Some(run) = ok("ValidateInput").and_then(|v| serde_json::from_value::<RunVars>(v).ok()) {
         s.batch = run.batch;
     }
+    // The files in CheckFiles' order: the items of the LoadRaw Map, which name its iterations.
+    let mut items: Vec<String> = Vec::new();
     if let Some(c) = ok("CheckFiles").and_then(|v| serde_json::from_value::<CheckedFiles>(v).ok()) {
         s.warnings.extend(c.warnings);
+        items = c.files.into_iter().map(|f| f.file).collect();
     }
     // Every file's load, whatever the contract calls its state (in order: a retry's answer
     // replaces an earlier one).
@@ -432,8 +456,7 @@ fn summarize(
                 format!("{err_name}: {cause}")
             };
             s.error = Some(ErrorSummary { name, cause });
-            let state = path.rsplit('/').next().unwrap_or(&path);
-            s.failed_state = Some(crate::inflight::polled_state(state).to_string());
+            s.failed_state = Some(crate::inflight::polled_state(&step_name(&path, &items)).to_string());
         } else if let Err(e) = &ex.output {
             // The execution itself ended it (its TimeoutSeconds): no state failed.
             s.error = Some(ErrorSummary {
@@ -456,7 +479,7 @@ fn summarize(
         .states()
         .into_iter()
         .map(|r| StepRecord {
-            name: r.name,
+            name: step_name(&r.path, &items),
             status: r.status,
             duration_ms: r.duration_ms,
             attempts: r.attempts,

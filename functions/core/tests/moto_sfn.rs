@@ -133,6 +133,16 @@ impl Moto {
             .sfn("GetExecutionHistory", json!({"executionArn": ex, "maxResults": 1000}))
             .await;
         let events = h["events"].as_array().unwrap().clone();
+        if d["status"] == "FAILED" {
+            // What moto's engine failed with, for whoever reads a failing comparison.
+            eprintln!("moto: {name} failed: {} {}", d["error"], d["cause"]);
+            for e in events
+                .iter()
+                .filter(|e| e["id"].as_u64().unwrap_or(0) >= 25 && e["id"].as_u64().unwrap_or(0) <= 40)
+            {
+                eprintln!("moto: {e}");
+            }
+        }
         let entered: Vec<String> = events
             .iter()
             .filter(|e| e["type"].as_str().unwrap().ends_with("StateEntered"))
@@ -242,10 +252,9 @@ async fn on_both(
     ((m_names, m_status, m_out), (o_names, o_ok, o_out))
 }
 
-/// Parallel branches run in either order and interleave: each branch's states in order, the
-/// titles branch first.
+/// Map iterations run in either order and interleave: a run of their states, sorted.
 fn normalized(names: Vec<String>) -> Vec<String> {
-    let in_branch = |n: &String| n.contains("Titles") || n.contains("Credits");
+    let in_branch = |n: &String| n.ends_with("LoadFile") || n.ends_with("File");
     let mut out = Vec::new();
     let mut i = 0;
     while i < names.len() {
@@ -256,8 +265,9 @@ fn normalized(names: Vec<String>) -> Vec<String> {
         }
         let run: Vec<String> = names[i..].iter().take_while(|n| in_branch(n)).cloned().collect();
         i += run.len();
-        out.extend(run.iter().filter(|n| n.contains("Titles")).cloned());
-        out.extend(run.iter().filter(|n| n.contains("Credits")).cloned());
+        let mut run = run;
+        run.sort();
+        out.extend(run);
     }
     out
 }
@@ -270,7 +280,7 @@ async fn moto_and_our_engine_take_the_same_paths() {
     // ---- success: every function answers as the pipeline's would ----
     let run = json!({"run_id": "b1-run", "batch": "b1", "bucket": "landing", "full_refresh": false});
     let obj = |f: &str| json!({"key": format!("b1/{f}.csv"), "url": format!("s3://landing/landing/b1/{f}.csv"), "etag": "e", "size": 10});
-    let files = json!({"files": {"titles": obj("titles"), "credits": obj("credits")}, "warnings": []});
+    let files = json!({"files": [{"file": "titles", "object": obj("titles")}, {"file": "credits", "object": obj("credits")}], "warnings": []});
     let loaded = json!({"file": "any", "rows": 10, "extra_columns": []});
     let built = json!([{"name": "m", "relation": "build_x.m", "materialized": "table", "duration_ms": 1}]);
     let quality = json!({"tests": {"passed": 3, "failed": 0, "warned": 0}, "results": [], "rejected": {"titles": 0, "credits": 2}, "loaded": {"titles": 10, "credits": 10}, "column_test_coverage": 0.5});
@@ -298,7 +308,7 @@ async fn moto_and_our_engine_take_the_same_paths() {
         ("notify", &notified),
     ];
     let ((m_names, m_status, m_out), (o_names, o_ok, o_out)) = on_both(&moto, "landfall-ok", &answers, &input).await;
-    assert_eq!(m_status, "SUCCEEDED");
+    assert_eq!(m_status, "SUCCEEDED", "{m_out}");
     assert!(o_ok);
     assert_eq!(normalized(o_names.clone()), normalized(m_names.clone()));
     assert_eq!(
@@ -307,12 +317,12 @@ async fn moto_and_our_engine_take_the_same_paths() {
             "ValidateInput",
             "CheckFiles",
             "LoadRaw",
-            "LoadTitles",
-            "AwaitLoadTitles",
-            "LoadedTitles",
-            "LoadCredits",
-            "AwaitLoadCredits",
-            "LoadedCredits",
+            "AwaitLoadFile",
+            "AwaitLoadFile",
+            "LoadFile",
+            "LoadFile",
+            "LoadedFile",
+            "LoadedFile",
             "CheckSupersededLoad",
             "BuildStaging",
             "CheckSupersededStaging",
@@ -332,7 +342,7 @@ async fn moto_and_our_engine_take_the_same_paths() {
         ]
     );
     assert_eq!(o_out, m_out, "the execution outputs differ");
-    assert_eq!(o_out["loaded"], json!({"titles": loaded, "credits": loaded}));
+    assert_eq!(o_out["loaded"], json!({"files": [loaded, loaded], "superseded": false}));
     assert_eq!(o_out["run"], run);
 
     // ---- superseded at Publish: an answer, not an error; both route it the same way ----
@@ -351,6 +361,41 @@ async fn moto_and_our_engine_take_the_same_paths() {
     );
     assert_eq!(s_out, m_out, "the execution outputs differ");
     assert_eq!(s_out["published"], superseded);
+
+    // ---- superseded at a file's load: one iteration says so, the Map's answer routes it ----
+    let answers = [
+        ("load", &run),
+        ("load", &files),
+        ("load", &loaded),
+        ("load", &superseded),
+        ("notify", &notified),
+    ];
+    let ((m_names, m_status, m_out), (l_names, l_ok, l_out)) =
+        on_both(&moto, "landfall-superseded-load", &answers, &input).await;
+    assert_eq!(m_status, "SUCCEEDED", "{m_out}");
+    assert!(l_ok);
+    assert_eq!(normalized(l_names.clone()), normalized(m_names));
+    let l_names = normalized(l_names);
+    assert_eq!(
+        l_names[l_names.len() - 3..],
+        ["CheckSupersededLoad", "NotifySuperseded", "Superseded"]
+    );
+    assert!(l_names.contains(&"SupersededFile".to_string()), "{l_names:?}");
+    // Which file's load gets which answer depends on which iteration asks first: the files'
+    // answers compare as sets.
+    let set = |v: &Value| {
+        let mut a: Vec<String> = v["loaded"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(Value::to_string)
+            .collect();
+        a.sort();
+        a
+    };
+    assert_eq!(set(&l_out), set(&m_out));
+    assert_eq!(l_out["loaded"]["superseded"], true);
+    assert_eq!(m_out["loaded"]["superseded"], true);
 
     // ---- failure: no function exists, so the first task fails and the failure path runs ----
     moto.moto_api(

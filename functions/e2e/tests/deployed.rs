@@ -142,8 +142,7 @@ async fn a_clean_batch_runs_through_the_deployed_stack_and_publishes_what_duckdb
     for want in [
         "ValidateInput",
         "CheckFiles",
-        "LoadTitles",
-        "LoadCredits",
+        "LoadFile",
         "BuildStaging",
         "BuildIntermediate",
         "BuildMarts",

@@ -1,4 +1,4 @@
-//! The load Lambda: `ValidateInput`, `CheckFiles`, `LoadTitles` / `LoadCredits` (the event's
+//! The load Lambda: `ValidateInput`, `CheckFiles`, `LoadFile` (the event's
 //! `action` says which). Files go from the landing bucket into Snowflake's raw schema by
 //! `COPY INTO` from the stage; no data passes through the Lambda.
 

@@ -1,5 +1,5 @@
 //! The real load binary on the Runtime API emulator, against moto (S3, SSM) and fakesnow:
-//! `ValidateInput` → `CheckFiles` → `LoadTitles` / `LoadCredits` with the payloads the state
+//! `ValidateInput` → `CheckFiles` → `LoadFile` (one per declared file) with the payloads the state
 //! machine sends, and the errors the ASL matches on.
 
 #[path = "../../aws/tests/support/mod.rs"]
@@ -68,11 +68,11 @@ async fn validates_checks_and_copies(env: WarehouseEnv) {
         assert_eq!(l["span"]["function"], json!("load"), "{l}");
     }
     assert_eq!(
-        files["files"]["titles"]["url"],
+        files["files"][0]["object"]["url"],
         json!(format!("s3://{BUCKET}/landing/2026-11-26/titles.csv"))
     );
     assert!(
-        files["files"]["credits"]["etag"]
+        files["files"][1]["object"]["etag"]
             .as_str()
             .is_some_and(|e| !e.is_empty())
     );
@@ -80,8 +80,8 @@ async fn validates_checks_and_copies(env: WarehouseEnv) {
     let (a, logs) = env.invoke_polled(
         bin,
         vec![
-            json!({"action": "load", "file": "titles", "run": run, "object": files["files"]["titles"], "step": "LoadTitles", "retry": 0}),
-            json!({"action": "load", "file": "credits", "run": run, "object": files["files"]["credits"], "step": "LoadCredits", "retry": 2}),
+            json!({"action": "load", "file": "titles", "run": run, "object": files["files"][0]["object"], "step": "LoadFile", "retry": 0}),
+            json!({"action": "load", "file": "credits", "run": run, "object": files["files"][1]["object"], "step": "LoadFile", "retry": 2}),
         ],
         &[],
     );
@@ -95,8 +95,8 @@ async fn validates_checks_and_copies(env: WarehouseEnv) {
         .collect();
     assert_eq!(emf.len(), 2, "{logs}");
     for (line, (state, rows, retries)) in emf.iter().zip([
-        ("LoadTitles", env.data.titles as f64, 0.0),
-        ("LoadCredits", env.data.credits as f64, 2.0),
+        ("LoadFile[titles]", env.data.titles as f64, 0.0),
+        ("LoadFile[credits]", env.data.credits as f64, 2.0),
     ]) {
         assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], json!("Landfall"));
         assert_eq!(

@@ -149,8 +149,9 @@ async fn main() {
     }
     let total: u64 = states.iter().map(|s| s.2).sum();
     let chain_of = |name: &str| states.iter().find(|s| s.0 == name).map(|s| s.3).unwrap_or(0);
-    // The loads are a Parallel in the state machine: the chain waits for the longer one.
-    let chain: u64 = states.iter().map(|s| s.3).sum::<u64>() - chain_of("LoadTitles").min(chain_of("LoadCredits"));
+    // The loads are a Map in the state machine, side by side: the chain waits for the longer one.
+    let chain: u64 =
+        states.iter().map(|s| s.3).sum::<u64>() - chain_of("LoadFile[titles]").min(chain_of("LoadFile[credits]"));
     let busy: u128 = states.iter().map(|s| s.4).sum();
     let polls = inv.iter().filter(|i| i.0 == "BuildMarts").count() as u32 - 1;
     let doc = serde_json::json!({

@@ -99,10 +99,12 @@ async fn builds_and_tests(data: &datasets::Landed) {
     landfall_core::audit::run_started(wh, &run.run_id, &run.batch)
         .await
         .unwrap();
-    for f in ["titles", "credits"] {
-        let loaded = handlers::load_file(deps, &run, f, &files.files[f]).await.unwrap();
-        let expected = if f == "titles" { data.titles } else { data.credits };
-        assert_eq!(loaded.rows, expected, "{f}");
+    let names: Vec<&str> = files.files.iter().map(|f| f.file.as_str()).collect();
+    assert_eq!(names, ["titles", "credits"], "the contract's order");
+    for f in &files.files {
+        let loaded = handlers::load_file(deps, &run, &f.file, &f.object).await.unwrap();
+        let expected = if f.file == "titles" { data.titles } else { data.credits };
+        assert_eq!(loaded.rows, expected, "{}", f.file);
     }
     // Record numbers survive the COPY: the row numbers are 1..n in file order.
     let t = wh

@@ -113,13 +113,16 @@ fn num(v: Option<&Value>) -> f64 {
 }
 
 /// Every state of a definition in document order (serde_json keeps it: `preserve_order`), each
-/// with the Parallel state whose branch holds it.
+/// with the Parallel or Map state whose branch or iterations hold it.
 fn walk_states(definition: &str) -> Vec<(String, Option<String>)> {
     fn walk(states: &Value, parent: Option<&str>, out: &mut Vec<(String, Option<String>)>) {
         for (name, s) in states.as_object().into_iter().flatten() {
             out.push((name.clone(), parent.map(str::to_string)));
             for b in s.get("Branches").and_then(Value::as_array).into_iter().flatten() {
                 walk(&b["States"], Some(name), out);
+            }
+            if let Some(it) = s.get("ItemProcessor").or_else(|| s.get("Iterator")) {
+                walk(&it["States"], Some(name), out);
             }
         }
     }
@@ -201,16 +204,19 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
     // States inside a Parallel branch are drawn from their branch's start; the timeline takes
     // the definition's order (states it does not know go last).
     let states = walk_states(crate::pipeline::STATE_MACHINE);
+    // A Map iteration's step is named for its item (`LoadFile[titles]`): the state is `LoadFile`.
+    let state_of = |step: &str| step.split('[').next().unwrap_or(step).to_string();
     for s in &mut steps {
+        let state = state_of(&s.state);
         if !s.state.contains('/')
-            && let Some((_, Some(p))) = states.iter().find(|(n, _)| *n == s.state)
+            && let Some((_, Some(p))) = states.iter().find(|(n, _)| *n == state)
         {
             s.state = format!("{p}/{}", s.state);
         }
     }
-    let rank = |state: &str| {
-        let leaf = state.rsplit('/').next().unwrap_or(state);
-        states.iter().position(|(n, _)| n == leaf).unwrap_or(states.len())
+    let rank = |step: &str| {
+        let leaf = state_of(step.rsplit('/').next().unwrap_or(step));
+        states.iter().position(|(n, _)| *n == leaf).unwrap_or(states.len())
     };
     steps.sort_by_key(|s| (rank(&s.state), s.state.clone()));
 
@@ -906,7 +912,7 @@ mod tests {
                     error_name: None,
                 },
                 StepRow {
-                    state: "LoadRaw/LoadCredits".into(),
+                    state: "LoadRaw/LoadFile[credits]".into(),
                     status: "succeeded".into(),
                     attempts: 3,
                     duration_ms: 30,
@@ -1026,17 +1032,18 @@ mod tests {
     }
 
     #[test]
-    fn the_load_states_sit_in_the_load_raw_branch() {
+    fn the_load_states_sit_in_the_load_raw_map() {
         let p = branch_parents(crate::pipeline::STATE_MACHINE);
-        assert_eq!(p.get("LoadTitles").map(String::as_str), Some("LoadRaw"));
-        assert_eq!(p.get("LoadCredits").map(String::as_str), Some("LoadRaw"));
+        for s in ["LoadFile", "AwaitLoadFile", "PollLoadFile", "LoadedFile"] {
+            assert_eq!(p.get(s).map(String::as_str), Some("LoadRaw"), "{s}");
+        }
         assert!(!p.contains_key("BuildStaging"));
     }
 
     #[test]
     fn a_branch_state_starts_with_its_branch_and_shows_its_attempts() {
         let svg = timeline_svg(&sample().steps);
-        // LoadRaw and LoadRaw/LoadCredits share the start; RunQualityChecks starts after LoadRaw.
+        // LoadRaw and LoadRaw/LoadFile[credits] share the start; RunQualityChecks starts after LoadRaw.
         let xs: Vec<&str> = svg
             .match_indices("<rect class=\"bar\" x=\"")
             .map(|(i, _)| &svg[i + 21..i + 26])

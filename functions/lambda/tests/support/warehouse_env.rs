@@ -236,8 +236,8 @@ impl WarehouseEnv {
             force_publish: false,
         };
         let files = handlers::check_files(deps, &input).await.unwrap();
-        for f in ["titles", "credits"] {
-            handlers::load_file(deps, run, f, &files.files[f]).await.unwrap();
+        for f in &files.files {
+            handlers::load_file(deps, run, &f.file, &f.object).await.unwrap();
         }
         if upto == "transform" {
             return;
