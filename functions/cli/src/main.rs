@@ -6,6 +6,7 @@
 //! batch is published: nothing published, nothing failed).
 
 mod generate;
+mod init;
 mod progress;
 mod watch;
 
@@ -102,6 +103,9 @@ enum Command {
     Demo(generate::DemoArgs),
     /// Write a deterministic synthetic batch of the flagship feed, shaped like the real export.
     Generate(generate::GenerateArgs),
+    /// Start a project for your own feed from sample files: the landing contract (each file's
+    /// header and sniffed dialect), one typed staging model per file, not_null tests.
+    Init(init::InitArgs),
     /// Run a SQL log (from --sql-log) straight through DuckDB: the benchmark's floor.
     #[command(hide = true)]
     Replay {
@@ -315,6 +319,7 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Generate(args) => generate::generate_cmd(&args),
+        Command::Init(args) => init::init_cmd(&args),
         Command::Replay { wh, log } => {
             let text = match std::fs::read_to_string(&log) {
                 Ok(t) => t,

@@ -279,7 +279,7 @@ pub async fn notify(settings: &NotifySettings<'_>, warehouse: Option<&dyn Wareho
         .or_else(|| e.state.get("batch").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_default();
     let execution_name = e.execution.rsplit(':').next().unwrap_or(&e.execution).to_string();
-    let now = crate::pipeline::now_rfc3339();
+    let now = crate::clock::now_rfc3339();
     let report = settings
         .report_base
         .as_deref()
@@ -434,7 +434,7 @@ pub async fn notify_status_change(
         failing_tests: vec![],
         link: console_link(arn),
         report: None,
-        at: crate::pipeline::now_rfc3339(),
+        at: crate::clock::now_rfc3339(),
     };
     if let Some(wh) = warehouse {
         let run = RunVars {

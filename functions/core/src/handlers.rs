@@ -259,8 +259,11 @@ pub async fn commit_raw(deps: Deps<'_>, run: &RunVars) -> Result<()> {
     deps.warehouse.transaction(&stmts).await
 }
 
-/// `BuildStaging` / `BuildIntermediate` / `BuildMarts`: build one layer's models.
-/// The first layer commits the batch's raw load first.
+/// The layers the state machine builds, in order (`BuildStaging`, …).
+pub const LAYERS: [&str; 3] = ["staging", "intermediate", "marts"];
+
+/// `BuildStaging` / `BuildIntermediate` / `BuildMarts`: build one layer's models (none, when
+/// the project has no such layer). The first layer commits the batch's raw load first.
 pub async fn build_layer(deps: Deps<'_>, run: &RunVars, layer: &str, commit: bool) -> Result<Vec<ModelRun>> {
     let models: Vec<_> = deps
         .project
@@ -268,9 +271,12 @@ pub async fn build_layer(deps: Deps<'_>, run: &RunVars, layer: &str, commit: boo
         .into_iter()
         .filter(|m| !m.config.tags.iter().any(|t| t == AFTER_TESTS_TAG))
         .collect();
-    if models.is_empty() && deps.project.layer(layer).is_empty() {
+    // A layer of the state machine the project does not have (a feed whose staging models are
+    // its product) builds nothing; another layer name, or a project with no model, is a mistake.
+    if deps.project.layer(layer).is_empty() && (!LAYERS.contains(&layer) || deps.project.models.is_empty()) {
         return Err(PipelineError::config(format!(
-            "the SQL project has no models in layer '{layer}' (models/{layer}/)"
+            "the SQL project has no models in layer '{layer}' (models/{layer}/; the state machine builds {})",
+            LAYERS.join(", ")
         )));
     }
     if commit {

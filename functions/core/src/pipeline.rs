@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// The state machine, as deployed: `landfall run` executes exactly this definition.
-pub const STATE_MACHINE: &str = include_str!("../../../statemachine.asl.json");
+pub use crate::clock::{now_rfc3339, unix_millis};
+pub use crate::definition::STATE_MACHINE;
 
 pub type RunSettings<'a> = NotifySettings<'a>;
 
@@ -171,20 +171,6 @@ pub fn new_run_id(batch: &str) -> String {
         })
         .collect();
     format!("{b}-{stamp}-{r:04x}")
-}
-
-/// Milliseconds since the Unix epoch (the Lambda runtime's deadline unit).
-pub fn unix_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Task states, dispatched to the pipeline's functions in-process.

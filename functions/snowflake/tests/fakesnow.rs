@@ -774,3 +774,76 @@ async fn a_declared_dialect_is_the_copys_file_format() {
         ]
     );
 }
+
+#[path = "../../../tests/support/shop.rs"]
+mod shop;
+
+/// The second project of the tests, the shop feed (three semicolon files, a quoted header,
+/// orders referring to customers), through the real state machine on the Snowflake adapter:
+/// it publishes its mart; a batch with a renamed header column or a missing file is refused
+/// naming the file, and the published mart stays as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shop_feed_runs_on_snowflake_and_refuses_bad_batches() {
+    use landfall_core::pipeline::{self, RunOptions};
+    let mut st = Staged::start("LANDFALL_SHOP").await;
+    st.project = Project::load(repo_root().join("tests/fixtures/shop")).unwrap();
+    let alerts_path = st.tmp.path().join("alerts.jsonl");
+    let alerts = landfall_core::alerts::AlertFile::new(&alerts_path);
+    let settings = interleave::notify_settings(&alerts);
+    let run = |batch: &str| {
+        let input = serde_json::json!({"bucket": "landing", "batch": batch});
+        let (deps, settings) = (st.deps(), &settings);
+        async move {
+            pipeline::run(deps, settings, &input, &Quiet, &RunOptions::default())
+                .await
+                .unwrap()
+        }
+    };
+    shop::land_shop(&st.landing.join("b1"), 8);
+    let s = run("b1").await;
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    assert_eq!(
+        (s.loaded["customers"], s.loaded["orders"], s.loaded["products"]),
+        (8, 21, 2)
+    );
+    let mart = || async {
+        st.wh
+            .query("select customer_id, name, orders, revenue from marts.customer_revenue order by customer_id")
+            .await
+            .unwrap()
+            .rows
+    };
+    let published = mart().await;
+    assert_eq!(published.len(), 8);
+    assert_eq!(
+        published[0][1],
+        serde_json::json!("Ann \"1\""),
+        "quotes doubled in the file"
+    );
+
+    shop::land_shop(&st.landing.join("b2"), 9);
+    let p = st.landing.join("b2/orders.csv");
+    let t = std::fs::read_to_string(&p)
+        .unwrap()
+        .replacen("\"Amount\"", "\"Total\"", 1);
+    std::fs::write(&p, t).unwrap();
+    let s = run("b2").await;
+    let e = s.error.clone().unwrap_or_else(|| panic!("{s:#?}"));
+    assert_eq!(e.name, ErrorName::BadInput);
+    assert!(
+        e.cause.contains("b2/orders.csv line 1") && e.cause.contains("'Amount'"),
+        "{}",
+        e.cause
+    );
+    shop::land_shop(&st.landing.join("b3"), 9);
+    std::fs::remove_file(st.landing.join("b3/customers.csv")).unwrap();
+    let s = run("b3").await;
+    let e = s.error.clone().unwrap_or_else(|| panic!("{s:#?}"));
+    assert!(e.cause.contains("customers.csv: missing"), "{}", e.cause);
+    assert_eq!(mart().await, published, "the published mart is untouched");
+    assert_eq!(
+        std::fs::read_to_string(&alerts_path).unwrap().lines().count(),
+        2,
+        "one alert each"
+    );
+}

@@ -203,7 +203,7 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
         .unwrap_or_default();
     // States inside a Parallel branch are drawn from their branch's start; the timeline takes
     // the definition's order (states it does not know go last).
-    let states = walk_states(crate::pipeline::STATE_MACHINE);
+    let states = walk_states(crate::definition::STATE_MACHINE);
     // A Map iteration's step is named for its item (`LoadFile[titles]`): the state is `LoadFile`.
     let state_of = |step: &str| step.split('[').next().unwrap_or(step).to_string();
     for s in &mut steps {
@@ -371,7 +371,7 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
         quarantine,
         health,
         charts,
-        generated_at: crate::pipeline::now_rfc3339(),
+        generated_at: crate::clock::now_rfc3339(),
     })
 }
 
@@ -1033,7 +1033,7 @@ mod tests {
 
     #[test]
     fn the_load_states_sit_in_the_load_raw_map() {
-        let p = branch_parents(crate::pipeline::STATE_MACHINE);
+        let p = branch_parents(crate::definition::STATE_MACHINE);
         for s in ["LoadFile", "AwaitLoadFile", "PollLoadFile", "LoadedFile"] {
             assert_eq!(p.get(s).map(String::as_str), Some("LoadRaw"), "{s}");
         }
