@@ -135,3 +135,59 @@ fn target_name_is_the_profiles_target_as_in_dbt() {
     let theirs = query_file(&copy, "select target_name, branch from marts.target_probe");
     assert_eq!(ours, theirs, "landfall and dbt-duckdb take different branches");
 }
+
+/// A model in a folder of its own (`models/reporting/`) is built, as dbt builds every folder:
+/// with the marts, after what it refs, into the run's build schema of its schema (dbt: the
+/// target's). The same rows as dbt's. A staging model that refs it would read a model not yet
+/// built: refused before anything loads, naming both files.
+#[test]
+fn a_model_in_another_folder_is_built_as_in_dbt_or_refused_when_it_cannot_be() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    std::fs::create_dir_all(project.join("models/reporting")).unwrap();
+    std::fs::write(
+        project.join("models/reporting/genre_leaders.sql"),
+        "select genre, total from {{ ref('genre_content_share') }} where total >= 10\n",
+    )
+    .unwrap();
+    f.generated_batch("r1", 300, 8);
+    let o = f.run_project("r1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let ours = f.query("select * from build_main.genre_leaders order by all");
+    assert!(!ours.rows.is_empty(), "the reporting model was built");
+
+    let copy = f.dir.path().join("dbt.duckdb");
+    let out = dbt_over_copy(
+        &dbt(),
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+genre_leaders", "--vars", "{batch: r1}"],
+    );
+    assert!(
+        out.status.success(),
+        "dbt run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = query_file(&copy, "select * from main.genre_leaders order by all");
+    assert_eq!(ours, theirs, "landfall and dbt-duckdb built different rows");
+
+    std::fs::write(
+        project.join("models/staging/stg_backwards.sql"),
+        "select * from {{ ref('genre_leaders') }}\n",
+    )
+    .unwrap();
+    let o = f.run_project("r1", &project, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(o.summary["error"]["name"], "Landfall.Config");
+    let cause = o.summary["error"]["cause"].as_str().unwrap();
+    assert!(
+        cause.contains("stg_backwards.sql: model 'stg_backwards' refs 'genre_leaders'")
+            && cause.contains("models/reporting/genre_leaders.sql")
+            && cause.contains("BuildMarts"),
+        "{cause}"
+    );
+    assert_eq!(o.summary["failed_state"], "CheckFiles");
+}

@@ -132,6 +132,7 @@ pub async fn check_files(deps: Deps<'_>, input: &ExecutionInput) -> Result<Check
     let mut files = Vec::new();
     let mut warnings = Vec::new();
     let contract = Contract::of(deps.project)?;
+    check_build_order(deps.project)?;
     for f in &contract.files {
         let key = batch_key(&input.batch, &f.file);
         let mut info = deps.storage.head(&key).await?.ok_or_else(|| {
@@ -262,18 +263,61 @@ pub async fn commit_raw(deps: Deps<'_>, run: &RunVars) -> Result<()> {
 /// The layers the state machine builds, in order (`BuildStaging`, …).
 pub const LAYERS: [&str; 3] = ["staging", "intermediate", "marts"];
 
+/// The layer whose state builds `m`: its folder's when that is staging or intermediate, else
+/// marts (`models/reporting/` builds with the marts, as dbt builds every folder).
+pub fn build_state(m: &crate::project::Model) -> &'static str {
+    match m.layer.as_str() {
+        "staging" => "staging",
+        "intermediate" => "intermediate",
+        _ => "marts",
+    }
+}
+
+/// Every model's refs build in its state or an earlier one: a staging model reading a model
+/// that only BuildMarts builds would find nothing. `Landfall.Config` naming both files.
+pub fn check_build_order(project: &Project) -> Result<()> {
+    let rank = |m: &crate::project::Model| LAYERS.iter().position(|l| *l == build_state(m)).unwrap_or(2);
+    for m in &project.models {
+        for r in &m.refs {
+            if let Some(dep) = project.models.iter().find(|d| &d.name == r)
+                && rank(dep) > rank(m)
+            {
+                return Err(PipelineError::config(format!(
+                    "{}: model '{}' refs '{}' ({}), which builds later, in Build{}: every folder but staging/ and intermediate/ builds with the marts; move '{}' into models/{}/ or '{}' out of it",
+                    m.path.display(),
+                    m.name,
+                    dep.name,
+                    dep.path.display(),
+                    capitalized(build_state(dep)),
+                    dep.name,
+                    build_state(m),
+                    m.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 /// `BuildStaging` / `BuildIntermediate` / `BuildMarts`: build one layer's models (none, when
 /// the project has no such layer). The first layer commits the batch's raw load first.
 pub async fn build_layer(deps: Deps<'_>, run: &RunVars, layer: &str, commit: bool) -> Result<Vec<ModelRun>> {
-    let models: Vec<_> = deps
-        .project
-        .layer(layer)
-        .into_iter()
+    let in_state: Vec<_> = deps.project.models.iter().filter(|m| build_state(m) == layer).collect();
+    let models: Vec<_> = in_state
+        .iter()
+        .copied()
         .filter(|m| !m.config.tags.iter().any(|t| t == AFTER_TESTS_TAG))
         .collect();
     // A layer of the state machine the project does not have (a feed whose staging models are
     // its product) builds nothing; another layer name, or a project with no model, is a mistake.
-    if deps.project.layer(layer).is_empty() && (!LAYERS.contains(&layer) || deps.project.models.is_empty()) {
+    if in_state.is_empty() && (!LAYERS.contains(&layer) || deps.project.models.is_empty()) {
         return Err(PipelineError::config(format!(
             "the SQL project has no models in layer '{layer}' (models/{layer}/; the state machine builds {})",
             LAYERS.join(", ")
