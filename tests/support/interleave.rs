@@ -121,7 +121,7 @@ pub fn lockstep(first: &str, second: &str, tail: &[(&str, &str)]) -> Arc<Script>
 }
 
 /// The notify function's settings of these runs: alerts to a file, no success notice.
-pub fn notify_settings(alerts: &landfall_core::alerts::AlertFile) -> landfall_core::functions::NotifySettings<'_> {
+pub fn notify_settings(alerts: &landfall_local::AlertFile) -> landfall_core::functions::NotifySettings<'_> {
     landfall_core::functions::NotifySettings {
         pipeline: "landfall",
         environment: "test",

@@ -11,13 +11,14 @@ mod progress;
 mod watch;
 
 use clap::{Parser, Subcommand};
-use landfall_core::alerts::{AlertFile, Alerts, FanOut, SlackWebhook};
+use landfall_core::alerts::{Alerts, FanOut};
 use landfall_core::handlers::Deps;
 use landfall_core::pipeline::{self, RunSettings};
 use landfall_core::project::Project;
-use landfall_core::storage::LocalFolder;
 use landfall_core::{PipelineError, publish};
 use landfall_duckdb::{DuckOptions, DuckWarehouse};
+use landfall_local::{AlertFile, LocalFolder};
+use landfall_slack::SlackWebhook;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -7,10 +7,6 @@
 use crate::error::{PipelineError, Result};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Duration;
 
 /// Longest cause an alert carries, in characters.
 pub const MAX_CAUSE_CHARS: usize = 1500;
@@ -348,119 +344,10 @@ async fn send_all(channels: &[Box<dyn Alerts>], ledger: Option<&dyn Ledger>, ale
     }
 }
 
-/// The local stand-in for SNS: one JSON object per line, appended.
-pub struct AlertFile {
-    path: PathBuf,
-    lock: Mutex<()>,
-}
-
-impl AlertFile {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: path.into(),
-            lock: Mutex::new(()),
-        }
-    }
-}
-
-#[async_trait]
-impl Alerts for AlertFile {
-    fn name(&self) -> &str {
-        "alert-file"
-    }
-    async fn send(&self, alert: &Alert) -> Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let line = serde_json::to_string(alert).expect("alert serializes");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| PipelineError::config(format!("alert file {}: {e}", self.path.display())))?;
-        writeln!(f, "{line}").map_err(|e| PipelineError::transient(format!("alert file {}: {e}", self.path.display())))
-    }
-}
-
-/// A Slack incoming webhook: Block Kit over HTTPS, with a timeout and retries on 429 and 5xx
-/// that honour `Retry-After`. The URL is a secret and never appears in errors.
-pub struct SlackWebhook {
-    url: String,
-    client: reqwest::Client,
-    max_attempts: u32,
-}
-
-impl SlackWebhook {
-    pub fn new(url: impl Into<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("http client builds");
-        Self {
-            url: url.into(),
-            client,
-            max_attempts: 4,
-        }
-    }
-}
-
-#[async_trait]
-impl Alerts for SlackWebhook {
-    fn name(&self) -> &str {
-        "slack"
-    }
-    async fn send(&self, alert: &Alert) -> Result<()> {
-        let payload = alert.slack_payload();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let res = self.client.post(&self.url).json(&payload).send().await;
-            let retry_after = match res {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                    let wait = r
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .unwrap_or(1 << (attempt - 1));
-                    if attempt >= self.max_attempts {
-                        return Err(PipelineError::transient(format!(
-                            "Slack webhook answered {} after {attempt} attempts",
-                            r.status()
-                        )));
-                    }
-                    wait.min(30)
-                }
-                Ok(r) => {
-                    return Err(PipelineError::config(format!(
-                        "Slack webhook refused the alert: HTTP {}",
-                        r.status()
-                    )));
-                }
-                Err(e) => {
-                    if attempt >= self.max_attempts {
-                        // reqwest's error text includes the URL: leave it out.
-                        let kind = if e.is_timeout() {
-                            "timed out"
-                        } else if e.is_connect() {
-                            "could not connect"
-                        } else {
-                            "request failed"
-                        };
-                        return Err(PipelineError::transient(format!(
-                            "Slack webhook {kind} after {attempt} attempts"
-                        )));
-                    }
-                    1 << (attempt - 1)
-                }
-            };
-            tokio::time::sleep(Duration::from_secs(retry_after)).await;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     /// A channel that fails its first `fail` sends and counts what it delivered.
     struct Flaky {

@@ -5,16 +5,16 @@
 //! between states leaves nothing another run mistakes for its own, and is marked failed when
 //! Step Functions reports it dead or once it is past the execution timeout.
 
-use landfall_core::alerts::AlertFile;
 use landfall_core::build::build_schema;
 use landfall_core::functions::ExecutionStatusChange;
 use landfall_core::handlers::Deps;
 use landfall_core::pipeline::{self, Observer, RunOptions, RunSummary, TaskHook};
 use landfall_core::project::Project;
-use landfall_core::storage::LocalFolder;
 use landfall_core::warehouse::Warehouse;
 use landfall_core::{ErrorName, retention, succession};
 use landfall_duckdb::{DuckOptions, DuckWarehouse};
+use landfall_local::AlertFile;
+use landfall_local::LocalFolder;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -57,7 +57,7 @@ async fn duckdb_marts(data: &datasets::Landed) -> Vec<(Vec<String>, Vec<Vec<Stri
         std::fs::copy(data.dir.join(f), batch_dir.join(f)).unwrap();
     }
     let wh = landfall_duckdb::DuckWarehouse::open(dir.path().join("w.duckdb"), &Default::default()).unwrap();
-    let storage = landfall_core::storage::LocalFolder::new(&landing);
+    let storage = landfall_local::LocalFolder::new(&landing);
     let project = landfall_core::project::Project::load(landfall_e2e::stack::repo_root().join("transform")).unwrap();
     let fan = FanOut(vec![]);
     let settings = RunSettings {

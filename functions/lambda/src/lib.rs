@@ -114,7 +114,7 @@ pub mod warehouse;
 pub struct SlackFromSsm {
     secrets: landfall_aws::ssm::Secrets,
     parameter: &'static str,
-    channel: tokio::sync::OnceCell<Option<landfall_core::alerts::SlackWebhook>>,
+    channel: tokio::sync::OnceCell<Option<landfall_slack::SlackWebhook>>,
 }
 
 impl SlackFromSsm {
@@ -138,7 +138,7 @@ impl landfall_core::alerts::Alerts for SlackFromSsm {
             .channel
             .get_or_try_init(|| async {
                 match self.secrets.get_optional(self.parameter).await? {
-                    Some(url) => Ok::<_, PipelineError>(Some(landfall_core::alerts::SlackWebhook::new(url))),
+                    Some(url) => Ok::<_, PipelineError>(Some(landfall_slack::SlackWebhook::new(url))),
                     None => {
                         tracing::warn!(parameter = %self.secrets.parameter_name(self.parameter), "no Slack webhook configured: alerts go to SNS only");
                         Ok(None)

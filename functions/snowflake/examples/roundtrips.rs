@@ -14,7 +14,7 @@ mod support;
 
 use landfall_core::handlers::Deps;
 use landfall_core::pipeline::{self, Observer, RunOptions, TaskHook};
-use landfall_core::storage::LocalFolder;
+use landfall_local::LocalFolder;
 use landfall_snowflake::SnowflakeWarehouse;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -11,8 +11,9 @@ use landfall_core::ErrorName;
 use landfall_core::build::{RunVars, build_schema};
 use landfall_core::handlers::{self, Deps};
 use landfall_core::project::{Project, Relation};
-use landfall_core::storage::{LocalFolder, Storage};
+use landfall_core::storage::Storage;
 use landfall_core::warehouse::Warehouse;
+use landfall_local::LocalFolder;
 use landfall_snowflake::SnowflakeWarehouse;
 use staged::{StagedFolder, async_statements, connect, hold, stage_over};
 use std::path::{Path, PathBuf};
@@ -354,7 +355,7 @@ async fn two_executions_interleaved_on_snowflake_publish_in_batch_order() {
     land(&st.landing, "2026-11-26", &newer.titles_csv(), &newer.credits_csv());
     let second = connect(&st._fs, "LANDFALL_TWO").await;
     let alerts_path = st.tmp.path().join("alerts.jsonl");
-    let alerts = landfall_core::alerts::AlertFile::new(&alerts_path);
+    let alerts = landfall_local::AlertFile::new(&alerts_path);
     let settings = interleave::notify_settings(&alerts);
     let script = interleave::lockstep("A", "B", &[("B", "Publish"), ("A", "Publish")]);
     let run = |wh: &'static SnowflakeWarehouse, batch: &'static str, id: &'static str, label: &'static str| {
@@ -481,7 +482,7 @@ async fn execute(
 ) -> (landfall_core::pipeline::RunSummary, Vec<serde_json::Value>) {
     use landfall_core::pipeline::{self, RunOptions};
     let alerts_path = st.tmp.path().join(format!("alerts-{run_id}.jsonl"));
-    let alerts = landfall_core::alerts::AlertFile::new(&alerts_path);
+    let alerts = landfall_local::AlertFile::new(&alerts_path);
     let settings = interleave::notify_settings(&alerts);
     let options = RunOptions {
         run_id: Some(run_id.into()),
@@ -655,7 +656,7 @@ async fn a_statement_still_running_when_the_execution_times_out_is_cancelled() {
     assert_eq!(build_of(&statements, "genre_content_share")[0]["status"], "RUNNING");
     // EventBridge's status change reaches the notify function, which has the warehouse.
     let alerts_path = st.tmp.path().join("status.jsonl");
-    let alerts = landfall_core::alerts::AlertFile::new(&alerts_path);
+    let alerts = landfall_local::AlertFile::new(&alerts_path);
     let settings = interleave::notify_settings(&alerts);
     let change = ExecutionStatusChange {
         execution_arn: "arn:aws:states:local:000000000000:execution:landfall:run-held".into(),
@@ -788,7 +789,7 @@ async fn the_shop_feed_runs_on_snowflake_and_refuses_bad_batches() {
     let mut st = Staged::start("LANDFALL_SHOP").await;
     st.project = Project::load(repo_root().join("tests/fixtures/shop")).unwrap();
     let alerts_path = st.tmp.path().join("alerts.jsonl");
-    let alerts = landfall_core::alerts::AlertFile::new(&alerts_path);
+    let alerts = landfall_local::AlertFile::new(&alerts_path);
     let settings = interleave::notify_settings(&alerts);
     let run = |batch: &str| {
         let input = serde_json::json!({"bucket": "landing", "batch": batch});

@@ -4,8 +4,9 @@
 
 use crate::support::FakeSnow;
 use landfall_core::Result;
-use landfall_core::storage::{LocalFolder, ObjectInfo, Storage};
+use landfall_core::storage::{ObjectInfo, Storage};
 use landfall_core::warehouse::Warehouse;
+use landfall_local::LocalFolder;
 use landfall_snowflake::{Config, Credentials, SnowflakeWarehouse};
 use std::path::Path;
 use std::time::Duration;
