@@ -44,7 +44,7 @@ impl S3Landing {
 /// Run reports go to `reports/<batch>/<run id>.html` in the landing bucket, next to (not under)
 /// `landing/`, so a report never triggers a run.
 #[async_trait]
-impl landfall_core::report::ReportSink for S3Landing {
+impl landfall_core::reporting::ReportSink for S3Landing {
     async fn put(&self, batch: &str, run_id: &str, html: String) -> Result<String> {
         let key = format!("reports/{batch}/{run_id}.html");
         self.client

@@ -701,7 +701,7 @@ async fn write_report(
     out: Option<PathBuf>,
     warehouse_path: &Path,
 ) -> Result<PathBuf, PipelineError> {
-    let r = landfall_core::report::collect(wh, project, run_id).await?;
+    let r = landfall_report::collect(wh, project, run_id).await?;
     let path = out.unwrap_or_else(|| {
         default_reports_dir(warehouse_path)
             .join(&r.run.batch)
@@ -710,7 +710,7 @@ async fn write_report(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| PipelineError::config(format!("{}: {e}", dir.display())))?;
     }
-    std::fs::write(&path, landfall_core::report::render(&r))
+    std::fs::write(&path, landfall_report::render(&r))
         .map_err(|e| PipelineError::config(format!("{}: {e}", path.display())))?;
     Ok(path)
 }

@@ -187,10 +187,10 @@ pub struct NotifySettings<'a> {
     pub notify_success: bool,
     /// Where run reports go: an alert links `<report_base>/<batch>/<execution>.html`.
     pub report_base: Option<String>,
-    /// With a warehouse at hand, write the run's report here (and link it) before alerting.
+    /// With a warehouse at hand, write the run's report (and link it) before alerting.
     /// The project is loaded on first use (a Lambda's cold start does not pay for it).
     pub report_sink: Option<(
-        &'a dyn crate::report::ReportSink,
+        &'a dyn crate::reporting::RunReport,
         &'a std::sync::LazyLock<Result<crate::project::Project>>,
     )>,
 }
@@ -360,7 +360,7 @@ pub async fn notify(settings: &NotifySettings<'_>, warehouse: Option<&dyn Wareho
 /// Write the run's report through the settings' sink and link it from the alert; a report
 /// that cannot be written never stops the alert.
 async fn put_report(settings: &NotifySettings<'_>, wh: &dyn Warehouse, run_id: &str, alert: &mut Alert) {
-    let Some((sink, project)) = settings.report_sink else {
+    let Some((reporter, project)) = settings.report_sink else {
         return;
     };
     let project = match &**project {
@@ -370,7 +370,7 @@ async fn put_report(settings: &NotifySettings<'_>, wh: &dyn Warehouse, run_id: &
             return;
         }
     };
-    match crate::report::publish(wh, project, sink, run_id).await {
+    match reporter.publish(wh, project, run_id).await {
         Ok(link) => alert.report = Some(link),
         Err(e) => tracing::warn!(error = %e.name, "the run report was not written: {}", e.message),
     }

@@ -30,7 +30,7 @@ pub mod lateness;
 pub mod pipeline;
 pub mod publish;
 pub mod quality;
-pub mod report;
+pub mod reporting;
 pub mod retention;
 pub mod succession;
 pub mod trigger;

@@ -50,9 +50,10 @@ async fn run() -> Result<(), lambda_runtime::Error> {
         None => Box::new(FanOut(channels)),
     };
     let project: std::sync::LazyLock<_> = std::sync::LazyLock::new(crate::project::embedded_project as fn() -> _);
-    let report_sink = reports
+    let reporter = reports.as_ref().map(|r| landfall_report::ToSink(r));
+    let report_sink = reporter
         .as_ref()
-        .map(|r| (r as &dyn landfall_core::report::ReportSink, &project));
+        .map(|r| (r as &dyn landfall_core::reporting::RunReport, &project));
     let settings = NotifySettings {
         pipeline: "landfall",
         environment: &environment,

@@ -19,9 +19,9 @@
 //! `bars`: one stacked bar per row, labelled by `label`, one segment per column of `values`.
 //! `lines`: (`x`, `y`) points, one line per value of `series` (one line without it).
 
-use crate::build::published_relation;
-use crate::project::{Model, Project};
-use crate::warehouse::Warehouse;
+use landfall_core::build::published_relation;
+use landfall_core::project::{Model, Project};
+use landfall_core::warehouse::Warehouse;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

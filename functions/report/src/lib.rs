@@ -14,27 +14,31 @@ mod charts;
 
 pub use charts::{Chart, ChartData};
 
-use crate::audit::StepRow;
-use crate::build::build_relation;
-use crate::error::{PipelineError, Result};
-use crate::project::{Project, Relation, TestTarget};
-use crate::warehouse::{Table, Warehouse, as_i64, sql_str};
+use landfall_core::audit::StepRow;
+use landfall_core::build::build_relation;
+use landfall_core::project::{Project, Relation, TestTarget};
+use landfall_core::reporting::{ReportSink, RunReport};
+use landfall_core::warehouse::{Table, Warehouse, as_i64, sql_str};
+use landfall_core::{PipelineError, Result};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Where a Lambda puts a run's report (the landing bucket's `reports/<batch>/`); returns the
-/// link people open.
-#[async_trait::async_trait]
-pub trait ReportSink: Send + Sync {
-    async fn put(&self, batch: &str, run_id: &str, html: String) -> Result<String>;
-}
-
 /// Collect, render and put a run's report.
 pub async fn publish(wh: &dyn Warehouse, project: &Project, sink: &dyn ReportSink, run_id: &str) -> Result<String> {
     let r = collect(wh, project, Some(run_id)).await?;
     sink.put(&r.run.batch, &r.run.run_id, render(&r)).await
+}
+
+/// The notify function's [`RunReport`]: each run's report, put where `sink` puts pages.
+pub struct ToSink<'a>(pub &'a dyn ReportSink);
+
+#[async_trait::async_trait]
+impl RunReport for ToSink<'_> {
+    async fn publish(&self, wh: &dyn Warehouse, project: &Project, run_id: &str) -> Result<String> {
+        publish(wh, project, self.0, run_id).await
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -203,7 +207,7 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
         .unwrap_or_default();
     // States inside a Parallel branch are drawn from their branch's start; the timeline takes
     // the definition's order (states it does not know go last).
-    let states = walk_states(crate::definition::STATE_MACHINE);
+    let states = walk_states(landfall_core::definition::STATE_MACHINE);
     // A Map iteration's step is named for its item (`LoadFile[titles]`): the state is `LoadFile`.
     let state_of = |step: &str| step.split('[').next().unwrap_or(step).to_string();
     for s in &mut steps {
@@ -315,7 +319,7 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
         Some(m) => {
             // The run's own build; a local warehouse file keeps the latest run's untagged.
             let rel = build_relation(m, wh, &run.run_id);
-            let kept = Relation::new(crate::build::untagged(&rel.schema), rel.name.clone());
+            let kept = Relation::new(landfall_core::build::untagged(&rel.schema), rel.name.clone());
             // Best effort: the report shows what it can read.
             let sample = |r: Relation| async move {
                 rows_if_exists(wh, &r, &format!("select * from {r} limit 10"))
@@ -371,7 +375,7 @@ pub async fn collect(wh: &dyn Warehouse, project: &Project, run_id: Option<&str>
         quarantine,
         health,
         charts,
-        generated_at: crate::clock::now_rfc3339(),
+        generated_at: landfall_core::clock::now_rfc3339(),
     })
 }
 
@@ -692,7 +696,7 @@ fn table_html(t: &Table, class: &str) -> String {
         o.push_str("<tr>");
         for v in r {
             let s = text(Some(v));
-            let _ = write!(o, "<td>{}</td>", esc(&crate::alerts::truncate(&s, 120)));
+            let _ = write!(o, "<td>{}</td>", esc(&landfall_core::alerts::truncate(&s, 120)));
         }
         o.push_str("</tr>");
     }
@@ -1033,7 +1037,7 @@ mod tests {
 
     #[test]
     fn the_load_states_sit_in_the_load_raw_map() {
-        let p = branch_parents(crate::definition::STATE_MACHINE);
+        let p = branch_parents(landfall_core::definition::STATE_MACHINE);
         for s in ["LoadFile", "AwaitLoadFile", "PollLoadFile", "LoadedFile"] {
             assert_eq!(p.get(s).map(String::as_str), Some("LoadRaw"), "{s}");
         }
