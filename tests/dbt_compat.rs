@@ -5,44 +5,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::process::Command;
 use support::*;
-
-fn dbt() -> String {
-    let dbt = std::env::var("LANDFALL_DBT")
-        .unwrap_or_else(|_| format!("{}/.cache/landfall/venv-dbt/bin/dbt", std::env::var("HOME").unwrap()));
-    assert!(
-        std::path::Path::new(&dbt).is_file(),
-        "dbt not found at {dbt}: run `make test` (it creates the dbt virtualenv) or set LANDFALL_DBT"
-    );
-    dbt
-}
-
-/// Real dbt with `args` on `project`, over `copy`: a copy of the fixture's warehouse (raw and
-/// audit as landfall left them).
-fn dbt_over_copy(
-    dbt: &str,
-    f: &Fixture,
-    project: &std::path::Path,
-    copy: &std::path::Path,
-    args: &[&str],
-) -> std::process::Output {
-    std::fs::copy(f.warehouse(), copy).unwrap();
-    Command::new(dbt)
-        .args(args)
-        .arg("--project-dir")
-        .arg(project)
-        .arg("--profiles-dir")
-        .arg(project)
-        .arg("--target-path")
-        .arg(f.dir.path().join("dbt-target"))
-        .arg("--log-path")
-        .arg(f.dir.path().join("dbt-logs"))
-        .env("LANDFALL_DBT_DUCKDB_PATH", copy)
-        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn a_generated_batch_loads_rejects_two_passes_every_test_and_matches_dbt() {
@@ -119,18 +82,11 @@ fn target_name_is_the_profiles_target_as_in_dbt() {
     );
 
     let copy = f.dir.path().join("dbt.duckdb");
-    let out = dbt_over_copy(
-        &dbt(),
+    dbt_ok(
         &f,
         &project,
         &copy,
         &["run", "--select", "target_probe", "--vars", "{batch: t1}"],
-    );
-    assert!(
-        out.status.success(),
-        "dbt run failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
     let theirs = query_file(&copy, "select target_name, branch from marts.target_probe");
     assert_eq!(ours, theirs, "landfall and dbt-duckdb take different branches");
@@ -158,18 +114,11 @@ fn a_model_in_another_folder_is_built_as_in_dbt_or_refused_when_it_cannot_be() {
     assert!(!ours.rows.is_empty(), "the reporting model was built");
 
     let copy = f.dir.path().join("dbt.duckdb");
-    let out = dbt_over_copy(
-        &dbt(),
+    dbt_ok(
         &f,
         &project,
         &copy,
         &["run", "--select", "+genre_leaders", "--vars", "{batch: r1}"],
-    );
-    assert!(
-        out.status.success(),
-        "dbt run failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
     let theirs = query_file(&copy, "select * from main.genre_leaders order by all");
     assert_eq!(ours, theirs, "landfall and dbt-duckdb built different rows");

@@ -10,7 +10,6 @@ mod shop;
 
 use shop::land_shop;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use support::{Fixture, assert_failed, assert_ok};
 
 fn shop_project() -> PathBuf {
@@ -19,16 +18,6 @@ fn shop_project() -> PathBuf {
 
 fn landfall(f: &Fixture, args: &[&str]) -> std::process::Output {
     f.cmd().args(args).output().unwrap()
-}
-
-fn dbt() -> String {
-    let dbt = std::env::var("LANDFALL_DBT")
-        .unwrap_or_else(|_| format!("{}/.cache/landfall/venv-dbt/bin/dbt", std::env::var("HOME").unwrap()));
-    assert!(
-        Path::new(&dbt).is_file(),
-        "dbt not found at {dbt}: run `make test` (it creates the dbt virtualenv) or set LANDFALL_DBT"
-    );
-    dbt
 }
 
 /// `landfall init` on three samples writes the contract (each header, its sniffed dialect),
@@ -114,25 +103,7 @@ fn init_scaffolds_a_project_that_landfall_publishes_and_dbt_builds_alike() {
 
     // Real dbt builds the scaffolded project over a copy of the warehouse: the same rows.
     let copy = f.dir.path().join("dbt.duckdb");
-    std::fs::copy(f.warehouse(), &copy).unwrap();
-    let out = Command::new(dbt())
-        .args(["build", "--vars", "{batch: b1}", "--project-dir"])
-        .arg(&project)
-        .arg("--profiles-dir")
-        .arg(&project)
-        .arg("--target-path")
-        .arg(f.dir.path().join("dbt-target"))
-        .arg("--log-path")
-        .arg(f.dir.path().join("dbt-logs"))
-        .env("LANDFALL_DBT_DUCKDB_PATH", &copy)
-        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "dbt build failed:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    support::dbt_ok(&f, &project, &copy, &["build", "--vars", "{batch: b1}"]);
     let theirs = support::query_file(
         &copy,
         "select * exclude (source_row) from staging.stg_orders order by all",

@@ -231,3 +231,51 @@ pub fn copy_project(dst: &Path) {
     }
     copy(&project_dir(), dst);
 }
+
+/// Real dbt-core (the dbt virtualenv `make test` creates, or LANDFALL_DBT).
+pub fn dbt() -> String {
+    let dbt = std::env::var("LANDFALL_DBT")
+        .unwrap_or_else(|_| format!("{}/.cache/landfall/venv-dbt/bin/dbt", std::env::var("HOME").unwrap()));
+    assert!(
+        std::path::Path::new(&dbt).is_file(),
+        "dbt not found at {dbt}: run `make test` (it creates the dbt virtualenv) or set LANDFALL_DBT"
+    );
+    dbt
+}
+
+/// Real dbt with `args` on `project`, over `copy`: a copy of the fixture's warehouse (raw and
+/// audit as landfall left them).
+pub fn dbt_over_copy(
+    dbt: &str,
+    f: &Fixture,
+    project: &std::path::Path,
+    copy: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    std::fs::copy(f.warehouse(), copy).unwrap();
+    Command::new(dbt)
+        .args(args)
+        .arg("--project-dir")
+        .arg(project)
+        .arg("--profiles-dir")
+        .arg(project)
+        .arg("--target-path")
+        .arg(f.dir.path().join("dbt-target"))
+        .arg("--log-path")
+        .arg(f.dir.path().join("dbt-logs"))
+        .env("LANDFALL_DBT_DUCKDB_PATH", copy)
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .output()
+        .unwrap()
+}
+
+/// [`dbt_over_copy`] that must succeed, saying what dbt said when it does not.
+pub fn dbt_ok(f: &Fixture, project: &Path, copy: &Path, args: &[&str]) {
+    let out = dbt_over_copy(&dbt(), f, project, copy, args);
+    assert!(
+        out.status.success(),
+        "dbt {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -6,7 +6,8 @@
 //! (who is publishing now, crate::succession). The `data_health` mart
 //! and `landfall rollback` read these tables.
 
-use crate::error::Result;
+use crate::build::RunVars;
+use crate::error::{PipelineError, Result};
 use crate::warehouse::{Warehouse, sql_str};
 
 pub const DDL: &[&str] = &[
@@ -205,4 +206,45 @@ pub async fn record_steps(wh: &dyn Warehouse, run_id: &str, steps: &[StepRow]) -
         ),
     ])
     .await
+}
+
+/// End a run that publishes nothing (`failed` or `superseded`): its uncommitted raw rows go and
+/// `audit.runs` says why, in one transaction.
+pub async fn finish_unpublished(
+    wh: &dyn Warehouse,
+    run: &RunVars,
+    status: &str,
+    state: &str,
+    err: &PipelineError,
+) -> Result<()> {
+    ensure(wh).await?;
+    // Whatever the run still has running on the warehouse stops (crate::inflight).
+    match crate::inflight::cancel_run(wh, &run.run_id).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(cancelled = n, "the run's running statements were cancelled"),
+        Err(e) => tracing::warn!(error = %e.name, "the run's statements were not cancelled: {}", e.message),
+    }
+    // The run's raw rows are where its loads recorded them: each load's audit row commits with
+    // its rows (LoadSpec::audit_row).
+    let tables_sql = format!(
+        "select distinct raw_table from audit.loads where run_id = {} and raw_table is not null order by 1",
+        sql_str(&run.run_id)
+    );
+    let (committed, tables) = futures_util::future::join(committed_load(wh, &run.batch), wh.query(&tables_sql)).await;
+    let (committed, tables) = (committed?, tables?);
+    let mut stmts = Vec::new();
+    if committed.as_deref() != Some(run.run_id.as_str()) {
+        for t in tables.rows.iter().filter_map(|r| r[0].as_str()) {
+            stmts.push(format!("delete from {t} where _load_id = {}", sql_str(&run.run_id)));
+        }
+    }
+    stmts.push(format!(
+        "update audit.runs set status = {}, failed_state = {}, error_name = {}, error_cause = {}, finished_at = current_timestamp::timestamp where run_id = {}",
+        sql_str(status),
+        sql_str(state),
+        sql_str(err.name.as_str()),
+        sql_str(&crate::alerts::truncate(&err.message, 4000)),
+        sql_str(&run.run_id)
+    ));
+    wh.transaction(&stmts).await
 }

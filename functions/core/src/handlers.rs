@@ -220,7 +220,7 @@ pub async fn load_file(deps: Deps<'_>, run: &RunVars, file: &str, info: &ObjectI
         optional_columns: lf.optional.clone(),
         load_id: run.run_id.clone(),
         keep_load_id: keep.filter(|k| k != &run.run_id),
-        spare_newer_than: Some(run.run_id.clone()),
+        spared_loads: Some(crate::succession::newer_runs_sql(&run.run_id)),
         record_as: Some(file.to_string()),
         dialect: lf.dialect.clone(),
     };
@@ -478,7 +478,7 @@ pub async fn publish(deps: Deps<'_>, run: &RunVars) -> Result<Published> {
 /// The failure path: drop this run's uncommitted raw rows and mark the run failed. Best
 /// effort: the next load of the batch removes leftovers anyway.
 pub async fn on_failure(wh: &dyn Warehouse, run: &RunVars, state: &str, err: &PipelineError) -> Result<()> {
-    finish_unpublished(wh, run, "failed", state, err).await
+    audit::finish_unpublished(wh, run, "failed", state, err).await
 }
 
 /// An execution that died without reaching its failure path (timed out, aborted, or the
@@ -497,50 +497,8 @@ pub async fn mark_dead(wh: &dyn Warehouse, run: &RunVars, state: &str, err: &Pip
                 batch: r[1].as_str().unwrap_or(&run.batch).to_string(),
                 ..run.clone()
             };
-            finish_unpublished(wh, &run, "failed", state, err).await
+            audit::finish_unpublished(wh, &run, "failed", state, err).await
         }
         _ => Ok(()),
     }
-}
-
-/// End a run that publishes nothing (`failed` or `superseded`): its uncommitted raw rows go and
-/// `audit.runs` says why, in one transaction.
-pub async fn finish_unpublished(
-    wh: &dyn Warehouse,
-    run: &RunVars,
-    status: &str,
-    state: &str,
-    err: &PipelineError,
-) -> Result<()> {
-    audit::ensure(wh).await?;
-    // Whatever the run still has running on the warehouse stops (crate::inflight).
-    match crate::inflight::cancel_run(wh, &run.run_id).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(cancelled = n, "the run's running statements were cancelled"),
-        Err(e) => tracing::warn!(error = %e.name, "the run's statements were not cancelled: {}", e.message),
-    }
-    // The run's raw rows are where its loads recorded them: each load's audit row commits with
-    // its rows (LoadSpec::audit_row).
-    let tables_sql = format!(
-        "select distinct raw_table from audit.loads where run_id = {} and raw_table is not null order by 1",
-        sql_str(&run.run_id)
-    );
-    let (committed, tables) =
-        futures_util::future::join(audit::committed_load(wh, &run.batch), wh.query(&tables_sql)).await;
-    let (committed, tables) = (committed?, tables?);
-    let mut stmts = Vec::new();
-    if committed.as_deref() != Some(run.run_id.as_str()) {
-        for t in tables.rows.iter().filter_map(|r| r[0].as_str()) {
-            stmts.push(format!("delete from {t} where _load_id = {}", sql_str(&run.run_id)));
-        }
-    }
-    stmts.push(format!(
-        "update audit.runs set status = {}, failed_state = {}, error_name = {}, error_cause = {}, finished_at = current_timestamp::timestamp where run_id = {}",
-        sql_str(status),
-        sql_str(state),
-        sql_str(err.name.as_str()),
-        sql_str(&crate::alerts::truncate(&err.message, 4000)),
-        sql_str(&run.run_id)
-    ));
-    wh.transaction(&stmts).await
 }

@@ -24,42 +24,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-/// Where a submitted statement is.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Status {
-    Running,
-    Succeeded,
-    /// With the engine's error (classified, message as the warehouse said it).
-    Failed(PipelineError),
-}
-
-/// An engine's asynchronous submission (Snowflake's `asyncExec`, firn's `submit_async`).
-#[async_trait]
-pub trait AsyncStatements: Send + Sync {
-    /// Start one statement; its id at once.
-    async fn submit(&self, sql: &str) -> Result<String>;
-    async fn status(&self, id: &str) -> Result<Status>;
-    /// The rows of a statement that succeeded.
-    async fn rows(&self, id: &str) -> Result<Table>;
-    /// Where a query is, and its rows once it succeeded. An engine may ask both at once (one
-    /// round trip in the chain instead of two); the default asks one after the other.
-    async fn outcome(&self, id: &str) -> Result<(Status, Option<Table>)> {
-        match self.status(id).await? {
-            Status::Succeeded => Ok((Status::Succeeded, Some(self.rows(id).await?))),
-            other => Ok((other, None)),
-        }
-    }
-    /// Stop a statement (harmless for one that finished).
-    async fn cancel(&self, id: &str) -> Result<()>;
-    /// A script's statements, one per submission.
-    fn statements(&self, script: &str) -> Vec<String>;
-    /// The ids of `run_id`'s statements still running (Snowflake: its query history by the
-    /// run's query tag), whichever session or Lambda submitted them.
-    async fn running(&self, run_id: &str) -> Result<Vec<String>>;
-    /// The engine's load, issuing its statements through `via` (so the COPY is submitted and
-    /// polled like any long statement).
-    async fn load_csv_via(&self, via: &dyn Warehouse, spec: &LoadSpec) -> Result<LoadOutcome>;
-}
+pub use crate::warehouse::{AsyncStatements, Status};
 
 /// What a warehouse state carries from one invocation to the next.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

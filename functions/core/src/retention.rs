@@ -76,7 +76,7 @@ pub async fn sweep(wh: &dyn Warehouse, retention_hours: i64) -> Result<Swept> {
         let err = PipelineError::transient(
             "abandoned: the execution never ended within the state machine's timeout (killed, timed out or aborted)",
         );
-        crate::handlers::finish_unpublished(wh, &run, "failed", "?", &err).await?;
+        crate::audit::finish_unpublished(wh, &run, "failed", "?", &err).await?;
         out.abandoned.push(run.run_id);
     }
     // A private build catalog (DuckDB's in-memory `scratch`) goes with its process.

@@ -112,7 +112,7 @@ pub async fn superseded_by(wh: &dyn Warehouse, run: &RunVars, publishing: bool) 
 /// rows unless they are the batch's committed load, then return the error that ends it.
 pub async fn supersede(wh: &dyn Warehouse, run: &RunVars, state: &str, reason: String) -> PipelineError {
     let err = PipelineError::superseded(format!("batch '{}' was not published: {reason}", run.batch));
-    if let Err(e) = crate::handlers::finish_unpublished(wh, run, "superseded", state, &err).await {
+    if let Err(e) = crate::audit::finish_unpublished(wh, run, "superseded", state, &err).await {
         tracing::error!(error = %e, "could not record the superseded run in the warehouse");
     }
     err

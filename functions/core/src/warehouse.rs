@@ -6,7 +6,7 @@
 //! does its own way: loading a CSV object into raw, running statements atomically, and the
 //! atomic publish of audited marts.
 
-use crate::error::Result;
+use crate::error::{PipelineError, Result};
 use crate::project::Relation;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -75,9 +75,9 @@ pub struct LoadSpec {
     /// The batch's committed load, which stays; any other rows of the batch (leftovers of a
     /// failed run) are removed. `None`: nothing of this batch is committed yet.
     pub keep_load_id: Option<String>,
-    /// Spare the rows of executions of the batch newer than this run (`audit.runs`): a slow
-    /// older load never deletes a newer one's (crate::succession). `None`: no audit to ask.
-    pub spare_newer_than: Option<String>,
+    /// A query of the load ids whose rows are spared: a slow older load never deletes a newer
+    /// execution's (crate::succession::newer_runs_sql). `None`: no audit to ask.
+    pub spared_loads: Option<String>,
     /// The file's name in the contract (`titles`): the load is recorded in `audit.loads` under
     /// it, in the transaction that writes the rows ([`LoadSpec::audit_row`]). `None`: no audit.
     pub record_as: Option<String>,
@@ -97,8 +97,8 @@ impl LoadSpec {
                 .map(sql_str)
                 .unwrap_or_else(|| "null".into())
         );
-        if let Some(me) = &self.spare_newer_than {
-            w += &format!(" and _load_id not in ({})", crate::succession::newer_runs_sql(me));
+        if let Some(spared) = &self.spared_loads {
+            w += &format!(" and _load_id not in ({spared})");
         }
         w
     }
@@ -159,7 +159,7 @@ pub trait Warehouse: Send + Sync {
     }
     /// The engine's asynchronous submission, where it has one (Snowflake): warehouse states
     /// then return a handle instead of waiting (crate::inflight). DuckDB answers at once.
-    fn asynchronous(&self) -> Option<&dyn crate::inflight::AsyncStatements> {
+    fn asynchronous(&self) -> Option<&dyn AsyncStatements> {
         None
     }
     /// Run statements in one transaction: all take effect or none.
@@ -240,4 +240,41 @@ fn first_error<T>(all: Vec<Result<T>>) -> Result<Vec<T>> {
 /// Quote a string as a SQL literal (both engines double single quotes).
 pub fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Where a submitted statement is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Running,
+    Succeeded,
+    /// With the engine's error (classified, message as the warehouse said it).
+    Failed(PipelineError),
+}
+
+/// An engine's asynchronous submission (crate::inflight journals and replays it) (Snowflake's `asyncExec`, firn's `submit_async`).
+#[async_trait]
+pub trait AsyncStatements: Send + Sync {
+    /// Start one statement; its id at once.
+    async fn submit(&self, sql: &str) -> Result<String>;
+    async fn status(&self, id: &str) -> Result<Status>;
+    /// The rows of a statement that succeeded.
+    async fn rows(&self, id: &str) -> Result<Table>;
+    /// Where a query is, and its rows once it succeeded. An engine may ask both at once (one
+    /// round trip in the chain instead of two); the default asks one after the other.
+    async fn outcome(&self, id: &str) -> Result<(Status, Option<Table>)> {
+        match self.status(id).await? {
+            Status::Succeeded => Ok((Status::Succeeded, Some(self.rows(id).await?))),
+            other => Ok((other, None)),
+        }
+    }
+    /// Stop a statement (harmless for one that finished).
+    async fn cancel(&self, id: &str) -> Result<()>;
+    /// A script's statements, one per submission.
+    fn statements(&self, script: &str) -> Vec<String>;
+    /// The ids of `run_id`'s statements still running (Snowflake: its query history by the
+    /// run's query tag), whichever session or Lambda submitted them.
+    async fn running(&self, run_id: &str) -> Result<Vec<String>>;
+    /// The engine's load, issuing its statements through `via` (so the COPY is submitted and
+    /// polled like any long statement).
+    async fn load_csv_via(&self, via: &dyn Warehouse, spec: &LoadSpec) -> Result<LoadOutcome>;
 }

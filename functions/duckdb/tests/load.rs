@@ -21,7 +21,7 @@ fn spec(loc: &std::path::Path, batch: &str) -> LoadSpec {
         expected_columns: CREDITS.iter().map(|s| s.to_string()).collect(),
         load_id: format!("load-{batch}"),
         keep_load_id: None,
-        spare_newer_than: None,
+        spared_loads: None,
         record_as: None,
         optional_columns: vec![],
         dialect: Default::default(),

@@ -697,7 +697,7 @@ async fn a_declared_dialect_is_the_copys_file_format() {
         file_columns: file_columns.into_iter().map(String::from).collect(),
         load_id: format!("load-{batch}"),
         keep_load_id: None,
-        spare_newer_than: None,
+        spared_loads: None,
         record_as: None,
         dialect,
     };
