@@ -140,3 +140,58 @@ fn a_model_in_another_folder_is_built_as_in_dbt_or_refused_when_it_cannot_be() {
     );
     assert_eq!(o.summary["failed_state"], "CheckFiles");
 }
+
+/// `exceptions.raise_compiler_error(msg)` stops the run with the user's own message and where
+/// it was raised, as dbt does (both at parse: the branch here reads a project var), and only
+/// when its branch is taken; `exceptions.warn` and `log`
+/// render nothing. The branch not taken builds the same rows as dbt.
+#[test]
+fn raise_compiler_error_fails_with_the_users_message_as_in_dbt() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    std::fs::write(
+        project.join("models/marts/guarded.sql"),
+        "{% if var('strict_guard', false) %}{{ exceptions.raise_compiler_error('guarded needs a curated batch') }}{% endif %}\
+         {{ log('building guarded', info=True) }}{% do exceptions.warn('guarded is experimental') %}\
+         select count(*) as titles from {{ ref('stg_titles') }}\n",
+    )
+    .unwrap();
+    f.generated_batch("g1", 300, 8);
+    let o = f.run_project("g1", &project, &[], &[]);
+    assert_ok(&o);
+    let ours = f.query("select titles from marts.guarded");
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+guarded", "--vars", "{batch: g1}"],
+    );
+    assert_eq!(query_file(&copy, "select titles from marts.guarded"), ours);
+
+    // The branch taken: both fail, both with the message.
+    let yml = project.join("dbt_project.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    std::fs::write(&yml, text.replacen("vars:\n", "vars:\n  strict_guard: true\n", 1)).unwrap();
+    let o = f.run_project("g1", &project, &[], &[]);
+    assert_eq!(o.code, 2, "a configuration error: {}", o.stderr);
+    let said = format!("{}{}", o.stdout, o.stderr);
+    assert!(
+        said.contains("guarded.sql line 1") && said.contains("guarded needs a curated batch"),
+        "{said}"
+    );
+    let out = dbt_over_copy(
+        &dbt(),
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+guarded", "--vars", "{batch: g1}"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("guarded needs a curated batch"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

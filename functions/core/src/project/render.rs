@@ -77,6 +77,33 @@ impl Object for Relation {
     }
 }
 
+/// dbt's `exceptions`: `raise_compiler_error(msg)` fails the render with the user's message
+/// (the file and line say where), `warn(msg)` logs it and renders nothing.
+#[derive(Debug)]
+struct Exceptions;
+
+impl Object for Exceptions {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[JValue],
+    ) -> std::result::Result<JValue, minijinja::Error> {
+        let msg = args.first().map(|v| v.to_string()).unwrap_or_default();
+        match method {
+            "raise_compiler_error" => Err(jerr(ErrorKind::InvalidOperation, msg)),
+            "warn" => {
+                tracing::warn!("{msg}");
+                Ok(JValue::from(""))
+            }
+            other => Err(jerr(
+                ErrorKind::UnknownMethod,
+                format!("exceptions.{other} is not supported (raise_compiler_error, warn are)"),
+            )),
+        }
+    }
+}
+
 /// Everything one render may look up.
 #[derive(Debug, Clone)]
 pub struct RenderScope {
@@ -253,7 +280,21 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
         let s = scope.clone();
         env.add_function("is_incremental", move || s.is_incremental);
     }
-    env.add_function("log", |_msg: JValue, _info: Option<bool>| String::new());
+    // dbt's log: to the run's log (info=True: as dbt prints it on the console), nothing rendered.
+    env.add_function("log", |msg: JValue, info: Option<JValue>| {
+        // `log(msg, True)` or `log(msg, info=True)` (keyword arguments arrive as a map).
+        let info = info.is_some_and(|v| match v.get_attr("info") {
+            Ok(i) if !i.is_undefined() => i.is_true(),
+            _ => v.is_true() && v.kind() != minijinja::value::ValueKind::Map,
+        });
+        if info {
+            tracing::info!(target: "landfall::sql", "{msg}");
+        } else {
+            tracing::debug!(target: "landfall::sql", "{msg}");
+        }
+        String::new()
+    });
+    env.add_global("exceptions", JValue::from_object(Exceptions));
     env.add_function("print", |_msg: JValue| String::new());
     env.add_global("target", JValue::from_serialize(&scope.target));
     env.add_global("invocation_id", JValue::from(scope.invocation_id.clone()));
