@@ -297,7 +297,7 @@ fn open_warehouse_for(
     DuckWarehouse::open(&a.warehouse, &opts)
 }
 
-/// One runtime shape for every command: two workers (the LoadRaw branches run side by side).
+/// One runtime shape for every command: two workers (the LoadRaw Map's loads run side by side).
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
