@@ -10,7 +10,7 @@ mod shop;
 
 use shop::land_shop;
 use std::path::{Path, PathBuf};
-use support::{Fixture, assert_failed, assert_ok};
+use support::{Fixture, assert_failed, assert_ok, step_names};
 
 fn shop_project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/shop")
@@ -122,14 +122,9 @@ fn the_shop_feed_publishes_and_keeps_every_bad_input_guarantee() {
     land_shop(&f.batch_dir("b1"), 8);
     let o = f.run_project("b1", &project, &[], &[]);
     assert_ok(&o);
-    let names: Vec<&str> = o.summary["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names = step_names(&o);
     for file in ["customers", "orders", "products"] {
-        assert!(names.contains(&format!("LoadFile[{file}]").as_str()), "{names:?}");
+        assert!(names.contains(&format!("LoadFile[{file}]")), "{names:?}");
     }
     let mart = || f.query("select * from marts.customer_revenue order by customer_id");
     let published = mart();

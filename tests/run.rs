@@ -386,14 +386,9 @@ fn a_third_declared_file_loads_in_the_map_and_its_failure_commits_nothing() {
     let o = f.run_project("b1", &project, &[], &[]);
     assert_ok(&o);
     assert_eq!(o.summary["loaded"]["ratings"], 2, "{}", o.summary["loaded"]);
-    let names: Vec<&str> = o.summary["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names = step_names(&o);
     for file in ["titles", "credits", "ratings"] {
-        assert!(names.contains(&format!("LoadFile[{file}]").as_str()), "{names:?}");
+        assert!(names.contains(&format!("LoadFile[{file}]")), "{names:?}");
     }
     let m = o.summary["metrics"]
         .as_array()

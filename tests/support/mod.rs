@@ -189,6 +189,16 @@ pub fn query_file(path: &Path, sql: &str) -> Table {
     rt.block_on(wh.query(sql)).unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// The names of a run's steps, in the summary's order.
+pub fn step_names(o: &Outcome) -> Vec<String> {
+    o.summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 pub fn assert_ok(o: &Outcome) {
     assert_eq!(
         o.code, 0,

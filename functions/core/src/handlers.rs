@@ -180,9 +180,15 @@ pub struct LoadedFile {
 /// The state that loads each file (an iteration of the `LoadRaw` Map state).
 pub const LOAD_STATE: &str = "LoadFile";
 
-/// How a file's load is called in summaries, reports and `LANDFALL_FAULTS`: `LoadFile[titles]`.
+/// How a state of a file's Map iteration is called in summaries, reports, metrics and
+/// `LANDFALL_FAULTS`: `LoadFile[titles]`, `PollLoadFile[titles]`.
+pub fn file_step(state: &str, file: &str) -> String {
+    format!("{state}[{file}]")
+}
+
+/// [`file_step`] of the load itself.
 pub fn load_step(file: &str) -> String {
-    format!("{LOAD_STATE}[{file}]")
+    file_step(LOAD_STATE, file)
 }
 
 /// `LoadFile`: one file into its raw table, pending until the batch commits.
@@ -283,12 +289,12 @@ pub fn check_build_order(project: &Project) -> Result<()> {
                 && rank(dep) > rank(m)
             {
                 return Err(PipelineError::config(format!(
-                    "{}: model '{}' refs '{}' ({}), which builds later, in Build{}: every folder but staging/ and intermediate/ builds with the marts; move '{}' into models/{}/ or '{}' out of it",
+                    "{}: model '{}' refs '{}' ({}), which builds later, in {}: every folder but staging/ and intermediate/ builds with the marts; move '{}' into models/{}/ or '{}' out of it",
                     m.path.display(),
                     m.name,
                     dep.name,
                     dep.path.display(),
-                    capitalized(build_state(dep)),
+                    build_state_name(build_state(dep)),
                     dep.name,
                     build_state(m),
                     m.name
@@ -299,11 +305,11 @@ pub fn check_build_order(project: &Project) -> Result<()> {
     Ok(())
 }
 
-fn capitalized(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
+/// The state that builds `layer`: `BuildStaging`.
+pub fn build_state_name(layer: &str) -> String {
+    let mut c = layer.chars();
+    let first: String = c.next().map(|f| f.to_uppercase().collect()).unwrap_or_default();
+    format!("Build{first}{}", c.as_str())
 }
 
 /// `BuildStaging` / `BuildIntermediate` / `BuildMarts`: build one layer's models (none, when

@@ -124,17 +124,7 @@ pub fn state_of(function: &str, event: &Value) -> String {
         ("load", Some("validate")) => "ValidateInput".into(),
         ("load", Some("check")) => "CheckFiles".into(),
         ("load", _) => crate::handlers::LOAD_STATE.into(),
-        ("transform", _) => {
-            let layer = event.get("layer").and_then(Value::as_str).unwrap_or("");
-            let mut c = layer.chars();
-            format!(
-                "Build{}{}",
-                c.next()
-                    .map(|x| x.to_uppercase().collect::<String>())
-                    .unwrap_or_default(),
-                c.as_str()
-            )
-        }
+        ("transform", _) => crate::handlers::build_state_name(event.get("layer").and_then(Value::as_str).unwrap_or("")),
         ("quality", _) => "RunQualityChecks".into(),
         ("publish", _) => "Publish".into(),
         (f, _) => f.to_string(),

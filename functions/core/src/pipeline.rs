@@ -213,7 +213,7 @@ impl Tasks for LocalTasks<'_> {
         // state's name).
         let file = call.input.get("file").and_then(Value::as_str);
         let label = match file {
-            Some(f) => format!("{}[{f}]", call.state),
+            Some(f) => crate::handlers::file_step(call.state, f),
             None => call.state.to_string(),
         };
         if let Some(h) = &self.hook {
@@ -239,7 +239,7 @@ impl Tasks for LocalTasks<'_> {
         // A poll answers for its state (`step`: PollBuildMarts is BuildMarts).
         let step = call.input.get("step").and_then(Value::as_str).unwrap_or(call.state);
         let state = match file {
-            Some(f) => format!("{step}[{f}]"),
+            Some(f) => crate::handlers::file_step(step, f),
             None => step.to_string(),
         };
         self.results.lock().unwrap().push((state, result.clone()));
@@ -330,7 +330,7 @@ fn step_name(path: &str, items: &[String]) -> String {
         .find_map(|s| s.parse::<usize>().ok())
         .and_then(|i| items.get(i))
     {
-        Some(file) => format!("{leaf}[{file}]"),
+        Some(file) => crate::handlers::file_step(leaf, file),
         None => leaf.to_string(),
     }
 }

@@ -242,6 +242,20 @@ pub fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// A column name as an identifier both engines read as itself: a plain lower-case name stays
+/// unquoted (Snowflake folds it, as the models expect); anything else is quoted exactly.
+pub fn portable_ident(name: &str) -> String {
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
 /// Where a submitted statement is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
@@ -251,7 +265,8 @@ pub enum Status {
     Failed(PipelineError),
 }
 
-/// An engine's asynchronous submission (crate::inflight journals and replays it) (Snowflake's `asyncExec`, firn's `submit_async`).
+/// An engine's asynchronous submission (Snowflake's `asyncExec`, firn's `submit_async`);
+/// crate::inflight journals and replays it.
 #[async_trait]
 pub trait AsyncStatements: Send + Sync {
     /// Start one statement; its id at once.

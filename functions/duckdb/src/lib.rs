@@ -437,6 +437,11 @@ fn catalog_of(rel: &Relation) -> String {
         .unwrap_or_else(|| "current_database()".into())
 }
 
+/// One character as a SQL string literal.
+fn char_str(c: u8) -> String {
+    sql_str(&(c as char).to_string())
+}
+
 fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
@@ -537,9 +542,9 @@ impl Warehouse for DuckWarehouse {
              from read_csv({loc}, header = {header}, delim = {delim}, quote = {quote}, escape = {escape}, all_varchar = true,
                            auto_detect = false, columns = {{{columns_struct}}}, strict_mode = true, parallel = false)",
             header = d.header,
-            delim = sql_str(&(d.delimiter as char).to_string()),
-            quote = sql_str(&(d.quote as char).to_string()),
-            escape = sql_str(&(d.escape as char).to_string()),
+            delim = char_str(d.delimiter),
+            quote = char_str(d.quote),
+            escape = char_str(d.escape),
             table = spec.table,
             batch = sql_str(&spec.batch),
             file = sql_str(&spec.display_name),

@@ -3,6 +3,7 @@
 
 use crate::Sample;
 use landfall_core::csvcheck::Dialect;
+use landfall_core::warehouse::portable_ident;
 
 /// Path below the project → contents.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,19 +28,6 @@ fn dialect_yaml(d: &Dialect) -> String {
         ch(d.escape),
         d.header
     )
-}
-
-/// A raw column as SQL: bare when both engines read it unquoted as itself, else quoted.
-fn raw_column(name: &str) -> String {
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
 }
 
 /// The project `name` over `samples`.
@@ -131,7 +119,7 @@ pub fn render_project(name: &str, samples: &[Sample]) -> ProjectFiles {
         );
         let mut select = Vec::new();
         for c in &s.columns {
-            let text = format!("nullif(trim({}), '')", raw_column(&c.name));
+            let text = format!("nullif(trim({}), '')", portable_ident(&c.name));
             let expr = match c.ty.sql() {
                 Some(t) => format!("try_cast({text} as {t})"),
                 None => text,

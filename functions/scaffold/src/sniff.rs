@@ -5,6 +5,9 @@
 use landfall_core::csvcheck::Dialect;
 use landfall_core::{PipelineError, Result};
 
+/// How much of a sample the sniffing reads.
+const HEAD: usize = 64 * 1024;
+
 /// The delimiters tried, in order of preference when two read a sample equally well.
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
@@ -18,7 +21,7 @@ pub struct Sniffed {
 /// Sniff the dialect of `bytes` (named `file` in errors) from its first 64 KiB.
 pub fn sniff(file: &str, bytes: &[u8]) -> Result<Sniffed> {
     let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let head = &text[..text.len().min(64 * 1024)];
+    let head = &text[..text.len().min(HEAD)];
     if head.iter().all(u8::is_ascii_whitespace) {
         return Err(PipelineError::bad_input(format!(
             "{file}: the file is empty (no header, no rows)"
@@ -44,7 +47,7 @@ pub fn sniff(file: &str, bytes: &[u8]) -> Result<Sniffed> {
             escape,
             header: true,
         };
-        let counts = field_counts(head, &dialect);
+        let counts: Vec<usize> = records(head, &dialect).iter().map(Vec::len).collect();
         let Some(&first) = counts.first() else { continue };
         if first > 1 && counts.iter().all(|&c| c == first) && best.is_none_or(|(_, n)| first > n) {
             best = Some((d, first));
@@ -93,14 +96,10 @@ pub(crate) fn records(head: &[u8], dialect: &Dialect) -> Vec<Vec<String>> {
         .filter_map(|x| x.ok())
         .map(|rec| rec.iter().map(str::to_string).collect())
         .collect();
-    if out.len() > 1 && !head.ends_with(b"\n") && head.len() == 64 * 1024 {
+    if out.len() > 1 && !head.ends_with(b"\n") && head.len() == HEAD {
         out.pop();
     }
     out
-}
-
-fn field_counts(head: &[u8], dialect: &Dialect) -> Vec<usize> {
-    records(head, dialect).iter().map(Vec::len).collect()
 }
 
 /// A `csv` reader over `bytes` in `dialect`, every record returned (the header too).

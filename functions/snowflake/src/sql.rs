@@ -68,19 +68,7 @@ pub fn split_statements(script: &str) -> Vec<String> {
     out
 }
 
-/// A column name as an identifier: plain lower-case names stay unquoted (Snowflake folds them,
-/// as the models expect); anything else is quoted exactly.
-pub fn ident(name: &str) -> String {
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
+pub use landfall_core::warehouse::portable_ident as ident;
 
 /// Where a landing object is read from: `@<stage>/<dir>/` plus the file name for `FILES = (…)`.
 pub fn stage_path(stage: &str, location: &str) -> (String, String) {
