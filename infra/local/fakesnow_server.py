@@ -36,6 +36,13 @@ Three fakesnow gaps are filled:
     is still refused; NULL_IF = () (nothing is null), which DuckDB refuses as an empty
     `nullstr`, becomes a null string no field holds.
 
+  - a COPY of a file DuckDB cannot parse (an unterminated quote, a ragged row) escapes
+    fakesnow as an unhandled exception, an HTTP 500 without a result; Snowflake answers it as
+    a data-load error (a 100xxx code, ON_ERROR = ABORT_STATEMENT). Here DuckDB's
+    InvalidInputException from a COPY becomes error 100065 with DuckDB's first line and the
+    file: the code's family is Snowflake's, the words are DuckDB's (Snowflake's own message
+    names the line and character).
+
 Two statements fakesnow cannot run are emulated, because the publish step depends on them
 (the end-to-end harness publishes through the real publish Lambda):
 
@@ -149,6 +156,27 @@ def _handle_csv_escaped(options):
 
 
 copy_into.handle_csv = _handle_csv_escaped
+
+import duckdb  # noqa: E402
+import fakesnow.cursor as _cursor  # noqa: E402
+import snowflake.connector.errors as _sf_errors  # noqa: E402
+
+_copy_into = copy_into.copy_into
+
+
+def _copy_into_load_errors(duck_conn, *args, **kwargs):
+    try:
+        return _copy_into(duck_conn, *args, **kwargs)
+    except duckdb.InvalidInputException as e:
+        lines = str(e).splitlines()
+        file = next((m.group(1) for line in lines if (m := re.search(r'file "([^"]+)"', line))), "?")
+        raise _sf_errors.ProgrammingError(
+            msg=f"{lines[0] if lines else 'cannot parse the file'}\n  File '{file}'", errno=100065, sqlstate="22000"
+        ) from None
+
+
+copy_into.copy_into = _copy_into_load_errors
+_cursor.copy_into = _copy_into_load_errors
 
 import fakesnow.transforms as _transforms  # noqa: E402
 import fakesnow.transforms.transforms as _transforms_impl  # noqa: E402

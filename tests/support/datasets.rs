@@ -31,7 +31,7 @@ impl Landed {
 
 /// `landfall generate`'s files for `titles` titles into `dir` (deterministic for a seed).
 pub fn generated(dir: &Path, titles: usize, seed: u64) -> Landed {
-    let g = landfall_core::generate::generate(dir, titles, seed).expect("generate sample data");
+    let g = landfall_sample::generate(dir, titles, seed).expect("generate sample data");
     Landed {
         dir: dir.to_path_buf(),
         titles: g.titles as u64,

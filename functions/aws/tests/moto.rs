@@ -76,8 +76,7 @@ async fn duplicate_events_start_one_execution_and_a_reupload_starts_another() {
     let storage = S3Landing::new(&sdk, "land", LANDING_PREFIX);
     let exec = StepFunctions::new(&sdk, &sm);
     // The flagship project's landing contract: a batch is titles.csv and credits.csv.
-    let project =
-        landfall_core::project::Project::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../transform")).unwrap();
+    let project = landfall_dbt::Project::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../transform")).unwrap();
     let contract = landfall_core::contract::Contract::of(&project).unwrap();
 
     // the first file alone: wait for the second

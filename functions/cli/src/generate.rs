@@ -2,7 +2,7 @@
 //! (landfall_core::generate writes the flagship feed's files).
 
 use clap::Args;
-use landfall_core::generate::{REAL_TITLES, generate};
+use landfall_sample::{REAL_TITLES, generate};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

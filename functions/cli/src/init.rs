@@ -4,7 +4,7 @@
 
 use clap::Args;
 use landfall_core::contract::Contract;
-use landfall_core::project::Project;
+use landfall_dbt::Project;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,8 +18,12 @@ pub struct InitArgs {
 }
 
 pub fn init_cmd(args: &InitArgs) -> ExitCode {
-    let done = landfall_scaffold::scaffold(&args.dir, &args.from)
-        .and_then(|s| Project::load(&args.dir).and_then(|p| Contract::of(&p)).map(|_| s));
+    let done = landfall_scaffold::scaffold(&args.dir, &args.from).and_then(|s| {
+        Project::load(&args.dir)
+            .map_err(Into::into)
+            .and_then(|p| Contract::of(&p))
+            .map(|_| s)
+    });
     match done {
         Ok(s) => {
             for f in &s.samples {

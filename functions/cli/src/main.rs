@@ -14,8 +14,8 @@ use clap::{Parser, Subcommand};
 use landfall_core::alerts::{Alerts, FanOut};
 use landfall_core::handlers::Deps;
 use landfall_core::pipeline::{self, RunSettings};
-use landfall_core::project::Project;
 use landfall_core::{PipelineError, publish};
+use landfall_dbt::Project;
 use landfall_duckdb::{DuckOptions, DuckWarehouse};
 use landfall_local::{AlertFile, LocalFolder};
 use landfall_slack::SlackWebhook;
@@ -387,7 +387,8 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(e),
             };
             // The batches' files are the project's landing contract.
-            let contract = match landfall_core::project::Project::load(&project)
+            let contract = match landfall_dbt::Project::load(&project)
+                .map_err(Into::into)
                 .and_then(|p| landfall_core::contract::Contract::of(&p))
             {
                 Ok(c) => c,

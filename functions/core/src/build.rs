@@ -6,8 +6,8 @@
 //! (write-audit-publish, DESIGN.md §6) and [`crate::retention`] drops old runs' schemas.
 
 use crate::error::{PipelineError, Result};
-use crate::project::{Model, Project, Relation, RenderScope, render};
 use crate::warehouse::Warehouse;
+use landfall_dbt::{Model, Project, Relation, RenderScope, render};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::time::Instant;

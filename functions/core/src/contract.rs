@@ -26,7 +26,7 @@
 
 use crate::csvcheck;
 use crate::error::{PipelineError, Result};
-use crate::project::{Project, SourceTable};
+use landfall_dbt::{Project, SourceTable};
 use serde_json::{Map, Value};
 
 /// The key under a source table's meta that holds its landing contract.

@@ -125,3 +125,10 @@ impl PipelineError {
 }
 
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+/// A project the engine cannot load, render or compile is a configuration error.
+impl From<landfall_dbt::ProjectError> for PipelineError {
+    fn from(e: landfall_dbt::ProjectError) -> Self {
+        Self::config(e.message)
+    }
+}

@@ -191,7 +191,7 @@ pub struct NotifySettings<'a> {
     /// The project is loaded on first use (a Lambda's cold start does not pay for it).
     pub report_sink: Option<(
         &'a dyn crate::reporting::RunReport,
-        &'a std::sync::LazyLock<Result<crate::project::Project>>,
+        &'a std::sync::LazyLock<Result<landfall_dbt::Project>>,
     )>,
 }
 

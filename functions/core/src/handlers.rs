@@ -7,11 +7,11 @@ use crate::build::{self, ModelRun, RunVars};
 use crate::contract::{Contract, LandingFile};
 use crate::csvcheck;
 use crate::error::{PipelineError, Result};
-use crate::project::Project;
 use crate::publish::{self, Published};
 use crate::quality::{self, TestCounts, TestResult};
 use crate::storage::{ObjectInfo, Storage, batch_key};
 use crate::warehouse::{LoadSpec, Warehouse, sql_str};
+use landfall_dbt::Project;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -271,7 +271,7 @@ pub const LAYERS: [&str; 3] = ["staging", "intermediate", "marts"];
 
 /// The layer whose state builds `m`: its folder's when that is staging or intermediate, else
 /// marts (`models/reporting/` builds with the marts, as dbt builds every folder).
-pub fn build_state(m: &crate::project::Model) -> &'static str {
+pub fn build_state(m: &landfall_dbt::Model) -> &'static str {
     match m.layer.as_str() {
         "staging" => "staging",
         "intermediate" => "intermediate",
@@ -282,7 +282,7 @@ pub fn build_state(m: &crate::project::Model) -> &'static str {
 /// Every model's refs build in its state or an earlier one: a staging model reading a model
 /// that only BuildMarts builds would find nothing. `Landfall.Config` naming both files.
 pub fn check_build_order(project: &Project) -> Result<()> {
-    let rank = |m: &crate::project::Model| LAYERS.iter().position(|l| *l == build_state(m)).unwrap_or(2);
+    let rank = |m: &landfall_dbt::Model| LAYERS.iter().position(|l| *l == build_state(m)).unwrap_or(2);
     for m in &project.models {
         for r in &m.refs {
             if let Some(dep) = project.models.iter().find(|d| &d.name == r)

@@ -15,9 +15,9 @@
 //! and how often the same text came before, so concurrent statements may replay in any order.
 
 use crate::error::{ErrorName, PipelineError, Result};
-use crate::project::Relation;
 use crate::warehouse::{LoadOutcome, LoadSpec, Table, Warehouse};
 use async_trait::async_trait;
+use landfall_dbt::Relation;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

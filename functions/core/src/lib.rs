@@ -1,9 +1,9 @@
 //! # landfall-core
 //!
-//! The pipeline itself, with no I/O choices: the event contracts and error names, the
-//! `Warehouse`, `Storage` and `Alerts` traits, the dbt-compatible SQL project (loading,
-//! Jinja rendering, the DAG), model builds, the quality gate, write-audit-publish, alert
-//! content, and the step handlers that a state machine (local or AWS) calls.
+//! The pipeline itself, with no I/O choices: the landing contract, the event contracts and
+//! error names, the `Warehouse`, `Storage` and `Alerts` traits, model builds and the quality
+//! gate (running what the dbt-compatible engine, `landfall-dbt`, compiles), write-audit-publish,
+//! alert content, and the step handlers that a state machine (local or AWS) calls.
 //!
 //! It depends on no engine or cloud adapter: `landfall-duckdb` and the AWS and Snowflake crates
 //! implement its traits, and the Lambda binaries and the `landfall` CLI wire them in.
@@ -12,7 +12,6 @@ pub mod alerts;
 pub mod csvcheck;
 pub mod error;
 pub mod metrics;
-pub mod project;
 pub mod storage;
 pub mod warehouse;
 
@@ -23,7 +22,6 @@ pub mod clock;
 pub mod contract;
 pub mod definition;
 pub mod functions;
-pub mod generate;
 pub mod handlers;
 pub mod inflight;
 pub mod lateness;

@@ -7,8 +7,8 @@
 
 use crate::build::{build_relation, published_relation};
 use crate::error::{PipelineError, Result};
-use crate::project::Project;
 use crate::warehouse::{Warehouse, sql_str};
+use landfall_dbt::Project;
 use serde::{Deserialize, Serialize};
 
 /// Schema holding each published version of each mart, as `<mart>__v<seq>`.

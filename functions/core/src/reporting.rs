@@ -3,8 +3,8 @@
 //! the report from its alert without knowing how either is done.
 
 use crate::Result;
-use crate::project::Project;
 use crate::warehouse::Warehouse;
+use landfall_dbt::Project;
 
 /// Write a run's report from the warehouse and return the link people open.
 #[async_trait::async_trait]

@@ -7,8 +7,8 @@
 //! atomic publish of audited marts.
 
 use crate::error::{PipelineError, Result};
-use crate::project::Relation;
 use async_trait::async_trait;
+use landfall_dbt::Relation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -237,10 +237,7 @@ fn first_error<T>(all: Vec<Result<T>>) -> Result<Vec<T>> {
     }
 }
 
-/// Quote a string as a SQL literal (both engines double single quotes).
-pub fn sql_str(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+pub use landfall_dbt::compile::sql_str;
 
 /// A column name as an identifier both engines read as itself: a plain lower-case name stays
 /// unquoted (Snowflake folds it, as the models expect); anything else is quoted exactly.

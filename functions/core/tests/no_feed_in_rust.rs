@@ -10,8 +10,9 @@ fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
         let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
         if p.is_dir() {
-            // Tests, examples and benches may use the flagship's data.
-            if !["tests", "examples", "benches", "target"].contains(&name.as_str()) {
+            // Tests, examples and benches may use the flagship's data; the sample-data
+            // generator (landfall-sample) makes it.
+            if !["tests", "examples", "benches", "target", "sample"].contains(&name.as_str()) {
                 rust_sources(&p, out);
             }
         } else if name.ends_with(".rs") && name != "generate.rs" {

@@ -9,9 +9,9 @@ use landfall_core::build::build_schema;
 use landfall_core::functions::ExecutionStatusChange;
 use landfall_core::handlers::Deps;
 use landfall_core::pipeline::{self, Observer, RunOptions, RunSummary, TaskHook};
-use landfall_core::project::Project;
 use landfall_core::warehouse::Warehouse;
 use landfall_core::{ErrorName, retention, succession};
+use landfall_dbt::Project;
 use landfall_duckdb::{DuckOptions, DuckWarehouse};
 use landfall_local::AlertFile;
 use landfall_local::LocalFolder;
@@ -62,7 +62,7 @@ impl Fixture {
 
     /// Land a generated batch (sizes within the drift tests' ±20 % of each other).
     fn land(&mut self, batch: &str, titles: usize, seed: u64) {
-        let g = landfall_core::generate::generate(&self.landing.join(batch), titles, seed).unwrap();
+        let g = landfall_sample::generate(&self.landing.join(batch), titles, seed).unwrap();
         self.titles.insert(batch.to_string(), g.titles as u64);
     }
 

@@ -168,7 +168,7 @@ async fn a_run_start_completes_an_older_audit_schema() {
     let has = |t: &'static str, c: &'static str| {
         let wh = &wh;
         async move {
-            wh.columns(&landfall_core::project::render::Relation::new("audit", t))
+            wh.columns(&landfall_dbt::render::Relation::new("audit", t))
                 .await
                 .unwrap()
                 .iter()

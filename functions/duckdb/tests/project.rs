@@ -3,9 +3,9 @@
 //! with `severity`, `where`, `warn_if` / `error_if`, custom generic tests, singular tests.
 
 use landfall_core::build::{self, RunVars};
-use landfall_core::project::Project;
 use landfall_core::quality::{self, TestStatus};
 use landfall_core::warehouse::Warehouse;
+use landfall_dbt::Project;
 use landfall_duckdb::{DuckOptions, DuckWarehouse};
 use serde_json::json;
 use std::path::Path;
@@ -194,7 +194,7 @@ fn broken_projects_are_config_errors_that_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "dbt_project.yml", "name: q\n");
     write(dir.path(), "models/a.sql", "select * from {{ ref('nope') }}");
-    let e = Project::load(dir.path()).unwrap_err();
+    let e = landfall_core::PipelineError::from(Project::load(dir.path()).unwrap_err());
     assert_eq!(e.name, landfall_core::ErrorName::Config);
     assert!(
         e.message.contains("models/a.sql") && e.message.contains("nope"),

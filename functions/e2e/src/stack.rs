@@ -138,6 +138,15 @@ impl Stack {
 
     /// [`Stack::start`] from another template (a test's edited copy).
     pub async fn start_from(template: &Path, overrides: &[(&str, &str)]) -> Stack {
+        Self::start_with_layers(template, overrides, &[]).await
+    }
+
+    /// [`Stack::start_from`] with Lambda layers: `(ARN, folder)` pairs, the folder holding
+    /// what the layer's zip holds. A function's layers are mounted where Lambda mounts them,
+    /// `/opt`: its environment's values under `/opt/` point into the folders instead (a
+    /// later layer's file over an earlier one's, as Lambda merges them, is not emulated: one
+    /// layer per function). A layer the template names that is not given fails the start.
+    pub async fn start_with_layers(template: &Path, overrides: &[(&str, &str)], layers: &[(&str, &Path)]) -> Stack {
         let mut params: Vec<(&str, &str)> = PARAMETERS.to_vec();
         params.extend_from_slice(overrides);
         let mut template = Template::load(template, &params);
@@ -275,6 +284,22 @@ impl Stack {
             env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
             if env.contains_key("SNOWFLAKE_ACCOUNT") {
                 env.insert("SNOWFLAKE_URL".into(), snow.url.clone());
+            }
+            let mounted = template.function_layers(&id);
+            assert!(
+                mounted.len() <= 1,
+                "{id}: one layer per function is emulated, found {mounted:?}"
+            );
+            if let Some(arn) = mounted.first() {
+                let (_, opt) = layers
+                    .iter()
+                    .find(|(a, _)| a == arn)
+                    .unwrap_or_else(|| panic!("{id} uses layer {arn}, which the test did not give"));
+                for v in env.values_mut() {
+                    if let Some(rest) = v.strip_prefix("/opt/") {
+                        *v = opt.join(rest).display().to_string();
+                    }
+                }
             }
             let binary = dir.join(template.function_binary(&id));
             let f = Arc::new(Function::start(

@@ -247,6 +247,21 @@ impl Template {
         env
     }
 
+    /// A function's layer ARNs: `Globals.Function.Layers` then its own (SAM adds list
+    /// globals to a function's list).
+    pub fn function_layers(&self, logical_id: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for path in [
+            vec!["Globals", "Function", "Layers"],
+            vec!["Resources", logical_id, "Properties", "Layers"],
+        ] {
+            if let Value::Array(arns) = self.resolve(&self.raw(&path)) {
+                out.extend(arns.iter().filter_map(|a| a.as_str().map(str::to_string)));
+            }
+        }
+        out
+    }
+
     /// A function's `Timeout` (seconds), from its properties or the globals.
     pub fn function_timeout(&self, logical_id: &str) -> u64 {
         let own = self.raw(&["Resources", logical_id, "Properties", "Timeout"]);

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 #[path = "../../../tests/support/datasets.rs"]
 mod datasets;
+#[path = "../../../tests/support/shop.rs"]
+mod shop;
 
 const MARTS: [&str; 4] = [
     "genre_content_share",
@@ -46,19 +48,37 @@ fn normalized(t: &Table) -> Vec<Vec<String>> {
 /// The marts `landfall run` publishes on DuckDB for the same files (in-process, the same
 /// pipeline the CLI runs).
 async fn duckdb_marts(data: &datasets::Landed) -> Vec<(Vec<String>, Vec<Vec<String>>)> {
+    let root = landfall_e2e::stack::repo_root();
+    duckdb_published(
+        &root.join("transform"),
+        &data.dir,
+        &["titles.csv", "credits.csv"],
+        &MARTS,
+    )
+    .await
+}
+
+/// What `project` publishes on DuckDB from the `files` in `dir`: each mart's columns and
+/// normalized rows.
+async fn duckdb_published(
+    project: &std::path::Path,
+    dir: &std::path::Path,
+    files: &[&str],
+    marts: &[&str],
+) -> Vec<(Vec<String>, Vec<Vec<String>>)> {
     use landfall_core::alerts::FanOut;
     use landfall_core::handlers::Deps;
     use landfall_core::pipeline::{self, RunSettings};
-    let dir = tempfile::tempdir().unwrap();
-    let landing = dir.path().join("landing");
+    let tmp = tempfile::tempdir().unwrap();
+    let landing = tmp.path().join("landing");
     let batch_dir = landing.join("2026-11-26");
     std::fs::create_dir_all(&batch_dir).unwrap();
-    for f in ["titles.csv", "credits.csv"] {
-        std::fs::copy(data.dir.join(f), batch_dir.join(f)).unwrap();
+    for f in files {
+        std::fs::copy(dir.join(f), batch_dir.join(f)).unwrap();
     }
-    let wh = landfall_duckdb::DuckWarehouse::open(dir.path().join("w.duckdb"), &Default::default()).unwrap();
+    let wh = landfall_duckdb::DuckWarehouse::open(tmp.path().join("w.duckdb"), &Default::default()).unwrap();
     let storage = landfall_local::LocalFolder::new(&landing);
-    let project = landfall_core::project::Project::load(landfall_e2e::stack::repo_root().join("transform")).unwrap();
+    let project = landfall_dbt::Project::load(project).unwrap();
     let fan = FanOut(vec![]);
     let settings = RunSettings {
         pipeline: "landfall",
@@ -80,7 +100,7 @@ async fn duckdb_marts(data: &datasets::Landed) -> Vec<(Vec<String>, Vec<Vec<Stri
         .unwrap();
     assert_eq!(summary.status, "succeeded", "{summary:?}");
     let mut out = Vec::new();
-    for m in MARTS {
+    for m in marts {
         let t = wh.query(&format!("select * from marts.{m}")).await.unwrap();
         out.push((t.columns.iter().map(|c| c.to_lowercase()).collect(), normalized(&t)));
     }
@@ -822,4 +842,106 @@ async fn a_statement_longer_than_the_lambda_timeout_publishes_and_one_past_its_b
     assert_eq!(held[1]["status"], "ABORTED", "{held:?}");
     assert_eq!(held[1]["cancelled"], true);
     assert_eq!(published(&stack).await, before, "the published marts are untouched");
+}
+
+/// Copy a folder's files, recursively.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_tree(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A team's own feed without rebuilding the binaries: the shop project (three semicolon
+/// files, a quoted header, orders referring to customers) in a Lambda layer named by the
+/// template's `ProjectLayerArn`. The trigger learns its three-file contract from the layer
+/// (two files wait, the third starts), the release binaries load, build, test and publish it on
+/// Snowflake exactly what `landfall run` publishes on DuckDB, and a malformed row is refused
+/// as bad input naming the file, with one alert and the published mart untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_project_in_a_layer_runs_through_the_deployed_stack() {
+    const LAYER: &str = "arn:aws:lambda:us-east-1:123456789012:layer:shop-feed:3";
+    let opt = tempfile::tempdir().unwrap();
+    copy_tree(
+        &landfall_e2e::stack::repo_root().join("tests/fixtures/shop"),
+        &opt.path().join("project"),
+    );
+    let stack = Stack::start_with_layers(
+        &landfall_e2e::stack::repo_root().join("template.yaml"),
+        &[("ProjectLayerArn", LAYER)],
+        &[(LAYER, opt.path())],
+    )
+    .await;
+    let files = ["customers.csv", "orders.csv", "products.csv"];
+    let samples = tempfile::tempdir().unwrap();
+    shop::land_shop(samples.path(), 8);
+    for f in files {
+        stack
+            .put(
+                &format!("landing/b1/{f}"),
+                &std::fs::read(samples.path().join(f)).unwrap(),
+            )
+            .await;
+    }
+    let execs = stack.settle().await;
+    assert_eq!(
+        trigger_actions(&stack),
+        ["waiting", "waiting", "started"],
+        "{:#?}",
+        stack.deliveries()
+    );
+    assert_eq!(execs.len(), 1, "{execs:#?}");
+    assert_eq!(execs[0].status, "SUCCEEDED", "{:#?}\n{}", execs[0], stack.logs());
+    let loads = execs[0].states.iter().filter(|s| s.name == "LoadFile").count();
+    assert_eq!(loads, 3, "one load per declared file: {:#?}", execs[0].states);
+
+    let wh = stack.warehouse().await;
+    let mart = || async {
+        let t = wh.query("select * from marts.customer_revenue").await.unwrap();
+        (
+            t.columns.iter().map(|c| c.to_lowercase()).collect::<Vec<_>>(),
+            normalized(&t),
+        )
+    };
+    let published = mart().await;
+    let shop_project = landfall_e2e::stack::repo_root().join("tests/fixtures/shop");
+    let expected = duckdb_published(&shop_project, samples.path(), &files, &["customer_revenue"]).await;
+    assert_eq!(published.1.len(), 8);
+    assert_eq!(vec![published.clone()], expected, "Snowflake and DuckDB disagree");
+
+    // A row whose quote never closes: Snowflake's COPY refuses the file (CheckFiles reads
+    // only the header on S3; the data never passes through a Lambda): LoadFile fails with
+    // Landfall.BadInput naming it, once, not retried; one alert; nothing published.
+    let mut slack_seen = stack.slack.posts().len();
+    let mut customers = std::fs::read_to_string(samples.path().join("customers.csv")).unwrap();
+    customers += "99;\"never closed;2026-01-01;true\n";
+    stack.put("landing/b2/customers.csv", customers.as_bytes()).await;
+    for f in &files[1..] {
+        stack
+            .put(
+                &format!("landing/b2/{f}"),
+                &std::fs::read(samples.path().join(f)).unwrap(),
+            )
+            .await;
+    }
+    let execs = stack.settle().await;
+    let e = execs.iter().find(|e| e.name.starts_with("b2-")).unwrap();
+    assert_eq!(e.status, "FAILED", "{e:#?}");
+    let text = one_alert_each(&stack, &mut slack_seen, &e.name, "LoadRaw", "Landfall.BadInput", "b2").await;
+    assert!(
+        text.contains("landing/b2/customers.csv") && text.contains("Snowflake error 100065"),
+        "the cause names the file and Snowflake's load error: {text}"
+    );
+    let attempts = e.states.iter().filter(|s| s.name == "LoadFile").count();
+    assert_eq!(
+        attempts, 3,
+        "one attempt per file, the refused one not retried: {:#?}",
+        e.states
+    );
+    assert_eq!(mart().await, published, "the published mart is untouched");
 }

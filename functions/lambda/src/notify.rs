@@ -49,7 +49,7 @@ async fn run() -> Result<(), lambda_runtime::Error> {
         Some(ledger) => Box::new(OncePerChannel { channels, ledger }),
         None => Box::new(FanOut(channels)),
     };
-    let project: std::sync::LazyLock<_> = std::sync::LazyLock::new(crate::project::embedded_project as fn() -> _);
+    let project: std::sync::LazyLock<_> = std::sync::LazyLock::new(crate::project::deployed_project as fn() -> _);
     let reporter = reports.as_ref().map(|r| landfall_report::ToSink(r));
     let report_sink = reporter
         .as_ref()

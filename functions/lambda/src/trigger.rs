@@ -129,7 +129,7 @@ pub async fn serve() -> std::result::Result<(), lambda_runtime::Error> {
     let executions = StepFunctions::new(&sdk, env("STATE_MACHINE_ARN").map_err(|e| e.message)?);
     // Read on the first invocation, not at init: a broken project is that invocation's
     // `Landfall.Config`, and init stays milliseconds.
-    let contract = std::sync::LazyLock::new(crate::project::embedded_contract);
+    let contract = std::sync::LazyLock::new(crate::project::deployed_contract);
     let (storage, executions, bucket, contract) = (&storage, &executions, bucket.as_str(), &contract);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let span = tracing::info_span!("invocation", function = "trigger", request = %event.context.request_id);

@@ -1,5 +1,5 @@
 //! What the four warehouse Lambdas (`load`, `transform`, `quality`, `publish`) share: the SQL
-//! project embedded at build time, the landing bucket on S3, and one Snowflake session per
+//! project (embedded at build time, or a layer's: crate::project), the landing bucket on S3, and one Snowflake session per
 //! container, opened on the first invocation (so a missing credential is that invocation's
 //! `Landfall.Config` error, not a crashed init) and opened again once after Snowflake refuses
 //! the credentials, with the SSM parameters read afresh (a rotated key).
@@ -13,9 +13,9 @@
 use crate::{LambdaError, env, environment, init_tracing, ssm_prefix};
 use landfall_aws::{s3::S3Landing, sdk_config, ssm::Secrets};
 use landfall_core::handlers::Deps;
-use landfall_core::project::Project;
 use landfall_core::trigger::LANDING_PREFIX;
 use landfall_core::{PipelineError, Result};
+use landfall_dbt::Project;
 use landfall_snowflake::{Config, Credentials, SnowflakeWarehouse, is_auth_failure};
 use serde_json::Value;
 use std::future::Future;
@@ -31,7 +31,7 @@ pub type Function = for<'a> fn(Deps<'a>, Value) -> Pin<Box<dyn Future<Output = R
 /// Time kept back from the invocation's deadline to cancel a statement and answer.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
-use crate::project::embedded_project;
+use crate::project::deployed_project;
 
 /// Settings that are not secrets, from the environment.
 struct Settings {
@@ -237,7 +237,7 @@ pub async fn serve(function: &'static str, f: Function) -> Result<(), lambda_run
         session: Session::from_env(Secrets::new(&sdk, ssm_prefix())),
         storage: S3Landing::new(&sdk, &bucket, LANDING_PREFIX),
         bucket,
-        project: std::sync::LazyLock::new(embedded_project),
+        project: std::sync::LazyLock::new(deployed_project),
     };
     let environment = environment();
     let lambda = &lambda;

@@ -20,8 +20,8 @@
 //! `lines`: (`x`, `y`) points, one line per value of `series` (one line without it).
 
 use landfall_core::build::published_relation;
-use landfall_core::project::{Model, Project};
 use landfall_core::warehouse::Warehouse;
+use landfall_dbt::{Model, Project};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

@@ -16,10 +16,10 @@ pub use charts::{Chart, ChartData};
 
 use landfall_core::audit::StepRow;
 use landfall_core::build::build_relation;
-use landfall_core::project::{Project, Relation, TestTarget};
 use landfall_core::reporting::{ReportSink, RunReport};
 use landfall_core::warehouse::{Table, Warehouse, as_i64, sql_str};
 use landfall_core::{PipelineError, Result};
+use landfall_dbt::{Project, Relation, TestTarget};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;

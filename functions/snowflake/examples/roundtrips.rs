@@ -86,7 +86,7 @@ async fn main() {
 
     staged::stage_over(&wh, &landing).await;
     let storage = staged::StagedFolder(LocalFolder::new(&landing));
-    let project = landfall_core::project::Project::load(support::repo_root().join("transform")).unwrap();
+    let project = landfall_dbt::Project::load(support::repo_root().join("transform")).unwrap();
     let fan = landfall_core::alerts::FanOut(vec![]);
     let settings = landfall_core::functions::NotifySettings {
         pipeline: "landfall",

@@ -10,9 +10,9 @@ mod support;
 use landfall_core::ErrorName;
 use landfall_core::build::{RunVars, build_schema};
 use landfall_core::handlers::{self, Deps};
-use landfall_core::project::{Project, Relation};
 use landfall_core::storage::Storage;
 use landfall_core::warehouse::Warehouse;
+use landfall_dbt::{Project, Relation};
 use landfall_local::LocalFolder;
 use landfall_snowflake::SnowflakeWarehouse;
 use staged::{StagedFolder, async_statements, connect, hold, stage_over};
@@ -228,8 +228,10 @@ async fn a_file_snowflake_cannot_read_fails_naming_the_file_and_raw_keeps_its_ro
     let info = storage.head("b2/credits.csv").await.unwrap().unwrap();
     let e = handlers::load_file(deps, &run, "credits", &info).await.unwrap_err();
     // Real Snowflake answers a ragged file with a 100xxx load error (`Landfall.BadInput`, see
-    // the unit tests of `classify`); fakesnow's DuckDB sniffer fails with a binder error
-    // instead. Either way: an error that names the file, never a partial load.
+    // the unit tests of `classify`); on fakesnow DuckDB's sniffer reads this one as a single
+    // column and the COPY fails binding the second (a parse failure becomes 100xxx through the
+    // wrapper, the shop test shows). Either way: an error that names the file, never a
+    // partial load, never retried.
     assert_ne!(e.name, ErrorName::Transient, "{e}");
     assert!(e.message.contains("b2/credits.csv"), "{e}");
     let n = wh.query("select count(*) from raw.credits").await.unwrap().scalar_i64();
@@ -460,7 +462,7 @@ async fn two_executions_interleaved_on_snowflake_publish_in_batch_order() {
     assert!(swept.landing_tables[0].eq_ignore_ascii_case(&dead_landing), "{swept:?}");
     let exists = |t: String| async move {
         let (schema, name) = t.split_once('.').unwrap();
-        wh.relation_exists(&landfall_core::project::Relation::new(schema, name))
+        wh.relation_exists(&landfall_dbt::Relation::new(schema, name))
             .await
             .unwrap()
     };
@@ -841,10 +843,18 @@ async fn the_shop_feed_runs_on_snowflake_and_refuses_bad_batches() {
     let s = run("b3").await;
     let e = s.error.clone().unwrap_or_else(|| panic!("{s:#?}"));
     assert!(e.cause.contains("customers.csv: missing"), "{}", e.cause);
+    shop::land_shop(&st.landing.join("b4"), 9);
+    let p = st.landing.join("b4/customers.csv");
+    let t = std::fs::read_to_string(&p).unwrap() + "99;\"never closed;2026-01-01;true\n";
+    std::fs::write(&p, t).unwrap();
+    let s = run("b4").await;
+    let e = s.error.clone().unwrap_or_else(|| panic!("{s:#?}"));
+    assert_eq!(e.name, ErrorName::BadInput, "{e:?}");
+    assert!(e.cause.contains("b4/customers.csv"), "{}", e.cause);
     assert_eq!(mart().await, published, "the published mart is untouched");
     assert_eq!(
         std::fs::read_to_string(&alerts_path).unwrap().lines().count(),
-        2,
+        3,
         "one alert each"
     );
 }

@@ -1,4 +1,7 @@
-//! Deterministic synthetic landing files shaped like the real Netflix export.
+//! # landfall-sample
+//!
+//! Deterministic synthetic landing files shaped like the real Netflix export: the data of
+//! `landfall demo`, `make test` and the benchmarks, so nothing needs the real export.
 //!
 //! Same columns, same messiness: descriptions quoted with commas, doubled quotes and line
 //! breaks; Python-list strings for genres and countries (sometimes `[]`); empty fields;
@@ -357,7 +360,7 @@ mod tests {
                 std::fs::read(b.path().join(f)).unwrap()
             );
         }
-        let t = crate::csvcheck::check_csv(
+        let t = landfall_core::csvcheck::check_csv(
             "titles.csv",
             std::fs::File::open(a.path().join("titles.csv")).unwrap(),
             &Default::default(),
@@ -365,10 +368,10 @@ mod tests {
         .unwrap();
         assert_eq!(t.rows, 300);
         // The generated files keep the flagship project's contract.
-        let project = crate::project::Project::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../transform")).unwrap();
-        let contract = crate::contract::Contract::of(&project).unwrap();
+        let project = landfall_dbt::Project::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../transform")).unwrap();
+        let contract = landfall_core::contract::Contract::of(&project).unwrap();
         assert_eq!(t.first_record, contract.file("titles").unwrap().required);
-        let c = crate::csvcheck::check_csv(
+        let c = landfall_core::csvcheck::check_csv(
             "credits.csv",
             std::fs::File::open(a.path().join("credits.csv")).unwrap(),
             &Default::default(),

@@ -6,7 +6,7 @@
 //! template called (`ref`, `source`, `config`) is captured for the parser.
 
 use super::load::Project;
-use crate::error::{PipelineError, Result};
+use crate::error::{ProjectError, Result};
 use minijinja::value::{Kwargs, Object, Value as JValue};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value};
@@ -312,7 +312,7 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
             Some(l) if l > 0 => format!("{} line {l}", path.display()),
             _ => format!("{} (in a macro)", path.display()),
         };
-        PipelineError::config(format!("{loc}: cannot render the template: {what}"))
+        ProjectError::config(format!("{loc}: cannot render the template: {what}"))
     };
     env.add_template_owned("__model__", text).map_err(map_err)?;
     let tmpl = env.get_template("__model__").map_err(map_err)?;

@@ -1,7 +1,7 @@
 //! Reading a dbt project folder into [`Project`].
 
 use super::render::{self, Captured, RenderScope, Target};
-use crate::error::{PipelineError, Result};
+use crate::error::{ProjectError, Result};
 use serde_json::{Map, Value};
 use serde_yaml::Value as Yaml;
 use std::collections::{BTreeMap, HashMap};
@@ -201,8 +201,8 @@ fn yaml_to_json(y: &Yaml) -> Value {
     serde_json::to_value(y).unwrap_or(Value::Null)
 }
 
-fn cfg_err(path: &Path, msg: impl std::fmt::Display) -> PipelineError {
-    PipelineError::config(format!("{}: {msg}", path.display()))
+fn cfg_err(path: &Path, msg: impl std::fmt::Display) -> ProjectError {
+    ProjectError::config(format!("{}: {msg}", path.display()))
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -497,7 +497,7 @@ impl Project {
         let root = root.as_ref().to_path_buf();
         let pf = root.join("dbt_project.yml");
         if !pf.is_file() {
-            return Err(PipelineError::config(format!(
+            return Err(ProjectError::config(format!(
                 "{}: no dbt_project.yml (is --project pointing at the transform/ folder?)",
                 root.display()
             )));
@@ -699,7 +699,7 @@ impl Project {
             apply_captured(m, &cap)?;
             for r in &m.refs {
                 if !names.contains(r) {
-                    return Err(PipelineError::config(format!(
+                    return Err(ProjectError::config(format!(
                         "{}: ref('{r}') names no model of this project (models: {})",
                         m.path.display(),
                         names.join(", ")
@@ -708,7 +708,7 @@ impl Project {
             }
             for (s, t) in &m.sources {
                 if !self.sources.iter().any(|x| &x.source == s && &x.name == t) {
-                    return Err(PipelineError::config(format!(
+                    return Err(ProjectError::config(format!(
                         "{}: source('{s}', '{t}') is not declared in any schema file",
                         m.path.display()
                     )));
@@ -724,7 +724,7 @@ impl Project {
                 let (_, cap) = render::render(self, sql, path, &scope)?;
                 for r in &cap.refs {
                     if !names.contains(r) {
-                        return Err(PipelineError::config(format!(
+                        return Err(ProjectError::config(format!(
                             "{}: ref('{r}') names no model of this project",
                             path.display()
                         )));
@@ -790,14 +790,14 @@ fn apply_captured(m: &mut Model, cap: &Captured) -> Result<()> {
         m.config.materialized.as_str(),
         "table" | "view" | "incremental" | "ephemeral"
     ) {
-        return Err(PipelineError::config(format!(
+        return Err(ProjectError::config(format!(
             "{}: materialized='{}' is not supported (table, view, incremental or ephemeral)",
             m.path.display(),
             m.config.materialized
         )));
     }
     if m.config.materialized == "ephemeral" {
-        return Err(PipelineError::config(format!(
+        return Err(ProjectError::config(format!(
             "{}: ephemeral models are not supported yet; use a view",
             m.path.display()
         )));
@@ -817,7 +817,7 @@ fn topo_sort(models: Vec<Model>) -> Result<Vec<Model>> {
             Some(p) => done.push(remaining.remove(p)),
             None => {
                 let names: Vec<String> = remaining.iter().map(|m| m.name.clone()).collect();
-                return Err(PipelineError::config(format!(
+                return Err(ProjectError::config(format!(
                     "the models {} refer to each other in a cycle",
                     names.join(", ")
                 )));

@@ -1,0 +1,25 @@
+//! # landfall-dbt
+//!
+//! The dbt-compatible project engine: a folder like `transform/`, loaded, rendered, ordered and
+//! compiled. It knows nothing of landing files, warehouses' I/O or Lambdas; the pipeline
+//! (`landfall-core`) runs what it compiles.
+//!
+//! - [`load`] reads `dbt_project.yml`, models, schema files, macros and singular tests;
+//! - [`render`] renders Jinja with minijinja, with dbt's `ref`, `source`, `config`, `var`,
+//!   `env_var`, `target`, `this` and `is_incremental()`;
+//! - [`Project::parse`] renders every model once to learn its config and dependencies (as dbt
+//!   does), then orders the models into a DAG;
+//! - [`compile`] turns data tests into the SQL whose rows are their failures.
+//!
+//! What it deliberately does not do (README, "The SQL project", lists it): dbt packages,
+//! seeds, snapshots, Python models, custom materializations, `adapter.*` calls. The same
+//! folder also builds with real dbt-core, which a test checks.
+
+pub mod compile;
+pub mod error;
+pub mod load;
+pub mod render;
+
+pub use error::{ProjectError, Result};
+pub use load::{ColumnSpec, Model, ModelConfig, Project, SourceTable, TestSpec, TestTarget};
+pub use render::{Relation, RenderScope, Target};
