@@ -195,3 +195,148 @@ fn raise_compiler_error_fails_with_the_users_message_as_in_dbt() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Model hooks run as dbt runs them: a folder's `+post-hook` from dbt_project.yml, then the
+/// model's own `post_hook`s from `config()`, in order, with `this` the model's relation, and a
+/// `pre_hook` before the build. The rows are dbt's. A hook that fails fails the run naming
+/// the model and the hook (its place among the model's hooks, the project's first), with
+/// nothing published, as dbt fails.
+#[test]
+fn pre_and_post_hooks_run_in_dbts_order_with_this() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let yml = project.join("dbt_project.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    let name = "    marts:\n";
+    assert!(text.contains(name), "{text}");
+    std::fs::write(
+        &yml,
+        text.replacen(
+            name,
+            "    hooked:\n      +post-hook: \"delete from {{ this }} where n < 35\"\n    marts:\n",
+            1,
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(project.join("models/hooked")).unwrap();
+    std::fs::write(
+        project.join("models/hooked/genre_hooked.sql"),
+        "{{ config(materialized='table',\n\
+         pre_hook=\"create or replace table main.hook_log as select 'pre' as said\",\n\
+         post_hook=[\"update {{ this }} set label = 'hooked' where n >= 45\", \"insert into main.hook_log select 'post ' || count(*) from {{ this }}\"]) }}\n\
+         select genre, total as n, 'plain' as label from {{ ref('genre_content_share') }}\n",
+    )
+    .unwrap();
+    f.generated_batch("h1", 300, 8);
+    let o = f.run_project("h1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let ours = f.query("select * from build_main.genre_hooked order by all");
+    assert!(
+        ours.rows.iter().any(|r| r[2] == "hooked") && ours.rows.iter().any(|r| r[2] == "plain"),
+        "both post-hooks changed rows: {ours:?}"
+    );
+    let log = f.query("select said from main.hook_log order by said");
+    assert_eq!(
+        log.rows.len(),
+        2,
+        "the pre-hook, then the post-hooks after the delete: {log:?}"
+    );
+
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+genre_hooked", "--vars", "{batch: h1}"],
+    );
+    let theirs = query_file(&copy, "select * from main.genre_hooked order by all");
+    assert_eq!(ours, theirs, "landfall and dbt-duckdb hooked different rows");
+    let their_log = query_file(&copy, "select said from main.hook_log order by said");
+    assert_eq!(their_log, log, "dbt's hooks saw the same rows");
+
+    // A failing hook: both fail; landfall names the model and the hook, publishes nothing.
+    let published = f.query("select count(*) from marts.genre_content_share").scalar_i64();
+    let sql = project.join("models/hooked/genre_hooked.sql");
+    let text = std::fs::read_to_string(&sql).unwrap();
+    std::fs::write(&sql, text.replacen("set label = 'hooked'", "set no_such_column = 1", 1)).unwrap();
+    f.generated_batch("h2", 200, 9);
+    let o = f.run_project("h2", &project, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let cause = o.summary["error"]["cause"].as_str().unwrap();
+    assert!(
+        cause.contains("model genre_hooked") && cause.contains("post_hook 2"),
+        "{cause}"
+    );
+    assert_eq!(o.summary["published"], false);
+    assert_eq!(
+        f.query("select count(*) from marts.genre_content_share").scalar_i64(),
+        published,
+        "the published marts are untouched"
+    );
+    let out = dbt_over_copy(
+        &dbt(),
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+genre_hooked", "--vars", "{batch: h2}"],
+    );
+    assert!(!out.status.success(), "dbt fails on the hook too");
+}
+
+/// Ephemeral models are inlined where they are referenced, as dbt compiles them: an ephemeral
+/// that refs another, both read by a model whose own SQL starts with a comment and a `with`.
+/// Nothing is built for them; the consumer's rows are dbt's. An ephemeral model marked for
+/// publishing is refused at load (nothing would be built to publish).
+#[test]
+fn ephemeral_models_are_inlined_as_dbt_inlines_them() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, sql: &str| {
+        let p = project.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, sql).unwrap();
+    };
+    write(
+        "models/intermediate/int_recent.sql",
+        "{{ config(materialized='ephemeral') }}\nselect title_id, title_type, release_year from {{ ref('stg_titles') }} where release_year >= 2010\n",
+    );
+    write(
+        "models/intermediate/int_modern.sql",
+        "{{ config(materialized='ephemeral') }}\nwith r as (select * from {{ ref('int_recent') }}) select * from r where release_year >= 2015\n",
+    );
+    write(
+        "models/reporting/modern_by_year.sql",
+        "-- modern titles per year and type\nwith y as (\n  select release_year, title_type, count(*) as n from {{ ref('int_modern') }} group by 1, 2\n)\nselect y.*, (select count(*) from {{ ref('int_recent') }}) as recent from y\n",
+    );
+    f.generated_batch("e1", 400, 8);
+    let o = f.run_project("e1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let ours = f.query("select * from build_main.modern_by_year order by all");
+    assert!(!ours.rows.is_empty());
+    let built =
+        f.query("select count(*) from information_schema.tables where table_name in ('int_recent', 'int_modern')");
+    assert_eq!(built.scalar_i64(), 0, "an ephemeral model is not built");
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+modern_by_year", "--vars", "{batch: e1}"],
+    );
+    let theirs = query_file(&copy, "select * from main.modern_by_year order by all");
+    assert_eq!(ours, theirs, "landfall and dbt-duckdb built different rows");
+
+    write(
+        "models/marts/_eph.yml",
+        "version: 2\nmodels:\n  - name: int_recent\n    config:\n      meta: {publish: true}\n",
+    );
+    let o = f.run_project("e1", &project, &[], &[]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let said = format!("{}{}", o.stdout, o.stderr);
+    assert!(
+        said.contains("int_recent.sql: an ephemeral model is never built, so it cannot be published"),
+        "{said}"
+    );
+}

@@ -119,9 +119,10 @@ pub fn published_relation(m: &Model) -> Relation {
     )
 }
 
-/// The render scope of a run: every `ref` points at a build relation.
-pub fn run_scope(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> RenderScope {
-    RenderScope {
+/// The render scope of a run: every `ref` points at a build relation, or at the CTE an
+/// ephemeral model is inlined as.
+pub fn run_scope(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<RenderScope> {
+    let scope = RenderScope {
         target: project.target(wh.target_type(), &wh.database()),
         vars: run.vars(project),
         models: project
@@ -143,7 +144,9 @@ pub fn run_scope(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Render
         is_incremental: false,
         invocation_id: run.run_id.clone(),
         parsing: false,
-    }
+        ephemerals: Default::default(),
+    };
+    Ok(landfall_dbt::render::with_ephemerals(project, scope)?)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,7 +159,7 @@ pub struct ModelRun {
 
 /// Run the project's `on-run-start` hooks.
 pub async fn on_run_start(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<()> {
-    let scope = run_scope(project, wh, run);
+    let scope = run_scope(project, wh, run)?;
     for hook in &project.on_run_start {
         let (sql, _) = render::render(
             project,
@@ -188,7 +191,7 @@ pub async fn build_models(
 /// Create the build schemas of `models` (each once), in one request where the engine allows.
 pub async fn ensure_schemas(wh: &dyn Warehouse, run: &RunVars, models: &[&Model]) -> Result<()> {
     let mut schemas: Vec<String> = Vec::new();
-    for m in models {
+    for m in models.iter().filter(|m| m.config.materialized != "ephemeral") {
         let schema = build_relation(m, wh, &run.run_id).schema_path();
         if !schemas.contains(&schema) {
             schemas.push(schema);
@@ -211,6 +214,13 @@ pub async fn build_models_in(
     use futures_util::FutureExt;
     use futures_util::future::BoxFuture;
     use futures_util::stream::{FuturesUnordered, StreamExt};
+    // Ephemeral models are not built: their SQL is inlined where they are referenced.
+    let models: Vec<&Model> = models
+        .iter()
+        .copied()
+        .filter(|m| m.config.materialized != "ephemeral")
+        .collect();
+    let models = models.as_slice();
     let given: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
     let mut done: Vec<Option<ModelRun>> = models.iter().map(|_| None).collect();
     let mut waiting: Vec<usize> = (0..models.len()).collect();
@@ -256,16 +266,38 @@ pub async fn build_models_in(
     Ok(done.into_iter().flatten().collect())
 }
 
-/// Render one model for its build relation and materialize it.
+/// Render and run a model's hooks, in order, with the model's scope (`this` is its build
+/// relation). A hook that renders to nothing runs nothing.
+async fn run_hooks(
+    project: &Project,
+    wh: &dyn Warehouse,
+    m: &Model,
+    scope: &RenderScope,
+    which: &str,
+    hooks: &[String],
+) -> Result<()> {
+    for (i, hook) in hooks.iter().enumerate() {
+        let (sql, _) = render::render(project, hook, &m.path, scope)?;
+        if !sql.trim().is_empty() {
+            wh.execute(&sql)
+                .await
+                .map_err(|e| e.context(format!("model {} ({}), {which} {}", m.name, m.path.display(), i + 1)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Render one model for its build relation and materialize it, between its hooks.
 async fn build_model(project: &Project, wh: &dyn Warehouse, run: &RunVars, m: &Model) -> Result<ModelRun> {
     let started = Instant::now();
     let rel = build_relation(m, wh, &run.run_id);
     let exists = m.config.materialized == "incremental" && wh.relation_exists(&rel).await?;
-    let mut scope = run_scope(project, wh, run);
+    let mut scope = run_scope(project, wh, run)?;
     scope.this = Some(rel.clone());
     scope.is_incremental = exists && !run.full_refresh;
     let (sql, _) = render::render(project, &m.raw_sql, &m.path, &scope)?;
     let ctx = |e: PipelineError| e.context(format!("model {} ({})", m.name, m.path.display()));
+    run_hooks(project, wh, m, &scope, "pre_hook", &m.config.pre_hook).await?;
     match m.config.materialized.as_str() {
         "view" => wh
             .execute(&format!("create or replace view {rel} as\n{sql}"))
@@ -311,6 +343,7 @@ async fn build_model(project: &Project, wh: &dyn Warehouse, run: &RunVars, m: &M
             )));
         }
     }
+    run_hooks(project, wh, m, &scope, "post_hook", &m.config.post_hook).await?;
     Ok(ModelRun {
         name: m.name.clone(),
         relation: rel.to_string(),

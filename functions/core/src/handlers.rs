@@ -283,11 +283,25 @@ pub fn build_state(m: &landfall_dbt::Model) -> &'static str {
 /// that only BuildMarts builds would find nothing. `Landfall.Config` naming both files.
 pub fn check_build_order(project: &Project) -> Result<()> {
     let rank = |m: &landfall_dbt::Model| LAYERS.iter().position(|l| *l == build_state(m)).unwrap_or(2);
-    for m in &project.models {
-        for r in &m.refs {
-            if let Some(dep) = project.models.iter().find(|d| &d.name == r)
-                && rank(dep) > rank(m)
-            {
+    let ephemeral = |m: &landfall_dbt::Model| m.config.materialized == "ephemeral";
+    // What a model reads once its ephemeral refs are inlined: their refs, transitively.
+    let built_refs = |m: &landfall_dbt::Model| {
+        let mut out: Vec<&landfall_dbt::Model> = Vec::new();
+        let mut todo: Vec<&String> = m.refs.iter().collect();
+        while let Some(r) = todo.pop() {
+            if let Some(dep) = project.models.iter().find(|d| &d.name == r) {
+                if ephemeral(dep) {
+                    todo.extend(dep.refs.iter());
+                } else if !out.iter().any(|o| o.name == dep.name) {
+                    out.push(dep);
+                }
+            }
+        }
+        out
+    };
+    for m in project.models.iter().filter(|m| !ephemeral(m)) {
+        for dep in built_refs(m) {
+            if rank(dep) > rank(m) {
                 return Err(PipelineError::config(format!(
                     "{}: model '{}' refs '{}' ({}), which builds later, in {}: every folder but staging/ and intermediate/ builds with the marts; move '{}' into models/{}/ or '{}' out of it",
                     m.path.display(),

@@ -68,7 +68,7 @@ impl TestCounts {
 /// their sample rows (side by side). A group whose statement fails runs its tests one by one,
 /// so the error names the test.
 pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<Vec<TestResult>> {
-    let scope = run_scope(project, wh, run);
+    let scope = run_scope(project, wh, run)?;
     let compiled = project
         .tests
         .iter()
@@ -250,15 +250,19 @@ pub fn gate(results: &[TestResult]) -> Result<()> {
 
 /// Share of model columns (of the built relations) that at least one test covers.
 pub async fn column_coverage(project: &Project, wh: &dyn Warehouse, run_id: &str) -> Result<f64> {
-    let rels: Vec<_> = project
+    let built: Vec<_> = project
         .models
+        .iter()
+        .filter(|m| m.config.materialized != "ephemeral")
+        .collect();
+    let rels: Vec<_> = built
         .iter()
         .map(|m| crate::build::build_relation(m, wh, run_id))
         .collect();
     let columns = wh.columns_of(&rels).await?;
     let mut total = 0usize;
     let mut covered = 0usize;
-    for (m, cols) in project.models.iter().zip(columns) {
+    for (m, cols) in built.iter().zip(columns) {
         for c in cols {
             total += 1;
             let tested = project.tests.iter().any(|t| {

@@ -17,6 +17,7 @@
 
 pub mod compile;
 pub mod error;
+pub mod keys;
 pub mod load;
 pub mod render;
 

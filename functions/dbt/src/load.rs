@@ -2,6 +2,7 @@
 
 use super::render::{self, Captured, RenderScope, Target};
 use crate::error::{ProjectError, Result};
+use crate::keys::{self, Place};
 use serde_json::{Map, Value};
 use serde_yaml::Value as Yaml;
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +20,25 @@ pub struct ModelConfig {
     pub enabled: bool,
     pub alias: Option<String>,
     pub meta: Map<String, Value>,
+    /// SQL run before / after the model is built, with `this` the model's relation; every
+    /// level's hooks add up, the project's before the model's own (as dbt has them).
+    pub pre_hook: Vec<String>,
+    pub post_hook: Vec<String>,
+}
+
+/// A hook config's statements: a string, a `{sql: …}` mapping, or a list of either.
+fn hook_statements(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Object(o) => o
+            .get("sql")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .into_iter()
+            .collect(),
+        Value::Array(a) => a.iter().flat_map(hook_statements).collect(),
+        _ => vec![],
+    }
 }
 
 impl ModelConfig {
@@ -48,6 +68,8 @@ impl ModelConfig {
                     _ => vec![],
                 }
             }
+            "pre_hook" | "pre-hook" => self.pre_hook.extend(hook_statements(v)),
+            "post_hook" | "post-hook" => self.post_hook.extend(hook_statements(v)),
             "meta" => {
                 if let Value::Object(m) = v {
                     for (k, x) in m {
@@ -149,6 +171,9 @@ pub struct Project {
     pub tests: Vec<TestSpec>,
     /// All macro files, converted for minijinja, prepended to each rendered template.
     pub macros: String,
+    /// Where each macro file's text starts in [`Project::macros`] (its first line, 0-based),
+    /// for messages that name the file.
+    pub macro_files: Vec<(usize, PathBuf)>,
 }
 
 /// The target dbt would pick: `DBT_TARGET` (dbt's environment form of `--target`), else the
@@ -210,8 +235,14 @@ fn read(path: &Path) -> Result<String> {
 }
 
 fn read_yaml(path: &Path) -> Result<Yaml> {
+    Ok(read_yaml_text(path)?.0)
+}
+
+/// A YAML file, parsed, and its text (for the lines of messages).
+fn read_yaml_text(path: &Path) -> Result<(Yaml, String)> {
     let text = read(path)?;
-    serde_yaml::from_str(&text).map_err(|e| cfg_err(path, format!("invalid YAML: {e}")))
+    let y = serde_yaml::from_str(&text).map_err(|e| cfg_err(path, format!("invalid YAML: {e}")))?;
+    Ok((y, text))
 }
 
 fn files_with_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
@@ -271,24 +302,31 @@ const CONFIG_KEYS: &[&str] = &[
 /// Config key/value pairs that apply to one folder path.
 type FolderConfig = (Vec<String>, Vec<(String, Value)>);
 
-fn folder_configs(node: &Yaml, path: Vec<String>, out: &mut Vec<FolderConfig>) {
-    let Yaml::Mapping(m) = node else { return };
+/// `file`/`text`: dbt_project.yml, for refusals (crate::keys).
+fn folder_configs(node: &Yaml, path: Vec<String>, out: &mut Vec<FolderConfig>, file: &Path, text: &str) -> Result<()> {
+    let Yaml::Mapping(m) = node else { return Ok(()) };
     let mut here = Vec::new();
     for (k, v) in m {
         let Some(k) = k.as_str() else { continue };
-        if k.starts_with('+') || (CONFIG_KEYS.contains(&k) && !matches!(v, Yaml::Mapping(_)) || k == "meta") {
-            here.push((k.trim_start_matches('+').to_string(), yaml_to_json(v)));
-        } else if matches!(v, Yaml::Mapping(_)) {
+        // dbt: a `+key`, a known config name, or any key whose value is not a mapping is a
+        // config; any other key is a folder.
+        if k.starts_with('+') || CONFIG_KEYS.contains(&k) || !matches!(v, Yaml::Mapping(_)) {
+            let value = yaml_to_json(v);
+            keys::check(Place::ModelConfig, k, &value, file, text)?;
+            here.push((k.trim_start_matches('+').to_string(), value));
+        } else {
             let mut p = path.clone();
             p.push(k.to_string());
-            folder_configs(v, p, out);
+            folder_configs(v, p, out, file, text)?;
         }
     }
     out.push((path, here));
+    Ok(())
 }
 
-/// Parse one schema-file test entry into a spec (name filled in later).
-fn parse_test(entry: &Yaml, file: &Path) -> Result<TestSpec> {
+/// Parse one schema-file test entry into a spec (name filled in later); `None` when the test
+/// is disabled (`enabled: false`). `text` is the file's, for refusals (crate::keys).
+fn parse_test(entry: &Yaml, file: &Path, text: &str) -> Result<Option<TestSpec>> {
     let (kind, body) = match entry {
         Yaml::String(s) => (s.clone(), Map::new()),
         Yaml::Mapping(m) if m.len() == 1 => {
@@ -324,23 +362,25 @@ fn parse_test(entry: &Yaml, file: &Path) -> Result<TestSpec> {
         path: None,
         sql: None,
     };
-    let apply_config = |k: &str, v: &Value, spec: &mut TestSpec| -> bool {
+    let mut enabled = true;
+    let mut apply_config = |k: &str, v: &Value, spec: &mut TestSpec| -> Result<()> {
+        keys::check(Place::TestConfig, k, v, file, text)?;
         match k {
             "severity" => spec.severity = v.as_str().unwrap_or("error").to_lowercase(),
             "where" => spec.where_ = v.as_str().map(str::to_string),
             "warn_if" => spec.warn_if = v.as_str().unwrap_or("!= 0").to_string(),
             "error_if" => spec.error_if = v.as_str().unwrap_or("!= 0").to_string(),
-            "enabled" | "tags" | "limit" | "store_failures" | "meta" | "fail_calc" | "alias" | "description" => {}
-            _ => return false,
+            "enabled" => enabled = v.as_bool().unwrap_or(true),
+            _ => {}
         }
-        true
+        Ok(())
     };
     for (k, v) in &body {
         match k.as_str() {
             "config" => {
                 if let Value::Object(c) = v {
                     for (ck, cv) in c {
-                        apply_config(ck, cv, &mut spec);
+                        apply_config(ck, cv, &mut spec)?;
                     }
                 }
             }
@@ -350,12 +390,14 @@ fn parse_test(entry: &Yaml, file: &Path) -> Result<TestSpec> {
                 }
             }
             "name" | "test_name" => {}
+            _ if keys::TEST_CONFIG_KEYS.contains(&k.as_str()) => apply_config(k, v, &mut spec)?,
             _ => {
-                if !apply_config(k, v, &mut spec) {
-                    spec.args.insert(k.clone(), v.clone());
-                }
+                spec.args.insert(k.clone(), v.clone());
             }
         }
+    }
+    if !enabled {
+        return Ok(None);
     }
     if !matches!(spec.severity.as_str(), "error" | "warn") {
         return Err(cfg_err(
@@ -366,13 +408,14 @@ fn parse_test(entry: &Yaml, file: &Path) -> Result<TestSpec> {
             ),
         ));
     }
-    Ok(spec)
+    Ok(Some(spec))
 }
 
 fn parse_columns(
     cols: Option<&Yaml>,
     target: &TestTarget,
     file: &Path,
+    text: &str,
     tests: &mut Vec<TestSpec>,
 ) -> Result<Vec<ColumnSpec>> {
     let mut out = Vec::new();
@@ -385,11 +428,17 @@ fn parse_columns(
             .and_then(Yaml::as_str)
             .ok_or_else(|| cfg_err(file, "a column needs a name"))?
             .to_string();
+        keys::check_mapping(Place::Column, c, file, text)?;
+        if let Some(cc) = c.get("config") {
+            keys::check_mapping(Place::ColumnConfig, cc, file, text)?;
+        }
         let mut specs = Vec::new();
         for key in ["tests", "data_tests"] {
             if let Some(Yaml::Sequence(ts)) = c.get(key) {
                 for t in ts {
-                    let mut spec = parse_test(t, file)?;
+                    let Some(mut spec) = parse_test(t, file, text)? else {
+                        continue;
+                    };
                     spec.target = Some(target.clone());
                     spec.column = Some(name.clone());
                     specs.push(spec);
@@ -402,11 +451,19 @@ fn parse_columns(
     Ok(out)
 }
 
-fn model_level_tests(node: &Yaml, target: &TestTarget, file: &Path, tests: &mut Vec<TestSpec>) -> Result<()> {
+fn model_level_tests(
+    node: &Yaml,
+    target: &TestTarget,
+    file: &Path,
+    text: &str,
+    tests: &mut Vec<TestSpec>,
+) -> Result<()> {
     for key in ["tests", "data_tests"] {
         if let Some(Yaml::Sequence(ts)) = node.get(key) {
             for t in ts {
-                let mut spec = parse_test(t, file)?;
+                let Some(mut spec) = parse_test(t, file, text)? else {
+                    continue;
+                };
                 spec.target = Some(target.clone());
                 spec.column = spec.args.get("column_name").and_then(Value::as_str).map(str::to_string);
                 tests.push(spec);
@@ -502,7 +559,8 @@ impl Project {
                 root.display()
             )));
         }
-        let y = read_yaml(&pf)?;
+        let (y, project_text) = read_yaml_text(&pf)?;
+        keys::check_mapping(Place::Project, &y, &pf, &project_text)?;
         let name = y
             .get("name")
             .and_then(Yaml::as_str)
@@ -523,24 +581,48 @@ impl Project {
             .collect();
 
         let mut folder_cfg = Vec::new();
-        if let Some(models) = y.get("models").and_then(|m| m.get(name.as_str())) {
-            folder_configs(models, vec![], &mut folder_cfg);
+        if let Some(Yaml::Mapping(models)) = y.get("models") {
+            for (k, v) in models {
+                let k = k.as_str().unwrap_or_default();
+                if k == name {
+                    folder_configs(v, vec![], &mut folder_cfg, &pf, &project_text)?;
+                } else if k.starts_with('+') || CONFIG_KEYS.contains(&k) || !matches!(v, Yaml::Mapping(_)) {
+                    // Project-wide model configs (`models: {+materialized: table}`).
+                    let value = yaml_to_json(v);
+                    keys::check(Place::ModelConfig, k, &value, &pf, &project_text)?;
+                    folder_cfg.push((vec![], vec![(k.trim_start_matches('+').to_string(), value)]));
+                } else {
+                    return Err(ProjectError::config(format!(
+                        "{}{}: models: '{k}' configures the models of a package, and packages are not supported",
+                        pf.display(),
+                        keys::line_of(&project_text, k)
+                            .map(|n| format!(" line {n}"))
+                            .unwrap_or_default()
+                    )));
+                }
+            }
         }
+        refuse_unsupported_files(&root, &y, &model_paths)?;
         // Shallow folders first so deeper ones override.
         folder_cfg.sort_by_key(|(p, _)| p.len());
 
         let mut macros = String::new();
+        let mut macro_files = Vec::new();
         for mp in &macro_paths {
             let mut files = Vec::new();
             files_with_ext(&root.join(mp), &["sql"], &mut files);
             for f in files {
+                macro_files.push((
+                    macros.matches('\n').count(),
+                    f.strip_prefix(&root).unwrap_or(&f).to_path_buf(),
+                ));
                 macros.push_str(&convert_macros(&read(&f)?));
                 macros.push('\n');
             }
         }
 
         let mut models = Vec::new();
-        let mut yml_models: BTreeMap<String, (Yaml, PathBuf)> = BTreeMap::new();
+        let mut yml_models: BTreeMap<String, (Yaml, PathBuf, String)> = BTreeMap::new();
         let mut sources = Vec::new();
         let mut tests = Vec::new();
         for mp in &model_paths {
@@ -590,14 +672,19 @@ impl Project {
             let mut ymls = Vec::new();
             files_with_ext(&base, &["yml", "yaml"], &mut ymls);
             for f in ymls {
-                let y = read_yaml(&f)?;
+                let (y, text) = read_yaml_text(&f)?;
+                keys::check_mapping(Place::SchemaFile, &y, &f, &text)?;
                 if let Some(Yaml::Sequence(ms)) = y.get("models") {
                     for m in ms {
                         let n = m
                             .get("name")
                             .and_then(Yaml::as_str)
                             .ok_or_else(|| cfg_err(&f, "a model entry needs a name"))?;
-                        yml_models.insert(n.to_string(), (m.clone(), f.clone()));
+                        keys::check_mapping(Place::Model, m, &f, &text)?;
+                        if let Some(c) = m.get("config") {
+                            keys::check_mapping(Place::ModelConfig, c, &f, &text)?;
+                        }
+                        yml_models.insert(n.to_string(), (m.clone(), f.clone(), text.clone()));
                     }
                 }
                 if let Some(Yaml::Sequence(ss)) = y.get("sources") {
@@ -606,6 +693,10 @@ impl Project {
                             .get("name")
                             .and_then(Yaml::as_str)
                             .ok_or_else(|| cfg_err(&f, "a source needs a name"))?;
+                        keys::check_mapping(Place::Source, s, &f, &text)?;
+                        if let Some(c) = s.get("config") {
+                            keys::check_mapping(Place::SourceConfig, c, &f, &text)?;
+                        }
                         let schema = s.get("schema").and_then(Yaml::as_str).unwrap_or(sname);
                         if let Some(Yaml::Sequence(ts)) = s.get("tables") {
                             for t in ts {
@@ -613,9 +704,13 @@ impl Project {
                                     .get("name")
                                     .and_then(Yaml::as_str)
                                     .ok_or_else(|| cfg_err(&f, "a source table needs a name"))?;
+                                keys::check_mapping(Place::SourceTable, t, &f, &text)?;
+                                if let Some(c) = t.get("config") {
+                                    keys::check_mapping(Place::TableConfig, c, &f, &text)?;
+                                }
                                 let target = TestTarget::Source(sname.to_string(), tname.to_string());
-                                let columns = parse_columns(t.get("columns"), &target, &f, &mut tests)?;
-                                model_level_tests(t, &target, &f, &mut tests)?;
+                                let columns = parse_columns(t.get("columns"), &target, &f, &text, &mut tests)?;
+                                model_level_tests(t, &target, &f, &text, &mut tests)?;
                                 let mut meta = Map::new();
                                 for node in [s, t] {
                                     for m in [node.get("meta"), node.get("config").and_then(|c| c.get("meta"))] {
@@ -639,13 +734,19 @@ impl Project {
                 }
             }
         }
-        for (n, (y, f)) in &yml_models {
+        for (n, (y, f, text)) in &yml_models {
             let Some(m) = models.iter_mut().find(|m| &m.name == n) else {
                 return Err(cfg_err(f, format!("describes model '{n}', but there is no {n}.sql")));
             };
             let target = TestTarget::Model(n.clone());
-            m.columns = parse_columns(y.get("columns"), &target, f, &mut tests)?;
-            model_level_tests(y, &target, f, &mut tests)?;
+            m.columns = parse_columns(y.get("columns"), &target, f, text, &mut tests)?;
+            model_level_tests(y, &target, f, text, &mut tests)?;
+            // `meta` and `tags` beside `config` (dbt's older form) configure the model too.
+            for k in ["meta", "tags"] {
+                if let Some(v) = y.get(k) {
+                    m.config.apply(k, &yaml_to_json(v))?;
+                }
+            }
             if let Some(c) = y.get("config").map(yaml_to_json).and_then(|v| v.as_object().cloned()) {
                 for (k, v) in c {
                     m.config.apply(&k, &v)?;
@@ -683,6 +784,7 @@ impl Project {
             sources,
             tests,
             macros,
+            macro_files,
         };
         project.parse()?;
         Ok(project)
@@ -716,6 +818,38 @@ impl Project {
             }
         }
         self.models.retain(|m| m.config.enabled);
+        // An ephemeral model is inlined where it is referenced: nothing to publish or test.
+        for m in self.models.iter().filter(|m| m.config.materialized == "ephemeral") {
+            if m.config.publish() {
+                return Err(ProjectError::config(format!(
+                    "{}: an ephemeral model is never built, so it cannot be published: make it a view or a table",
+                    m.path.display()
+                )));
+            }
+            if let Some(t) = self
+                .tests
+                .iter()
+                .find(|t| t.target == Some(TestTarget::Model(m.name.clone())))
+            {
+                return Err(ProjectError::config(format!(
+                    "{}: test {} is on the ephemeral model {}, which is never built: test a model that selects from it",
+                    m.path.display(),
+                    t.name,
+                    m.name
+                )));
+            }
+        }
+        for m in &self.models {
+            for (which, hooks) in [("pre_hook", &m.config.pre_hook), ("post_hook", &m.config.post_hook)] {
+                for (i, hook) in hooks.iter().enumerate() {
+                    let at = PathBuf::from(format!("{} {which} {}", m.path.display(), i + 1));
+                    render::check_names(self, hook, &at)?;
+                }
+            }
+        }
+        for hook in &self.on_run_start {
+            render::check_names(self, hook, Path::new("dbt_project.yml on-run-start"))?;
+        }
         self.models = topo_sort(std::mem::take(&mut self.models))?;
         // Singular tests must reference known models too.
         for t in &self.tests {
@@ -782,25 +916,76 @@ impl Project {
 
 fn apply_captured(m: &mut Model, cap: &Captured) -> Result<()> {
     for (k, v) in &cap.config {
+        keys::check(Place::ModelConfig, k, v, &m.path, &m.raw_sql)?;
         m.config.apply(k, v)?;
     }
     m.refs = cap.refs.clone();
     m.sources = cap.sources.clone();
-    if !matches!(
-        m.config.materialized.as_str(),
-        "table" | "view" | "incremental" | "ephemeral"
-    ) {
-        return Err(ProjectError::config(format!(
-            "{}: materialized='{}' is not supported (table, view, incremental or ephemeral)",
-            m.path.display(),
-            m.config.materialized
-        )));
+    Ok(())
+}
+
+/// Refuse, at load, the files of what the engine does not build: seeds, snapshots, Python
+/// models, packages. dbt would build them, so ignoring them would publish less than dbt does.
+fn refuse_unsupported_files(root: &Path, project: &Yaml, model_paths: &[String]) -> Result<()> {
+    let refuse = |f: &Path, why: &str| {
+        Err(ProjectError::config(format!(
+            "{}: {why}",
+            f.strip_prefix(root).unwrap_or(f).display()
+        )))
+    };
+    let mut found = Vec::new();
+    for dir in string_list(project.get("seed-paths"), "seeds") {
+        files_with_ext(&root.join(dir), &["csv"], &mut found);
     }
-    if m.config.materialized == "ephemeral" {
-        return Err(ProjectError::config(format!(
-            "{}: ephemeral models are not supported yet; use a view",
-            m.path.display()
-        )));
+    if let Some(f) = found.first() {
+        return refuse(
+            f,
+            "seeds are not supported yet: declare the file as a landing source instead",
+        );
+    }
+    for dir in string_list(project.get("snapshot-paths"), "snapshots") {
+        files_with_ext(&root.join(dir), &["sql"], &mut found);
+    }
+    if let Some(f) = found.first() {
+        return refuse(f, "snapshots are not supported yet: remove it");
+    }
+    for dir in model_paths {
+        files_with_ext(&root.join(dir), &["py"], &mut found);
+        if let Some(f) = found.first() {
+            return refuse(f, "Python models are not supported: write the model in SQL");
+        }
+        let mut sql = Vec::new();
+        files_with_ext(&root.join(dir), &["sql"], &mut sql);
+        for f in sql {
+            let text = read(&f)?;
+            if text.contains("{% snapshot") || text.contains("{%- snapshot") {
+                return refuse(&f, "snapshots are not supported yet: remove the snapshot block");
+            }
+        }
+    }
+    for name in ["packages.yml", "dependencies.yml"] {
+        let f = root.join(name);
+        if f.is_file() {
+            let y = read_yaml(&f)?;
+            if y.get("packages")
+                .and_then(Yaml::as_sequence)
+                .is_some_and(|p| !p.is_empty())
+            {
+                return refuse(
+                    &f,
+                    "packages are not supported yet: copy the macros you use into macros/",
+                );
+            }
+        }
+    }
+    for dir in string_list(project.get("packages-install-path"), "dbt_packages") {
+        let d = root.join(dir);
+        if std::fs::read_dir(&d).is_ok_and(|mut e| e.next().is_some()) {
+            return refuse(
+                &d,
+                "installed packages are not supported yet: copy the macros you use into macros/",
+            );
+        }
     }
     Ok(())
 }
@@ -844,14 +1029,33 @@ mod tests {
         )
         .unwrap();
         let Yaml::Sequence(s) = y else { panic!() };
-        let a = parse_test(&s[0], Path::new("f.yml")).unwrap();
+        let a = parse_test(&s[0], Path::new("f.yml"), "").unwrap().unwrap();
         assert_eq!(a.kind, "accepted_values");
         assert_eq!(a.severity, "warn");
         assert_eq!(a.where_.as_deref(), Some("x > 1"));
         assert_eq!(a.args["values"], serde_json::json!(["a", "b"]));
-        let r = parse_test(&s[1], Path::new("f.yml")).unwrap();
+        let r = parse_test(&s[1], Path::new("f.yml"), "").unwrap().unwrap();
         assert_eq!(r.args["to"], "ref('m')");
         assert_eq!(r.error_if, ">10");
         assert_eq!(r.severity, "error");
+    }
+
+    #[test]
+    fn a_disabled_test_is_dropped_and_a_refused_config_named() {
+        let y: Yaml = serde_yaml::from_str(
+            "- unique:
+    config:
+      enabled: false
+",
+        )
+        .unwrap();
+        assert_eq!(parse_test(&y[0], Path::new("f.yml"), "").unwrap(), None);
+        let text = "- unique:
+    config:
+      store_failures: true
+";
+        let y: Yaml = serde_yaml::from_str(text).unwrap();
+        let e = parse_test(&y[0], Path::new("f.yml"), text).unwrap_err();
+        assert!(e.message.starts_with("f.yml line 3: `store_failures`"), "{}", e.message);
     }
 }

@@ -48,8 +48,19 @@ impl fmt::Display for Relation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.database {
             Some(db) => write!(f, "{db}.{}.{}", self.schema, self.name),
+            None if self.schema.is_empty() => write!(f, "{}", self.name),
             None => write!(f, "{}.{}", self.schema, self.name),
         }
+    }
+}
+
+/// The prefix dbt gives the CTE an ephemeral model becomes.
+pub const EPHEMERAL_PREFIX: &str = "__dbt__cte__";
+
+impl Relation {
+    /// What `ref()` of an ephemeral model renders: the name of the CTE it is inlined as.
+    pub fn ephemeral(model: &str) -> Self {
+        Self::new("", format!("{EPHEMERAL_PREFIX}{model}"))
     }
 }
 
@@ -118,6 +129,9 @@ pub struct RenderScope {
     pub invocation_id: String,
     /// While parsing, an unknown `var()` renders as empty instead of failing.
     pub parsing: bool,
+    /// Ephemeral model → its compiled SQL, inlined as a CTE wherever it is referenced
+    /// ([`with_ephemerals`]).
+    pub ephemerals: HashMap<String, String>,
 }
 
 impl RenderScope {
@@ -147,6 +161,7 @@ impl RenderScope {
             is_incremental: false,
             invocation_id: "parse".into(),
             parsing: true,
+            ephemerals: HashMap::new(),
         }
     }
 }
@@ -316,13 +331,154 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     };
     env.add_template_owned("__model__", text).map_err(map_err)?;
     let tmpl = env.get_template("__model__").map_err(map_err)?;
+    if scope.parsing {
+        refuse_unknown_names(&env, &tmpl, project, source, path)?;
+    }
     let out = tmpl.render(minijinja::context! {}).map_err(map_err)?;
     drop(tmpl);
     drop(env);
     let cap = Arc::try_unwrap(cap)
         .map(|m| m.into_inner().unwrap())
         .unwrap_or_else(|a| a.lock().unwrap().clone());
-    Ok((out.trim().to_string(), cap))
+    let out = inject_ephemerals(out.trim(), &cap.refs, scope.as_ref());
+    Ok((out, cap))
+}
+
+/// Compile the project's ephemeral models for `scope` (in DAG order, so one may ref another)
+/// and make their refs render as the CTEs they are inlined as, as dbt compiles them.
+pub fn with_ephemerals(project: &Project, mut scope: RenderScope) -> Result<RenderScope> {
+    for m in project.models.iter().filter(|m| m.config.materialized == "ephemeral") {
+        scope.models.insert(m.name.clone(), Relation::ephemeral(&m.name));
+    }
+    for m in project.models.iter().filter(|m| m.config.materialized == "ephemeral") {
+        let (sql, _) = render(project, &m.raw_sql, &m.path, &scope)?;
+        scope.ephemerals.insert(m.name.clone(), sql);
+    }
+    Ok(scope)
+}
+
+/// `sql` with a CTE for each ephemeral model among `refs` (`with __dbt__cte__m as (…)`), merged
+/// into the statement's own `with` when it has one. An ephemeral's compiled SQL carries the
+/// CTEs of the ephemerals it refs itself.
+pub fn inject_ephemerals(sql: &str, refs: &[String], scope: &RenderScope) -> String {
+    let ctes: Vec<String> = refs
+        .iter()
+        .filter_map(|r| {
+            scope
+                .ephemerals
+                .get(r)
+                .map(|body| format!("{EPHEMERAL_PREFIX}{r} as (\n{body}\n)"))
+        })
+        .collect();
+    if ctes.is_empty() {
+        return sql.to_string();
+    }
+    let ctes = ctes.join(",\n");
+    // The first word that is not in a comment: is it the statement's own `with`?
+    let mut rest = sql;
+    let mut at = 0;
+    loop {
+        let t = rest.trim_start();
+        at += rest.len() - t.len();
+        if let Some(after) = t.strip_prefix("--") {
+            let end = after.find('\n').map(|i| i + 1).unwrap_or(after.len());
+            at += 2 + end;
+            rest = &after[end..];
+        } else if let Some(after) = t.strip_prefix("/*") {
+            let end = after.find("*/").map(|i| i + 2).unwrap_or(after.len());
+            at += 2 + end;
+            rest = &after[end..];
+        } else {
+            break;
+        }
+    }
+    let head = &sql[at..];
+    let is_with =
+        head.len() > 4 && head[..4].eq_ignore_ascii_case("with") && head[4..].starts_with(|c: char| c.is_whitespace());
+    if is_with {
+        format!("{}with {ctes},\n{}", &sql[..at], head[4..].trim_start())
+    } else {
+        format!("with {ctes}\n{sql}")
+    }
+}
+
+/// dbt's context names the engine does not provide, and what to do instead. Any other name a
+/// template reads without defining it is refused too: dbt fails on an undefined name when it
+/// compiles, where a lenient render would silently print nothing.
+fn unsupported_name(name: &str) -> String {
+    match name {
+        "execute" | "run_query" | "statement" | "load_result" | "adapter" | "graph" | "selected_resources" => {
+            "rendering that reads the warehouse or the project graph is not supported yet: compute the value in SQL"
+                .into()
+        }
+        "modules" => "modules (Python's datetime, re, …) is not supported yet: compute the value in SQL".into(),
+        "run_started_at" => {
+            "run_started_at is not supported yet: use invocation_id, or current_timestamp in SQL".into()
+        }
+        "dbt" | "dbt_utils" => {
+            "package and cross-database macros (dbt.*) are not supported yet: write the SQL itself".into()
+        }
+        "return" => "return() from a macro is not supported yet: let the macro render its SQL".into(),
+        _ => "it is not defined here (not a project macro nor a name of dbt's context that landfall provides)".into(),
+    }
+}
+
+/// Names every render defines though the parse does not: `this` exists while a model builds;
+/// minijinja's own inside macros and loops.
+const IMPLICIT_NAMES: &[&str] = &["this", "loop", "caller", "varargs", "kwargs", "self", "super"];
+
+fn refuse_unknown_names(
+    env: &Environment<'_>,
+    tmpl: &minijinja::Template<'_, '_>,
+    project: &Project,
+    source: &str,
+    path: &Path,
+) -> Result<()> {
+    let mut defined: std::collections::HashSet<&str> = env.globals().map(|(n, _)| n).collect();
+    // A macro may call one defined further down (or in a later file): all are defined by the
+    // time anything renders.
+    for (i, _) in project.macros.match_indices("macro ") {
+        let before = project.macros[..i].trim_end_matches([' ', '-']);
+        if before.ends_with("{%") {
+            let name = project.macros[i + 6..].trim_start();
+            let end = name
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(name.len());
+            defined.insert(&name[..end]);
+        }
+    }
+    let mut unknown: Vec<String> = tmpl
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|n| !defined.contains(n.as_str()) && !IMPLICIT_NAMES.contains(&n.as_str()))
+        .collect();
+    unknown.sort();
+    let Some(name) = unknown.first() else { return Ok(()) };
+    let word = |l: &str| {
+        l.match_indices(name.as_str()).any(|(i, _)| {
+            let ok = |c: Option<char>| !c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            ok(l[..i].chars().next_back()) && ok(l[i + name.len()..].chars().next())
+        })
+    };
+    let in_macros = project.macros.lines().position(word);
+    let at = match (source.lines().position(word), in_macros) {
+        (Some(i), _) => format!("{} line {}", path.display(), i + 1),
+        (None, Some(i)) => match project.macro_files.iter().rev().find(|(start, _)| *start <= i) {
+            Some((start, file)) => format!("{} line {}", file.display(), i - start + 1),
+            None => format!("{} (in a macro)", path.display()),
+        },
+        (None, None) => path.display().to_string(),
+    };
+    Err(ProjectError::config(format!(
+        "{at}: `{name}` is not supported: {}",
+        unsupported_name(name)
+    )))
+}
+
+/// Check, as the parse does for models, that a template the engine renders later (a hook)
+/// uses only names it provides.
+pub fn check_names(project: &Project, source: &str, path: &Path) -> Result<()> {
+    render(project, source, path, &RenderScope::parsing(project)).map(|_| ())
 }
 
 /// Render a macro call (e.g. a custom generic test `test_x(model=…, column_name=…)`).
