@@ -340,3 +340,114 @@ fn ephemeral_models_are_inlined_as_dbt_inlines_them() {
         "{said}"
     );
 }
+
+/// dbt's status of each source table after `dbt source freshness` over a copy of the warehouse.
+fn dbt_freshness(f: &Fixture, project: &std::path::Path, copy: &std::path::Path) -> Vec<(String, String)> {
+    let out = dbt_over_copy(&dbt(), f, project, copy, &["source", "freshness"]);
+    let path = f.dir.path().join("dbt-target/sources.json");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), String::from_utf8_lossy(&out.stdout))),
+    )
+    .unwrap();
+    let mut out: Vec<(String, String)> = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["unique_id"].as_str().unwrap().rsplit('.').next().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Source `freshness` is checked in the gate, as `dbt source freshness` judges it: the newest
+/// `loaded_at_field` (a column or an expression; the table's over the source's) against
+/// `warn_after` and `error_after`. Fresh files pass; a table past `warn_after` publishes with a
+/// warning; one past `error_after` fails the gate with nothing published. dbt gives each
+/// table the same status.
+#[test]
+fn source_freshness_is_checked_in_the_gate_as_dbt_judges_it() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let sources = project.join("models/staging/_sources.yml");
+    let text = std::fs::read_to_string(&sources).unwrap();
+    let text = text.replacen(
+        "    schema: raw\n",
+        "    schema: raw\n    loaded_at_field: _loaded_at\n    freshness:\n      warn_after: {count: 1, period: day}\n      error_after: {count: 30, period: day}\n",
+        1,
+    );
+    std::fs::write(&sources, &text).unwrap();
+    let status = |o: &Outcome| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for table in ["credits", "titles"] {
+            let failing = o.summary["failing_tests"].to_string();
+            let warned = o.summary["warnings"].to_string();
+            let s = if failing.contains(&format!("freshness_error_after_source_raw_{table}")) {
+                "error"
+            } else if warned.contains(&format!("freshness_warn_after_source_raw_{table}")) {
+                "warn"
+            } else {
+                "pass"
+            };
+            out.push((table.to_string(), s.to_string()));
+        }
+        out
+    };
+    let copy = f.dir.path().join("dbt.duckdb");
+
+    f.generated_batch("f1", 300, 8);
+    let o = f.run_project("f1", &project, &[], &[]);
+    assert_ok(&o);
+    assert_eq!(o.summary["tests"]["warned"], 0, "{}", o.summary["warnings"]);
+    assert_eq!(
+        status(&o),
+        [("credits".into(), "pass".into()), ("titles".into(), "pass".into())]
+    );
+    assert_eq!(dbt_freshness(&f, &project, &copy), status(&o));
+
+    // titles three days old: a warning, published anyway.
+    let stale = text.replacen(
+        "      - name: titles\n",
+        "      - name: titles\n        loaded_at_field: \"_loaded_at - interval 3 day\"\n",
+        1,
+    );
+    std::fs::write(&sources, &stale).unwrap();
+    f.generated_batch("f2", 300, 9);
+    let o = f.run_project("f2", &project, &[], &[]);
+    assert_ok(&o);
+    assert_eq!(o.summary["published"], true);
+    assert_eq!(
+        status(&o),
+        [("credits".into(), "pass".into()), ("titles".into(), "warn".into())]
+    );
+    assert_eq!(dbt_freshness(&f, &project, &copy), status(&o));
+
+    // credits from 2020: the gate fails, nothing published.
+    let published = f.query("select count(*) from marts.title_popularity").scalar_i64();
+    let old = stale.replacen(
+        "      - name: credits\n",
+        "      - name: credits\n        loaded_at_field: \"cast('2020-01-01' as timestamp)\"\n",
+        1,
+    );
+    std::fs::write(&sources, &old).unwrap();
+    f.generated_batch("f3", 200, 10);
+    let o = f.run_project("f3", &project, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(o.summary["error"]["name"], "Landfall.QualityGate");
+    assert_eq!(
+        status(&o),
+        [("credits".into(), "error".into()), ("titles".into(), "warn".into())]
+    );
+    assert_eq!(
+        f.query("select count(*) from marts.title_popularity").scalar_i64(),
+        published,
+        "the published marts are untouched"
+    );
+    assert_eq!(dbt_freshness(&f, &project, &copy), status(&o));
+}

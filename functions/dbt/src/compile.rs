@@ -136,6 +136,28 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
                  select from_field from child left join parent on child.from_field = parent.to_field where parent.to_field is null"
             )
         }
+        "freshness_error_after" | "freshness_warn_after" => {
+            let arg = |k: &str| t.args.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let field = arg("loaded_at_field");
+            let period = arg("period");
+            let count = t.args.get("count").and_then(Value::as_u64).unwrap_or(0);
+            // Both sides as the loads write `_loaded_at`: the session's timestamp, no zone.
+            let threshold = if scope.target.type_ == "snowflake" {
+                format!("dateadd({period}, -{count}, current_timestamp::timestamp)")
+            } else {
+                format!("now()::timestamp - interval '{count} {period}'")
+            };
+            let filter = t
+                .args
+                .get("filter")
+                .and_then(Value::as_str)
+                .map(|f| format!(" where {f}"))
+                .unwrap_or_default();
+            format!(
+                "select max_loaded_at from (select max({field}) as max_loaded_at from {rel}{filter}) freshness \
+                 where max_loaded_at is null or max_loaded_at < {threshold}"
+            )
+        }
         custom => {
             // `model` is the relation itself, with `.identifier`, `.schema` as in dbt; with a
             // `where`, the filtered subquery as text (dbt's get_where_subquery).

@@ -229,9 +229,9 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
                 Some(true) => Inert,
                 _ => refused("disabled sources are not supported: remove the source instead"),
             },
-            "freshness" | "loaded_at_field" | "loaded_at_query" => {
-                refused("source freshness is not checked yet: test recency with a singular test in tests/ instead")
-            }
+            // Checked in the gate (load::freshness_tests).
+            "freshness" | "loaded_at_field" => Honoured,
+            "loaded_at_query" => refused("set loaded_at_field (a column or an expression) instead"),
             "database" | "catalog" => refused("sources are read from the run's own warehouse database: remove it"),
             "quoting" => refused("identifier quoting is not configurable: names are used as written"),
             "external" => refused("external tables are not supported: land the files instead"),

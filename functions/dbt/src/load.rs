@@ -473,6 +473,82 @@ fn model_level_tests(
     Ok(())
 }
 
+/// A source table's `freshness` as tests of the gate: one per threshold (`error_after` fails
+/// the gate, `warn_after` warns), each failing when the newest `loaded_at_field` (optionally
+/// under `filter`) is older than its threshold, or when there is none. The table's settings
+/// override the source's (`freshness: null` turns it off), `config:` the properties'.
+fn freshness_tests(source: &Yaml, table: &Yaml, target: &TestTarget, file: &Path, text: &str) -> Result<Vec<TestSpec>> {
+    // The last place that sets it wins: source, its config, table, its config.
+    let setting = |key: &str| -> Option<Value> {
+        let mut found = None;
+        for node in [source, table] {
+            for n in [Some(node), node.get("config")].into_iter().flatten() {
+                if let Some(v) = n.get(key) {
+                    found = Some(yaml_to_json(v));
+                }
+            }
+        }
+        found
+    };
+    let Some(Value::Object(freshness)) = setting("freshness") else {
+        return Ok(vec![]);
+    };
+    let field = setting("loaded_at_field").and_then(|v| v.as_str().map(str::to_string));
+    let Some(field) = field else {
+        return Err(keys_error(
+            file,
+            text,
+            "freshness",
+            "freshness needs loaded_at_field (the column or expression of each row's load time): set it on the source or the table",
+        ));
+    };
+    let mut out = Vec::new();
+    for (threshold, severity) in [("error_after", "error"), ("warn_after", "warn")] {
+        let Some(rule) = freshness.get(threshold).filter(|r| !r.is_null()) else {
+            continue;
+        };
+        let count = rule.get("count").and_then(Value::as_u64);
+        let period = rule.get("period").and_then(Value::as_str);
+        let (Some(count), Some(period @ ("minute" | "hour" | "day"))) = (count, period) else {
+            return Err(keys_error(
+                file,
+                text,
+                threshold,
+                "a freshness threshold is {count: <positive number>, period: minute | hour | day}",
+            ));
+        };
+        let mut args = Map::new();
+        args.insert("loaded_at_field".into(), Value::String(field.clone()));
+        args.insert("count".into(), Value::from(count));
+        args.insert("period".into(), Value::String(period.into()));
+        if let Some(f) = freshness.get("filter").and_then(Value::as_str) {
+            args.insert("filter".into(), Value::String(f.into()));
+        }
+        out.push(TestSpec {
+            name: String::new(),
+            kind: format!("freshness_{threshold}"),
+            target: Some(target.clone()),
+            column: None,
+            args,
+            severity: severity.into(),
+            where_: None,
+            warn_if: "!= 0".into(),
+            error_if: "!= 0".into(),
+            path: None,
+            sql: None,
+        });
+    }
+    Ok(out)
+}
+
+fn keys_error(file: &Path, text: &str, key: &str, why: &str) -> ProjectError {
+    let at = match keys::line_of(text, key) {
+        Some(n) => format!("{} line {n}", file.display()),
+        None => file.display().to_string(),
+    };
+    ProjectError::config(format!("{at}: {why}"))
+}
+
 /// dbt's generic-test naming, made unique with a numeric suffix when needed.
 fn name_tests(tests: &mut [TestSpec]) {
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -498,7 +574,13 @@ fn name_tests(tests: &mut [TestSpec]) {
         }
         if !matches!(
             t.kind.as_str(),
-            "not_null" | "unique" | "accepted_values" | "relationships" | "singular"
+            "not_null"
+                | "unique"
+                | "accepted_values"
+                | "relationships"
+                | "singular"
+                | "freshness_error_after"
+                | "freshness_warn_after"
         ) {
             // project generic tests: scalar arguments tell two uses apart (e.g. two thresholds)
             for v in t.args.values() {
@@ -711,6 +793,7 @@ impl Project {
                                 let target = TestTarget::Source(sname.to_string(), tname.to_string());
                                 let columns = parse_columns(t.get("columns"), &target, &f, &text, &mut tests)?;
                                 model_level_tests(t, &target, &f, &text, &mut tests)?;
+                                tests.extend(freshness_tests(s, t, &target, &f, &text)?);
                                 let mut meta = Map::new();
                                 for node in [s, t] {
                                     for m in [node.get("meta"), node.get("config").and_then(|c| c.get("meta"))] {

@@ -858,3 +858,142 @@ async fn the_shop_feed_runs_on_snowflake_and_refuses_bad_batches() {
         "one alert each"
     );
 }
+
+/// Copy a folder's files, recursively.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_tree(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A published mart's rows, values as text (numbers to 6 decimals) so engines compare.
+async fn rows_as_text(wh: &dyn Warehouse, sql: &str) -> Vec<Vec<String>> {
+    let t = wh.query(sql).await.unwrap();
+    t.rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| match v {
+                    serde_json::Value::Number(n) => format!("{:.6}", n.as_f64().unwrap()),
+                    serde_json::Value::String(s) => s.parse::<f64>().map(|f| format!("{f:.6}")).unwrap_or(s.clone()),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// dbt constructs that reach the warehouse render and run through the Snowflake adapter as on
+/// DuckDB: an ephemeral model (inlined as a CTE into a `with`), a folder `+post-hook` and the
+/// model's own `post_hook`s with `this`, a `pre_hook`, source freshness (one table stale: a
+/// warning). The published mart has the same rows on fakesnow as `landfall run` publishes on
+/// DuckDB.
+#[tokio::test(flavor = "multi_thread")]
+async fn hooks_and_ephemeral_models_run_through_the_snowflake_adapter_as_on_duckdb() {
+    use landfall_core::pipeline::{self, RunOptions};
+    let mut st = Staged::start("LANDFALL_DBT").await;
+    let project_dir = st.tmp.path().join("shop");
+    copy_tree(&repo_root().join("tests/fixtures/shop"), &project_dir);
+    std::fs::write(
+        project_dir.join("models/staging/int_big_orders.sql"),
+        "{{ config(materialized='ephemeral') }}\nselect customer_id, amount from {{ ref('stg_orders') }} where amount >= 10\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project_dir.join("models/marts/big_spenders.sql"),
+        "{{ config(pre_hook=\"create or replace table public.hook_log as select 'pre' as said\",\n\
+         post_hook=[\"update {{ this }} set tier = 'gold' where total >= 35\", \"insert into public.hook_log select 'post' from {{ this }}\"]) }}\n\
+         -- customers with big orders\n\
+         with b as (select customer_id, count(*) as orders, sum(amount) as total from {{ ref('int_big_orders') }} group by customer_id)\n\
+         select b.*, 'plain' as tier from b\n",
+    )
+    .unwrap();
+    let yml = project_dir.join("dbt_project.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    std::fs::write(
+        &yml,
+        text.replacen(
+            "      +schema: marts\n",
+            "      +schema: marts\n      +post-hook: \"delete from {{ this }} where orders < 2\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    // Source freshness, checked in the gate with Snowflake's date arithmetic: fresh files
+    // pass, a table whose (expression) load time is a year old warns.
+    let sources = project_dir.join("models/staging/_sources.yml");
+    let text = std::fs::read_to_string(&sources).unwrap().replacen(
+        "    schema: raw\n",
+        "    schema: raw\n    loaded_at_field: _loaded_at\n    freshness: {warn_after: {count: 12, period: hour}}\n",
+        1,
+    );
+    let text = text.replacen(
+        "      - name: products\n",
+        "      - name: products\n        loaded_at_field: \"_loaded_at - interval '365 days'\"\n",
+        1,
+    );
+    std::fs::write(&sources, text).unwrap();
+    st.project = Project::load(&project_dir).unwrap();
+    shop::land_shop(&st.landing.join("b1"), 12);
+    st.wh.execute("create schema if not exists public").await.unwrap();
+    let alerts = landfall_local::AlertFile::new(st.tmp.path().join("alerts.jsonl"));
+    let settings = interleave::notify_settings(&alerts);
+    let input = serde_json::json!({"bucket": "landing", "batch": "b1"});
+    let s = pipeline::run(st.deps(), &settings, &input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    assert_eq!(s.warnings.len(), 1, "{:#?}", s.warnings);
+    assert!(
+        format!("{:?}", s.warnings).contains("freshness_warn_after_source_raw_products"),
+        "{:#?}",
+        s.warnings
+    );
+    let sql = "select customer_id, orders, total, tier from marts.big_spenders order by customer_id";
+    let on_snowflake = rows_as_text(&st.wh, sql).await;
+    assert!(
+        on_snowflake.iter().all(|r| r[1].parse::<f64>().unwrap() >= 2.0),
+        "the folder's post-hook ran first"
+    );
+    assert!(
+        on_snowflake.iter().any(|r| r[3] == "gold"),
+        "the model's post-hook: {on_snowflake:?}"
+    );
+    let log = st
+        .wh
+        .query("select count(*) from public.hook_log")
+        .await
+        .unwrap()
+        .scalar_i64();
+    assert_eq!(
+        log as usize,
+        1 + on_snowflake.len(),
+        "the pre-hook, then one row per built row"
+    );
+
+    // The same project and files through `landfall run`'s pipeline on DuckDB.
+    let duck_dir = tempfile::tempdir().unwrap();
+    let duck = landfall_duckdb::DuckWarehouse::open(duck_dir.path().join("w.duckdb"), &Default::default()).unwrap();
+    duck.execute("create schema if not exists public").await.unwrap();
+    let storage = LocalFolder::new(&st.landing);
+    let deps = Deps {
+        warehouse: &duck,
+        storage: &storage,
+        project: &st.project,
+    };
+    let s = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    assert_eq!(
+        rows_as_text(&duck, sql).await,
+        on_snowflake,
+        "Snowflake and DuckDB disagree"
+    );
+}
