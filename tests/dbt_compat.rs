@@ -451,3 +451,135 @@ fn source_freshness_is_checked_in_the_gate_as_dbt_judges_it() {
     );
     assert_eq!(dbt_freshness(&f, &project, &copy), status(&o));
 }
+
+/// dbt's cross-database macros (`dbt.concat`, `dbt.safe_cast`, `dbt.type_string`,
+/// `dbt.datediff`, `dbt.dateadd`, `dbt.date_trunc`, `dbt.hash`, `dbt.split_part`,
+/// `dbt.listagg`, `dbt.bool_or`, `dbt.any_value`, …) compile as dbt-duckdb compiles them: the
+/// same rows and column types as dbt's. A macro the engine lacks is refused at load naming it.
+#[test]
+fn cross_database_macros_compile_as_dbt_compiles_them() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, sql: &str| std::fs::write(project.join(rel), sql).unwrap();
+    std::fs::create_dir_all(project.join("models/reporting")).unwrap();
+    write(
+        "models/reporting/cross_db_rows.sql",
+        r#"select
+    {{ dbt.concat(["title_id", "'-'", "title_type"]) }} as k,
+    {{ dbt.safe_cast("release_year", dbt.type_string()) }} as year_text,
+    cast(runtime as {{ dbt.type_bigint() }}) as runtime_big,
+    cast(imdb_score as {{ dbt.type_float() }}) as score,
+    cast(imdb_score as {{ dbt.type_numeric() }}) as score_num,
+    cast(release_year as {{ dbt.type_int() }}) as year_int,
+    {{ dbt.hash("title_id") }} as h,
+    {{ dbt.datediff("cast('2000-01-01' as date)", "make_date(release_year, 3, 1)", 'day') }} as days,
+    {{ dbt.datediff("cast('2000-01-01' as date)", "make_date(release_year, 3, 1)", 'week') }} as weeks,
+    {{ dbt.dateadd('month', 2, "make_date(release_year, 1, 31)") }} as plus_two_months,
+    {{ dbt.date_trunc('month', "make_date(release_year, 5, 17)") }} as month_start,
+    {{ dbt.split_part("title_id", "'m'", 2) }} as after_m,
+    {{ dbt.right("title_id", 2) }} as last_two,
+    {{ dbt.length("title") }} as title_length,
+    {{ dbt.position("'e'", "title") }} as first_e,
+    {{ dbt.replace("title", "'a'", "'A'") }} as shouted,
+    {{ dbt.cast_bool_to_text("release_year > 2000") }} as recent_text,
+    {{ dbt.string_literal(dbt.escape_single_quotes("it's")) }} as quoted,
+    cast({{ dbt.current_timestamp() }} as date) <= current_date as now_ok
+from {{ ref('stg_titles') }}
+"#,
+    );
+    write(
+        "models/reporting/cross_db_groups.sql",
+        r#"select
+    title_type,
+    {{ dbt.listagg("title_id", "','", "order by title_id") }} as ids,
+    {{ dbt.bool_or("release_year > 2020") }} as any_recent,
+    {{ dbt.any_value("'x'") }} as x,
+    count(*) as n
+from {{ ref('stg_titles') }}
+group by title_type
+{{ dbt.except() }}
+select 'NONE', '', false, 'x', 0
+"#,
+    );
+    f.generated_batch("x1", 200, 8);
+    let o = f.run_project("x1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &[
+            "run",
+            "--select",
+            "+cross_db_rows",
+            "+cross_db_groups",
+            "--vars",
+            "{batch: x1}",
+        ],
+    );
+    for m in ["cross_db_rows", "cross_db_groups"] {
+        let ours = f.query(&format!("select * from build_main.{m} order by all"));
+        assert!(!ours.rows.is_empty(), "{m}");
+        let theirs = query_file(&copy, &format!("select * from main.{m} order by all"));
+        assert_eq!(ours, theirs, "{m}: landfall and dbt-duckdb built different rows");
+        let types = |schema: &str| {
+            format!(
+                "select column_name, data_type from information_schema.columns where table_name = '{m}' and table_schema = '{schema}' order by ordinal_position"
+            )
+        };
+        assert_eq!(
+            f.query(&types("build_main")),
+            query_file(&copy, &types("main")),
+            "{m}: column types"
+        );
+    }
+
+    write(
+        "models/reporting/cross_db_rows.sql",
+        "select {{ dbt.generate_series(3) }} as n\n",
+    );
+    let o = f.run_project("x1", &project, &[], &[]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let said = format!("{}{}", o.stdout, o.stderr);
+    assert!(
+        said.contains("cross_db_rows.sql line 1") && said.contains("dbt.generate_series is not supported"),
+        "{said}"
+    );
+}
+
+/// `run_started_at` is the execution's start (the same in every state, from
+/// `$$.Execution.StartTime`), a UTC datetime as dbt's is: the same text as dbt renders for the
+/// parts a run on the same day shares (its `strftime`, `year`, its `str()` shape, its zone).
+#[test]
+fn run_started_at_renders_as_dbts_datetime() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    std::fs::create_dir_all(project.join("models/reporting")).unwrap();
+    std::fs::write(
+        project.join("models/reporting/run_clock.sql"),
+        "select '{{ run_started_at.strftime(\"%Y-%m-%d %Z%z\") }}' as day, {{ run_started_at.year }} as y,\n\
+         length('{{ run_started_at }}') between 25 and 32 as str_shape, '{{ run_started_at }}' like '% %+00:00' as str_zone,\n\
+         '{{ run_started_at.isoformat() }}' like '____-__-__T__:__:__%+00:00' as iso_shape\n",
+    )
+    .unwrap();
+    f.generated_batch("c1", 100, 8);
+    let o = f.run_project("c1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let ours = f.query("select * from build_main.run_clock");
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+run_clock", "--vars", "{batch: c1}"],
+    );
+    let theirs = query_file(&copy, "select * from main.run_clock");
+    assert_eq!(
+        ours, theirs,
+        "landfall and dbt-duckdb rendered run_started_at differently"
+    );
+    assert_eq!(ours.rows[0][2..], [true, true, true], "{ours:?}");
+}

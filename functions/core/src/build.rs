@@ -28,6 +28,10 @@ pub struct RunVars {
     /// Publish even when a newer batch is published (the input's `force_publish`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force_publish: bool,
+    /// When the execution started (RFC 3339, UTC): templates' `run_started_at`, the same in
+    /// every state of the run.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub started_at: String,
 }
 
 impl RunVars {
@@ -145,6 +149,7 @@ pub fn run_scope(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result
         invocation_id: run.run_id.clone(),
         parsing: false,
         ephemerals: Default::default(),
+        run_started_at: Some(run.started_at.clone()).filter(|s| !s.is_empty()),
     };
     Ok(landfall_dbt::render::with_ephemerals(project, scope)?)
 }

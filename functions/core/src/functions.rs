@@ -40,6 +40,9 @@ enum LoadEvent {
     Validate {
         input: Value,
         execution: String,
+        /// `$$.Execution.StartTime`; a hand-made event without it starts the clock here.
+        #[serde(default)]
+        started: Option<String>,
     },
     Check {
         run: RunVars,
@@ -54,14 +57,25 @@ enum LoadEvent {
 /// `load`: `ValidateInput`, `CheckFiles`, `LoadFile` (one per declared file).
 pub async fn load(deps: Deps<'_>, event: Value) -> Result<Value> {
     match parse::<LoadEvent>("load", event.clone())? {
-        LoadEvent::Validate { input, execution } => {
+        LoadEvent::Validate {
+            input,
+            execution,
+            started,
+        } => {
             let i = handlers::validate_input(&input)?;
+            let started_at = match started.filter(|s| !s.is_empty()) {
+                Some(s) => s,
+                None => time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .map_err(|e| PipelineError::config(format!("cannot format the start time: {e}")))?,
+            };
             let run = RunVars {
                 run_id: execution,
                 batch: i.batch,
                 full_refresh: i.full_refresh,
                 bucket: i.bucket,
                 force_publish: i.force_publish,
+                started_at,
             };
             crate::audit::run_started(deps.warehouse, &run.run_id, &run.batch).await?;
             to_value(&run)

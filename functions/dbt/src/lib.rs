@@ -16,6 +16,7 @@
 //! folder also builds with real dbt-core, which a test checks.
 
 pub mod compile;
+pub mod datetime;
 pub mod error;
 pub mod keys;
 pub mod load;

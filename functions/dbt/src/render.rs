@@ -115,6 +115,43 @@ impl Object for Exceptions {
     }
 }
 
+/// dbt's cross-database macros as dbt-duckdb and dbt-snowflake compile them
+/// (`cross_db.sql`), prepended to every render and called through [`DbtNamespace`].
+const CROSS_DB: &str = include_str!("cross_db.sql");
+
+/// The `dbt` namespace: `dbt.concat(…)` calls the macro `__dbt_concat` of `cross_db.sql`.
+#[derive(Debug)]
+struct DbtNamespace;
+
+impl Object for DbtNamespace {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[JValue],
+    ) -> std::result::Result<JValue, minijinja::Error> {
+        match state.lookup(&format!("__dbt_{method}")) {
+            Some(m) if !m.is_undefined() => m.call(state, args),
+            _ => {
+                let known: Vec<&str> = CROSS_DB
+                    .match_indices("macro __dbt_")
+                    .map(|(i, _)| {
+                        let name = &CROSS_DB[i + 12..];
+                        &name[..name.find('(').unwrap_or(0)]
+                    })
+                    .collect();
+                Err(jerr(
+                    ErrorKind::UnknownMethod,
+                    format!(
+                        "dbt.{method} is not supported (the cross-database macros are {})",
+                        known.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+}
+
 /// Everything one render may look up.
 #[derive(Debug, Clone)]
 pub struct RenderScope {
@@ -132,6 +169,9 @@ pub struct RenderScope {
     /// Ephemeral model → its compiled SQL, inlined as a CTE wherever it is referenced
     /// ([`with_ephemerals`]).
     pub ephemerals: HashMap<String, String>,
+    /// `run_started_at` (RFC 3339); `None` while parsing: the time of the parse, as dbt's
+    /// parse sees its own invocation's start.
+    pub run_started_at: Option<String>,
 }
 
 impl RenderScope {
@@ -162,6 +202,7 @@ impl RenderScope {
             invocation_id: "parse".into(),
             parsing: true,
             ephemerals: HashMap::new(),
+            run_started_at: None,
         }
     }
 }
@@ -310,6 +351,16 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
         String::new()
     });
     env.add_global("exceptions", JValue::from_object(Exceptions));
+    env.add_global("dbt", JValue::from_object(DbtNamespace));
+    let started = match &scope.run_started_at {
+        Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| ProjectError::config(format!("the run's start time '{s}' is not RFC 3339: {e}")))?,
+        None => time::OffsetDateTime::now_utc(),
+    };
+    env.add_global(
+        "run_started_at",
+        JValue::from_object(crate::datetime::DateTime(started.to_offset(time::UtcOffset::UTC))),
+    );
     env.add_function("print", |_msg: JValue| String::new());
     env.add_global("target", JValue::from_serialize(&scope.target));
     env.add_global("invocation_id", JValue::from(scope.invocation_id.clone()));
@@ -318,8 +369,8 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     }
     env.add_global("project_name", JValue::from(project.name.clone()));
 
-    let prelude_lines = project.macros.matches('\n').count();
-    let text = format!("{}{}", project.macros, source);
+    let prelude_lines = CROSS_DB.matches('\n').count() + project.macros.matches('\n').count();
+    let text = format!("{CROSS_DB}{}{}", project.macros, source);
     let map_err = |e: minijinja::Error| {
         let line = e.line().map(|l| l.saturating_sub(prelude_lines));
         let what = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
@@ -412,12 +463,7 @@ fn unsupported_name(name: &str) -> String {
                 .into()
         }
         "modules" => "modules (Python's datetime, re, …) is not supported yet: compute the value in SQL".into(),
-        "run_started_at" => {
-            "run_started_at is not supported yet: use invocation_id, or current_timestamp in SQL".into()
-        }
-        "dbt" | "dbt_utils" => {
-            "package and cross-database macros (dbt.*) are not supported yet: write the SQL itself".into()
-        }
+        "dbt_utils" => "packages are not supported yet: copy the macros you use into macros/".into(),
         "return" => "return() from a macro is not supported yet: let the macro render its SQL".into(),
         _ => "it is not defined here (not a project macro nor a name of dbt's context that landfall provides)".into(),
     }
@@ -437,14 +483,16 @@ fn refuse_unknown_names(
     let mut defined: std::collections::HashSet<&str> = env.globals().map(|(n, _)| n).collect();
     // A macro may call one defined further down (or in a later file): all are defined by the
     // time anything renders.
-    for (i, _) in project.macros.match_indices("macro ") {
-        let before = project.macros[..i].trim_end_matches([' ', '-']);
-        if before.ends_with("{%") {
-            let name = project.macros[i + 6..].trim_start();
-            let end = name
-                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .unwrap_or(name.len());
-            defined.insert(&name[..end]);
+    for text in [CROSS_DB, project.macros.as_str()] {
+        for (i, _) in text.match_indices("macro ") {
+            let before = text[..i].trim_end_matches([' ', '-']);
+            if before.ends_with("{%") {
+                let name = text[i + 6..].trim_start();
+                let end = name
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(name.len());
+                defined.insert(&name[..end]);
+            }
         }
     }
     let mut unknown: Vec<String> = tmpl

@@ -370,7 +370,7 @@ fn seeds_snapshots_python_models_and_packages_are_refused_naming_the_file() {
 
 /// A name of dbt's context the engine does not provide (or a typo) is refused at load with
 /// the file and line, where a lenient render would print nothing: `{% if execute %}` would
-/// silently take the other branch, `{{ run_started_at }}` render empty. In a macro file too,
+/// silently take the other branch, `graph.nodes` loop over nothing. In a macro file too,
 /// and in a hook.
 #[test]
 fn a_name_the_engine_lacks_is_refused_at_load_not_rendered_empty() {
@@ -382,8 +382,8 @@ fn a_name_the_engine_lacks_is_refused_at_load_not_rendered_empty() {
         ),
         (
             "models/m.sql",
-            "select '{{ run_started_at }}' as id\n",
-            "models/m.sql line 1: `run_started_at`",
+            "select 1 as id\n{% for n in graph.nodes %}{% endfor %}\n",
+            "models/m.sql line 2: `graph`",
         ),
         (
             "models/m.sql",

@@ -30,7 +30,7 @@ async fn validates_checks_and_copies(env: WarehouseEnv) {
     let a = env.invoke(
         bin,
         vec![
-            json!({"action": "validate", "input": input, "execution": "2026-11-26-abc"}),
+            json!({"action": "validate", "input": input, "execution": "2026-11-26-abc", "started": "2026-11-26T10:00:00.250Z"}),
             json!({"action": "validate", "input": {"bucket": BUCKET, "batch": "../etc"}, "execution": "x"}),
             json!({"action": "validate", "input": {"bucket": "someone-elses", "batch": "b"}, "execution": "x"}),
         ],
@@ -39,7 +39,9 @@ async fn validates_checks_and_copies(env: WarehouseEnv) {
     let run = ok(&a[0]);
     assert_eq!(
         run,
-        json!({"run_id": "2026-11-26-abc", "batch": "2026-11-26", "full_refresh": false, "bucket": BUCKET})
+        json!({"run_id": "2026-11-26-abc", "batch": "2026-11-26", "full_refresh": false, "bucket": BUCKET,
+               "started_at": "2026-11-26T10:00:00.250Z"}),
+        "the run carries the execution's start time to every state"
     );
     let (t, body) = err(&a[1]);
     assert_eq!(t, "Landfall.BadInput", "{body}");

@@ -891,8 +891,8 @@ async fn rows_as_text(wh: &dyn Warehouse, sql: &str) -> Vec<Vec<String>> {
 
 /// dbt constructs that reach the warehouse render and run through the Snowflake adapter as on
 /// DuckDB: an ephemeral model (inlined as a CTE into a `with`), a folder `+post-hook` and the
-/// model's own `post_hook`s with `this`, a `pre_hook`, source freshness (one table stale: a
-/// warning). The published mart has the same rows on fakesnow as `landfall run` publishes on
+/// model's own `post_hook`s with `this`, a `pre_hook`, dbt's cross-database macros (compiled
+/// for Snowflake there), source freshness (one table stale: a warning). The published mart has the same rows on fakesnow as `landfall run` publishes on
 /// DuckDB.
 #[tokio::test(flavor = "multi_thread")]
 async fn hooks_and_ephemeral_models_run_through_the_snowflake_adapter_as_on_duckdb() {
@@ -902,7 +902,7 @@ async fn hooks_and_ephemeral_models_run_through_the_snowflake_adapter_as_on_duck
     copy_tree(&repo_root().join("tests/fixtures/shop"), &project_dir);
     std::fs::write(
         project_dir.join("models/staging/int_big_orders.sql"),
-        "{{ config(materialized='ephemeral') }}\nselect customer_id, amount from {{ ref('stg_orders') }} where amount >= 10\n",
+        "{{ config(materialized='ephemeral') }}\nselect customer_id, amount,\n  {{ dbt.concat([\"'c'\", \"cast(customer_id as \" ~ dbt.type_string() ~ \")\"]) }} as ckey,\n  {{ dbt.datediff(\"cast('2026-01-01' as date)\", dbt.dateadd('month', 2, \"cast('2026-01-31' as date)\"), 'day') }} as days\nfrom {{ ref('stg_orders') }} where amount >= 10\n",
     )
     .unwrap();
     std::fs::write(
@@ -910,7 +910,7 @@ async fn hooks_and_ephemeral_models_run_through_the_snowflake_adapter_as_on_duck
         "{{ config(pre_hook=\"create or replace table public.hook_log as select 'pre' as said\",\n\
          post_hook=[\"update {{ this }} set tier = 'gold' where total >= 35\", \"insert into public.hook_log select 'post' from {{ this }}\"]) }}\n\
          -- customers with big orders\n\
-         with b as (select customer_id, count(*) as orders, sum(amount) as total from {{ ref('int_big_orders') }} group by customer_id)\n\
+         with b as (select customer_id, count(*) as orders, sum(amount) as total, min(ckey) as ckey, max(days) as days from {{ ref('int_big_orders') }} group by customer_id)\n\
          select b.*, 'plain' as tier from b\n",
     )
     .unwrap();
@@ -955,7 +955,7 @@ async fn hooks_and_ephemeral_models_run_through_the_snowflake_adapter_as_on_duck
         "{:#?}",
         s.warnings
     );
-    let sql = "select customer_id, orders, total, tier from marts.big_spenders order by customer_id";
+    let sql = "select customer_id, orders, total, tier, ckey, days from marts.big_spenders order by customer_id";
     let on_snowflake = rows_as_text(&st.wh, sql).await;
     assert!(
         on_snowflake.iter().all(|r| r[1].parse::<f64>().unwrap() >= 2.0),
