@@ -583,3 +583,105 @@ fn run_started_at_renders_as_dbts_datetime() {
     );
     assert_eq!(ours.rows[0][2..], [true, true, true], "{ours:?}");
 }
+
+/// Python's mutable lists and dicts, as dbt's Jinja has them: `{% set cols = [] %}` grown with
+/// `{% do cols.append(…) %}` (in a project macro too), a dict built with `update` and read
+/// with `items()` and `get`. The same SQL, so the same rows, as dbt's.
+#[test]
+fn do_append_and_update_build_lists_and_dicts_as_in_dbt() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    std::fs::write(
+        project.join("macros/column_list.sql"),
+        "{% macro column_list(names, prefix) -%}\n\
+         {%- set out = [] -%}\n\
+         {%- for n in names %}{% do out.append(prefix ~ n) %}{% endfor -%}\n\
+         {{ out | join(', ') }}\n\
+         {%- endmacro %}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(project.join("models/reporting")).unwrap();
+    std::fs::write(
+        project.join("models/reporting/built_by_lists.sql"),
+        "{%- set labels = {} -%}\n\
+         {%- do labels.update({'MOVIE': 'film', 'SHOW': 'series'}) -%}\n\
+         {%- do labels.update({'SHOW': 'tv'}) -%}\n\
+         select {{ column_list(['title_id', 'title_type', 'release_year'], 't.') }},\n\
+         case t.title_type {% for k, v in labels.items() %}when '{{ k }}' then '{{ v }}' {% endfor %}else '{{ labels.get('OTHER', 'other') }}' end as label\n\
+         from {{ ref('stg_titles') }} t\n",
+    )
+    .unwrap();
+    f.generated_batch("l1", 150, 8);
+    let o = f.run_project("l1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let ours = f.query("select * from build_main.built_by_lists order by all");
+    assert!(ours.rows.iter().any(|r| r[3] == "tv"), "{ours:?}");
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+built_by_lists", "--vars", "{batch: l1}"],
+    );
+    let theirs = query_file(&copy, "select * from main.built_by_lists order by all");
+    assert_eq!(ours, theirs, "landfall and dbt-duckdb built different rows");
+}
+
+/// `store_failures: true` keeps a test's failing rows in a table named after the test, in the
+/// schema dbt gives it (`generate_schema_name('dbt_test__audit')`): the same rows as dbt
+/// stores, a passing test's table empty. A warn-severity test stores and still publishes.
+#[test]
+fn store_failures_keeps_the_failing_rows_where_dbt_keeps_them() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let yml = project.join("models/staging/_staging.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    let old = "          - accepted_values:\n              arguments:\n                values: ['MOVIE', 'SHOW']\n";
+    assert!(text.contains(old), "{text}");
+    std::fs::write(
+        &yml,
+        text.replacen(
+            old,
+            &format!(
+                "{old}          - accepted_values:\n              arguments:\n                values: ['MOVIE']\n              config: {{severity: warn, store_failures: true}}\n\
+                 \x20         - accepted_values:\n              arguments:\n                values: ['MOVIE', 'SHOW', 'OTHER']\n              config: {{store_failures: true, schema: kept}}\n"
+            ),
+            1,
+        ),
+    )
+    .unwrap();
+    f.generated_batch("s1", 200, 8);
+    let o = f.run_project("s1", &project, &[], &[]);
+    assert_ok(&o);
+    assert_eq!(o.summary["published"], true);
+    let failing = "select * from dbt_test__audit.accepted_values_stg_titles_title_type__MOVIE order by all";
+    let ours = f.query(failing);
+    assert_eq!(ours.rows.len(), 1, "the SHOW titles, counted: {ours:?}");
+    assert_eq!(ours.rows[0][0], "SHOW");
+    let passing = "select count(*) from kept.accepted_values_stg_titles_title_type__MOVIE__SHOW__OTHER";
+    assert_eq!(f.query(passing).scalar_i64(), 0, "a passing test's table is empty");
+
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &[
+            "build",
+            "--select",
+            "stg_titles",
+            "stg_credits",
+            "int_title_genres",
+            "--vars",
+            "{batch: s1}",
+        ],
+    );
+    assert_eq!(
+        query_file(&copy, failing),
+        ours,
+        "landfall and dbt stored different failures"
+    );
+    assert_eq!(query_file(&copy, passing).scalar_i64(), 0);
+}

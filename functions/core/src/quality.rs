@@ -61,6 +61,34 @@ impl TestCounts {
     }
 }
 
+/// `store_failures` tests: each one's failing rows, replaced, in its audit table (dbt stores
+/// them whether the test passes or not).
+async fn store_failures(
+    project: &Project,
+    wh: &dyn Warehouse,
+    scope: &landfall_dbt::RenderScope,
+    compiled: &[(&TestSpec, String)],
+) -> Result<()> {
+    let mut schemas = Vec::new();
+    let mut tables = Vec::new();
+    for (t, sql) in compiled.iter().filter(|(t, _)| t.store_failures) {
+        let rel = landfall_dbt::compile::failures_relation(project, t, scope)?;
+        let ddl = format!("create schema if not exists {}", rel.schema_path());
+        if !schemas.contains(&ddl) {
+            schemas.push(ddl);
+        }
+        tables.push(format!("create or replace table {rel} as\n{sql}"));
+    }
+    if tables.is_empty() {
+        return Ok(());
+    }
+    wh.execute_ddl(&schemas).await?;
+    for t in &tables {
+        wh.execute_long(t).await?;
+    }
+    Ok(())
+}
+
 /// Run every test of the project against the run's build relations, results in the project's
 /// order. The failing-row counts come from as few statements as the warehouse runs at once
 /// ([`concurrency`](Warehouse::concurrency)): one `union all` per group, so Snowflake answers
@@ -84,6 +112,7 @@ pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> 
         .map(|group| count_failures(wh, group).boxed())
         .collect();
     let counts: Vec<i64> = side_by_side(wh, counted).await?.into_iter().flatten().collect();
+    store_failures(project, wh, &scope, &compiled).await?;
     let results = compiled
         .into_iter()
         .zip(counts)

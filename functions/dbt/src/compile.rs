@@ -61,6 +61,23 @@ fn value_sql(v: &Value, quote: bool) -> String {
     }
 }
 
+/// Where a `store_failures` test keeps its failing rows: the schema dbt gives them (the
+/// project's `generate_schema_name` of the test's `schema`, default `dbt_test__audit`; without
+/// that macro, dbt's default `<target schema>_<custom>`), the test's name as the table.
+pub fn failures_relation(project: &Project, t: &TestSpec, scope: &RenderScope) -> Result<crate::Relation> {
+    let custom = t.store_schema.clone().unwrap_or_else(|| "dbt_test__audit".into());
+    let schema = if project.macros.contains("macro generate_schema_name(") {
+        render::render_call(
+            project,
+            &format!("generate_schema_name({}, none)", sql_str(&custom)),
+            scope,
+        )?
+    } else {
+        format!("{}_{custom}", scope.target.schema)
+    };
+    Ok(crate::Relation::new(schema.trim(), t.name.clone()))
+}
+
 /// The SQL whose rows are the test's failures.
 pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Result<String> {
     if let (Some(sql), Some(path)) = (&t.sql, &t.path) {

@@ -244,15 +244,13 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
                 Some(s) if s == "count(*)" => Honoured,
                 _ => refused("a test's failures are counted with count(*): remove fail_calc"),
             },
-            "store_failures" => match value.as_bool() {
-                Some(false) => Inert,
-                _ => refused(
-                    "failing rows are not stored in tables: the run report samples them and audit.tests records every result",
-                ),
+            // The failing rows into `<schema>.<test name>` (compile::failures_relation).
+            "store_failures" | "schema" => Honoured,
+            "store_failures_as" => match value.as_str() {
+                Some("table") => Honoured,
+                _ => refused("failing rows are stored as a table: store_failures_as: table"),
             },
-            "store_failures_as" | "database" | "schema" => {
-                refused("failing rows are not stored in tables: the run report samples them")
-            }
+            "database" => refused("failing rows are stored in the run's own warehouse database: remove it"),
             "limit" => refused("a test counts all its failing rows: remove limit"),
             _ => refused(DEFAULT_REFUSAL),
         },
@@ -348,7 +346,8 @@ mod tests {
         let t = |k, v| handling(Place::TestConfig, k, &v);
         assert_eq!(t("fail_calc", json!("COUNT( * )")), Handling::Honoured);
         assert!(matches!(t("fail_calc", json!("sum(n)")), Handling::Refused(_)));
-        assert_eq!(t("store_failures", json!(false)), Handling::Inert);
+        assert_eq!(t("store_failures", json!(true)), Handling::Honoured);
+        assert!(matches!(t("store_failures_as", json!("view")), Handling::Refused(_)));
     }
 
     #[test]

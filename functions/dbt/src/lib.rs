@@ -20,6 +20,7 @@ pub mod datetime;
 pub mod error;
 pub mod keys;
 pub mod load;
+pub mod mutable;
 pub mod render;
 
 pub use error::{ProjectError, Result};

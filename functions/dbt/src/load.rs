@@ -119,6 +119,10 @@ pub struct TestSpec {
     /// For singular tests: the file and its SQL.
     pub path: Option<PathBuf>,
     pub sql: Option<String>,
+    /// `store_failures: true`: the failing rows go to a table named after the test, in the
+    /// `dbt_test__audit` schema (or the test's `schema`), as dbt stores them.
+    pub store_failures: bool,
+    pub store_schema: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -361,6 +365,8 @@ fn parse_test(entry: &Yaml, file: &Path, text: &str) -> Result<Option<TestSpec>>
         error_if: "!= 0".into(),
         path: None,
         sql: None,
+        store_failures: false,
+        store_schema: None,
     };
     let mut enabled = true;
     let mut apply_config = |k: &str, v: &Value, spec: &mut TestSpec| -> Result<()> {
@@ -371,6 +377,8 @@ fn parse_test(entry: &Yaml, file: &Path, text: &str) -> Result<Option<TestSpec>>
             "warn_if" => spec.warn_if = v.as_str().unwrap_or("!= 0").to_string(),
             "error_if" => spec.error_if = v.as_str().unwrap_or("!= 0").to_string(),
             "enabled" => enabled = v.as_bool().unwrap_or(true),
+            "store_failures" => spec.store_failures = v.as_bool().unwrap_or(false),
+            "schema" => spec.store_schema = v.as_str().map(str::to_string),
             _ => {}
         }
         Ok(())
@@ -536,6 +544,8 @@ fn freshness_tests(source: &Yaml, table: &Yaml, target: &TestTarget, file: &Path
             error_if: "!= 0".into(),
             path: None,
             sql: None,
+            store_failures: false,
+            store_schema: None,
         });
     }
     Ok(out)
@@ -853,6 +863,8 @@ impl Project {
                     error_if: "!= 0".into(),
                     path: Some(f.strip_prefix(&root).unwrap_or(&f).to_path_buf()),
                     sql: Some(sql),
+                    store_failures: false,
+                    store_schema: None,
                 });
             }
         }
@@ -1133,12 +1145,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(parse_test(&y[0], Path::new("f.yml"), "").unwrap(), None);
-        let text = "- unique:
-    config:
-      store_failures: true
-";
+        let text = "- unique:\n    config:\n      limit: 5\n";
         let y: Yaml = serde_yaml::from_str(text).unwrap();
         let e = parse_test(&y[0], Path::new("f.yml"), text).unwrap_err();
-        assert!(e.message.starts_with("f.yml line 3: `store_failures`"), "{}", e.message);
+        assert!(e.message.starts_with("f.yml line 3: `limit`"), "{}", e.message);
     }
 }

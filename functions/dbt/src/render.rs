@@ -352,6 +352,12 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     });
     env.add_global("exceptions", JValue::from_object(Exceptions));
     env.add_global("dbt", JValue::from_object(DbtNamespace));
+    env.add_function("__landfall_list", || {
+        JValue::from_object(crate::mutable::List::default())
+    });
+    env.add_function("__landfall_dict", || {
+        JValue::from_object(crate::mutable::Dict::default())
+    });
     let started = match &scope.run_started_at {
         Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
             .map_err(|e| ProjectError::config(format!("the run's start time '{s}' is not RFC 3339: {e}")))?,
@@ -370,7 +376,7 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     env.add_global("project_name", JValue::from(project.name.clone()));
 
     let prelude_lines = CROSS_DB.matches('\n').count() + project.macros.matches('\n').count();
-    let text = format!("{CROSS_DB}{}{}", project.macros, source);
+    let text = crate::mutable::rewrite_empty_literals(&format!("{CROSS_DB}{}{}", project.macros, source));
     let map_err = |e: minijinja::Error| {
         let line = e.line().map(|l| l.saturating_sub(prelude_lines));
         let what = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
