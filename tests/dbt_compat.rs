@@ -628,8 +628,8 @@ fn do_append_and_update_build_lists_and_dicts_as_in_dbt() {
     assert_eq!(ours, theirs, "landfall and dbt-duckdb built different rows");
 }
 
-/// `store_failures: true` keeps a test's failing rows in a table named after the test, in the
-/// schema dbt gives it (`generate_schema_name('dbt_test__audit')`): the same rows as dbt
+/// `store_failures: true` keeps a test's failing rows in a table named after the test (its own
+/// `name:` when it has one), in the schema dbt gives it (`generate_schema_name('dbt_test__audit')`): the same rows as dbt
 /// stores, a passing test's table empty. A warn-severity test stores and still publishes.
 #[test]
 fn store_failures_keeps_the_failing_rows_where_dbt_keeps_them() {
@@ -645,7 +645,7 @@ fn store_failures_keeps_the_failing_rows_where_dbt_keeps_them() {
         text.replacen(
             old,
             &format!(
-                "{old}          - accepted_values:\n              arguments:\n                values: ['MOVIE']\n              config: {{severity: warn, store_failures: true}}\n\
+                "{old}          - accepted_values:\n              name: title_type_is_movie\n              arguments:\n                values: ['MOVIE']\n              config: {{severity: warn, store_failures: true}}\n\
                  \x20         - accepted_values:\n              arguments:\n                values: ['MOVIE', 'SHOW', 'OTHER']\n              config: {{store_failures: true, schema: kept}}\n"
             ),
             1,
@@ -656,7 +656,7 @@ fn store_failures_keeps_the_failing_rows_where_dbt_keeps_them() {
     let o = f.run_project("s1", &project, &[], &[]);
     assert_ok(&o);
     assert_eq!(o.summary["published"], true);
-    let failing = "select * from dbt_test__audit.accepted_values_stg_titles_title_type__MOVIE order by all";
+    let failing = "select * from dbt_test__audit.title_type_is_movie order by all";
     let ours = f.query(failing);
     assert_eq!(ours.rows.len(), 1, "the SHOW titles, counted: {ours:?}");
     assert_eq!(ours.rows[0][0], "SHOW");
@@ -684,4 +684,32 @@ fn store_failures_keeps_the_failing_rows_where_dbt_keeps_them() {
         "landfall and dbt stored different failures"
     );
     assert_eq!(query_file(&copy, passing).scalar_i64(), 0);
+}
+
+/// dbt's `execute`: false while the project is parsed, true when the model is built, so a
+/// `{% if execute %}` branch renders into the built SQL as in dbt.
+#[test]
+fn execute_is_true_when_building_as_in_dbt() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    std::fs::create_dir_all(project.join("models/reporting")).unwrap();
+    std::fs::write(
+        project.join("models/reporting/phase.sql"),
+        "select {% if execute %}'built'{% else %}'parsed'{% endif %} as phase, count(*) as n from {{ ref('stg_titles') }}\n",
+    )
+    .unwrap();
+    f.generated_batch("p1", 100, 8);
+    let o = f.run_project("p1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let ours = f.query("select * from build_main.phase");
+    assert_eq!(ours.rows[0][0], "built");
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+phase", "--vars", "{batch: p1}"],
+    );
+    assert_eq!(query_file(&copy, "select * from main.phase"), ours);
 }

@@ -397,7 +397,9 @@ fn parse_test(entry: &Yaml, file: &Path, text: &str) -> Result<Option<TestSpec>>
                     spec.args.extend(a.clone());
                 }
             }
-            "name" | "test_name" => {}
+            // A test's own name (dbt's `name:`) replaces the generated one.
+            "name" => spec.name = v.as_str().unwrap_or_default().to_string(),
+            "test_name" => {}
             _ if keys::TEST_CONFIG_KEYS.contains(&k.as_str()) => apply_config(k, v, &mut spec)?,
             _ => {
                 spec.args.insert(k.clone(), v.clone());

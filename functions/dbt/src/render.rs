@@ -352,6 +352,8 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     });
     env.add_global("exceptions", JValue::from_object(Exceptions));
     env.add_global("dbt", JValue::from_object(DbtNamespace));
+    // dbt's `execute`: false while the project is parsed, true when a node is built or tested.
+    env.add_global("execute", JValue::from(!scope.parsing));
     env.add_function("__landfall_list", || {
         JValue::from_object(crate::mutable::List::default())
     });

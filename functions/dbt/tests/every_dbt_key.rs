@@ -369,16 +369,15 @@ fn seeds_snapshots_python_models_and_packages_are_refused_naming_the_file() {
 }
 
 /// A name of dbt's context the engine does not provide (or a typo) is refused at load with
-/// the file and line, where a lenient render would print nothing: `{% if execute %}` would
-/// silently take the other branch, `graph.nodes` loop over nothing. In a macro file too,
-/// and in a hook.
+/// the file and line, where a lenient render would print nothing: `run_query(…)` would yield
+/// nothing to loop over, `graph.nodes` neither. In a macro file too, and in a hook.
 #[test]
 fn a_name_the_engine_lacks_is_refused_at_load_not_rendered_empty() {
     let cases: [(&str, &str, &str); 5] = [
         (
             "models/m.sql",
-            "select 1 as id\n{% if execute %}where true{% endif %}\n",
-            "models/m.sql line 2: `execute`",
+            "select 1 as id\n{% if execute %}{% set r = run_query('select 1') %}{% endif %}\n",
+            "models/m.sql line 2: `run_query`",
         ),
         (
             "models/m.sql",
