@@ -3,6 +3,26 @@
 
 use std::path::Path;
 
+/// A copy of the shop project (tests/fixtures/shop) at `to`, for a test to edit or ship.
+#[allow(dead_code)] // not every test crate that includes this file copies the project
+pub fn copy_shop_project(to: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                copy(&p, &to.join(e.file_name()));
+            } else {
+                std::fs::copy(&p, to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    copy(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/shop"),
+        to,
+    );
+}
+
 /// A batch of the shop feed: `customers` customers, three orders each but the last customer
 /// (none), two products. Names carry the delimiter and quotes, one order has no note.
 pub fn land_shop(dir: &Path, customers: usize) {

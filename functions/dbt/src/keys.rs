@@ -306,6 +306,15 @@ pub fn check_mapping(place: Place, node: &serde_yaml::Value, file: &Path, text: 
     Ok(())
 }
 
+/// [`check_mapping`] a node at `place`, and its `config:` at `config_place`.
+pub fn check_node(place: Place, config_place: Place, node: &serde_yaml::Value, file: &Path, text: &str) -> Result<()> {
+    check_mapping(place, node, file, text)?;
+    match node.get("config") {
+        Some(c) => check_mapping(config_place, c, file, text),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

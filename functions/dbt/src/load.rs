@@ -438,10 +438,7 @@ fn parse_columns(
             .and_then(Yaml::as_str)
             .ok_or_else(|| cfg_err(file, "a column needs a name"))?
             .to_string();
-        keys::check_mapping(Place::Column, c, file, text)?;
-        if let Some(cc) = c.get("config") {
-            keys::check_mapping(Place::ColumnConfig, cc, file, text)?;
-        }
+        keys::check_node(Place::Column, Place::ColumnConfig, c, file, text)?;
         let mut specs = Vec::new();
         for key in ["tests", "data_tests"] {
             if let Some(Yaml::Sequence(ts)) = c.get(key) {
@@ -774,10 +771,7 @@ impl Project {
                             .get("name")
                             .and_then(Yaml::as_str)
                             .ok_or_else(|| cfg_err(&f, "a model entry needs a name"))?;
-                        keys::check_mapping(Place::Model, m, &f, &text)?;
-                        if let Some(c) = m.get("config") {
-                            keys::check_mapping(Place::ModelConfig, c, &f, &text)?;
-                        }
+                        keys::check_node(Place::Model, Place::ModelConfig, m, &f, &text)?;
                         yml_models.insert(n.to_string(), (m.clone(), f.clone(), text.clone()));
                     }
                 }
@@ -787,10 +781,7 @@ impl Project {
                             .get("name")
                             .and_then(Yaml::as_str)
                             .ok_or_else(|| cfg_err(&f, "a source needs a name"))?;
-                        keys::check_mapping(Place::Source, s, &f, &text)?;
-                        if let Some(c) = s.get("config") {
-                            keys::check_mapping(Place::SourceConfig, c, &f, &text)?;
-                        }
+                        keys::check_node(Place::Source, Place::SourceConfig, s, &f, &text)?;
                         let schema = s.get("schema").and_then(Yaml::as_str).unwrap_or(sname);
                         if let Some(Yaml::Sequence(ts)) = s.get("tables") {
                             for t in ts {
@@ -798,10 +789,7 @@ impl Project {
                                     .get("name")
                                     .and_then(Yaml::as_str)
                                     .ok_or_else(|| cfg_err(&f, "a source table needs a name"))?;
-                                keys::check_mapping(Place::SourceTable, t, &f, &text)?;
-                                if let Some(c) = t.get("config") {
-                                    keys::check_mapping(Place::TableConfig, c, &f, &text)?;
-                                }
+                                keys::check_node(Place::SourceTable, Place::TableConfig, t, &f, &text)?;
                                 let target = TestTarget::Source(sname.to_string(), tname.to_string());
                                 let columns = parse_columns(t.get("columns"), &target, &f, &text, &mut tests)?;
                                 model_level_tests(t, &target, &f, &text, &mut tests)?;

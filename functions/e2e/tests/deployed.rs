@@ -844,19 +844,6 @@ async fn a_statement_longer_than_the_lambda_timeout_publishes_and_one_past_its_b
     assert_eq!(published(&stack).await, before, "the published marts are untouched");
 }
 
-/// Copy a folder's files, recursively.
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_tree(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// A team's own feed without rebuilding the binaries: the shop project (three semicolon
 /// files, a quoted header, orders referring to customers) in a Lambda layer named by the
 /// template's `ProjectLayerArn`. The trigger learns its three-file contract from the layer
@@ -867,10 +854,7 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 async fn a_project_in_a_layer_runs_through_the_deployed_stack() {
     const LAYER: &str = "arn:aws:lambda:us-east-1:123456789012:layer:shop-feed:3";
     let opt = tempfile::tempdir().unwrap();
-    copy_tree(
-        &landfall_e2e::stack::repo_root().join("tests/fixtures/shop"),
-        &opt.path().join("project"),
-    );
+    shop::copy_shop_project(&opt.path().join("project"));
     let stack = Stack::start_with_layers(
         &landfall_e2e::stack::repo_root().join("template.yaml"),
         &[("ProjectLayerArn", LAYER)],

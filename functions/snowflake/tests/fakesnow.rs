@@ -859,19 +859,6 @@ async fn the_shop_feed_runs_on_snowflake_and_refuses_bad_batches() {
     );
 }
 
-/// Copy a folder's files, recursively.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_tree(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// A published mart's rows, values as text (numbers to 6 decimals) so engines compare.
 async fn rows_as_text(wh: &dyn Warehouse, sql: &str) -> Vec<Vec<String>> {
     let t = wh.query(sql).await.unwrap();
@@ -899,7 +886,7 @@ async fn hooks_and_ephemeral_models_run_through_the_snowflake_adapter_as_on_duck
     use landfall_core::pipeline::{self, RunOptions};
     let mut st = Staged::start("LANDFALL_DBT").await;
     let project_dir = st.tmp.path().join("shop");
-    copy_tree(&repo_root().join("tests/fixtures/shop"), &project_dir);
+    shop::copy_shop_project(&project_dir);
     std::fs::write(
         project_dir.join("models/staging/int_big_orders.sql"),
         "{{ config(materialized='ephemeral') }}\nselect customer_id, amount,\n  {{ dbt.concat([\"'c'\", \"cast(customer_id as \" ~ dbt.type_string() ~ \")\"]) }} as ckey,\n  {{ dbt.datediff(\"cast('2026-01-01' as date)\", dbt.dateadd('month', 2, \"cast('2026-01-31' as date)\"), 'day') }} as days\nfrom {{ ref('stg_orders') }} where amount >= 10\n",
