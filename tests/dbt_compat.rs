@@ -713,3 +713,69 @@ fn execute_is_true_when_building_as_in_dbt() {
     );
     assert_eq!(query_file(&copy, "select * from main.phase"), ours);
 }
+
+/// `adapter.dispatch` picks `<adapter>__<macro>`, else `default__<macro>`, and `return()`
+/// hands its SQL back, as dbt does; `adapter.dispatch('concat', 'dbt')` is dbt's own macro.
+/// A macro that renders text besides its return, and the adapter methods that read the
+/// warehouse, are refused at load naming the file and line.
+#[test]
+fn adapter_dispatch_and_return_work_as_in_dbt() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, text: &str| std::fs::write(project.join(rel), text).unwrap();
+    write(
+        "macros/dispatched.sql",
+        "{% macro type_label(col) -%}\n  {{ return(adapter.dispatch('type_label')(col)) }}\n{%- endmacro %}\n\
+         {% macro default__type_label(col) %}'default:' || {{ col }}{% endmacro %}\n\
+         {% macro duckdb__type_label(col) %}'duckdb:' || {{ col }}{% endmacro %}\n\
+         {% macro shout(col) %}{{ return(adapter.dispatch('hello_label')(col)) }}{% endmacro %}\n\
+         {% macro default__hello_label(col) %}upper({{ col }}){% endmacro %}\n\
+         {% macro joined(a, b) %}{% set parts = [a, b] %}{{ return(adapter.dispatch('concat', 'dbt')(parts)) }}{% endmacro %}\n",
+    );
+    std::fs::create_dir_all(project.join("models/reporting")).unwrap();
+    write(
+        "models/reporting/dispatched.sql",
+        "select {{ type_label('title_type') }} as label, {{ shout('title') }} as loud, {{ joined('title_id', \"'!'\") }} as bang\n\
+         from {{ ref('stg_titles') }}\n",
+    );
+    f.generated_batch("d1", 120, 8);
+    let o = f.run_project("d1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let ours = f.query("select * from build_main.dispatched order by all");
+    assert!(
+        ours.rows.iter().all(|r| r[0].as_str().unwrap().starts_with("duckdb:")),
+        "{ours:?}"
+    );
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+dispatched", "--vars", "{batch: d1}"],
+    );
+    assert_eq!(query_file(&copy, "select * from main.dispatched order by all"), ours);
+
+    let refused = |text: &str, says: &[&str]| {
+        write("macros/dispatched.sql", text);
+        let o = f.run_project("d1", &project, &[], &[]);
+        assert_eq!(o.code, 2, "{}", o.stderr);
+        let said = format!("{}{}", o.stdout, o.stderr);
+        for s in says {
+            assert!(said.contains(s), "{said}");
+        }
+    };
+    refused(
+        "{% macro type_label(col) %}\n-- a comment dbt would discard\n{{ return(\"'x'\") }}{% endmacro %}\n\
+         {% macro shout(col) %}{{ col }}{% endmacro %}{% macro joined(a, b) %}{{ a }}{% endmacro %}\n",
+        &["macros/dispatched.sql line 1", "text besides its return()"],
+    );
+    refused(
+        "{% macro type_label(col) %}\n{% set cols = adapter.get_columns_in_relation(this) %}{{ return(col) }}{% endmacro %}\n\
+         {% macro shout(col) %}{{ col }}{% endmacro %}{% macro joined(a, b) %}{{ a }}{% endmacro %}\n",
+        &[
+            "macros/dispatched.sql line 2",
+            "`adapter.get_columns_in_relation` is not supported",
+        ],
+    );
+}

@@ -611,6 +611,57 @@ fn name_tests(tests: &mut [TestSpec]) {
     }
 }
 
+/// A macro that calls `return()` must render nothing else: dbt discards the rest of its
+/// output when it returns, the engine's `return` renders its value in place (render.rs).
+fn refuse_text_besides_return(file: &Path, text: &str) -> Result<()> {
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(start) = rest.find("macro ") {
+        let Some(end) = rest[start..].find("endmacro") else {
+            break;
+        };
+        let body = &rest[start..start + end];
+        let body = &body[body.find("%}").map(|i| i + 2).unwrap_or(0)..];
+        if body.contains("return(") {
+            // What renders once the tags, comments and return expressions are taken out.
+            let mut left = String::new();
+            let mut b = body;
+            while let Some(i) = b.find('{') {
+                left.push_str(&b[..i]);
+                let t = &b[i..];
+                let close = if t.starts_with("{%") {
+                    t.find("%}").map(|j| j + 2)
+                } else if t.starts_with("{#") {
+                    t.find("#}").map(|j| j + 2)
+                } else if t.starts_with("{{") {
+                    let j = t.find("}}").map(|j| j + 2);
+                    if !j.is_some_and(|j| t[..j].contains("return(")) {
+                        left.push('x');
+                    }
+                    j
+                } else {
+                    left.push('{');
+                    Some(1)
+                };
+                let Some(close) = close else { break };
+                b = &b[i + close..];
+            }
+            left.push_str(b);
+            let stray = left.trim().trim_end_matches(['{', '%', '-']).trim();
+            if !stray.is_empty() {
+                let line = text[..offset + start].matches('\n').count() + 1;
+                return Err(ProjectError::config(format!(
+                    "{} line {line}: the macro renders text besides its return(), which dbt discards and landfall cannot: keep only the return (and set/if tags) in it",
+                    file.display()
+                )));
+            }
+        }
+        offset += start + end + 8;
+        rest = &rest[start + end + 8..];
+    }
+    Ok(())
+}
+
 /// Turn dbt's `{% test x(...) %}` blocks into minijinja macros named `test_x`.
 fn convert_macros(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -707,7 +758,9 @@ impl Project {
                     macros.matches('\n').count(),
                     f.strip_prefix(&root).unwrap_or(&f).to_path_buf(),
                 ));
-                macros.push_str(&convert_macros(&read(&f)?));
+                let text = read(&f)?;
+                refuse_text_besides_return(f.strip_prefix(&root).unwrap_or(&f), &text)?;
+                macros.push_str(&convert_macros(&text));
                 macros.push('\n');
             }
         }

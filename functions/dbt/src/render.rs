@@ -130,9 +130,9 @@ impl Object for DbtNamespace {
         method: &str,
         args: &[JValue],
     ) -> std::result::Result<JValue, minijinja::Error> {
-        match state.lookup(&format!("__dbt_{method}")) {
-            Some(m) if !m.is_undefined() => m.call(state, args),
-            _ => {
+        match with_macro(state, &format!("__dbt_{method}"), |ms, m| m.call(ms, args))? {
+            Some(v) => Ok(v),
+            None => {
                 let known: Vec<&str> = CROSS_DB
                     .match_indices("macro __dbt_")
                     .map(|(i, _)| {
@@ -149,6 +149,93 @@ impl Object for DbtNamespace {
                 ))
             }
         }
+    }
+}
+
+/// The template holding every macro (cross-database and the project's), on its own: a macro
+/// sees only the names defined after it or named in its body (minijinja's closures), so the
+/// namespaces look macros up here rather than in the caller's state.
+const MACROS_TEMPLATE: &str = "__macros__";
+
+/// Call `f` with the macro `name` and the state it was defined in, if there is one.
+fn with_macro<R>(
+    state: &minijinja::State<'_, '_>,
+    name: &str,
+    f: impl FnOnce(&minijinja::State<'_, '_>, JValue) -> std::result::Result<R, minijinja::Error>,
+) -> std::result::Result<Option<R>, minijinja::Error> {
+    let macros = state.env().get_template(MACROS_TEMPLATE)?;
+    let captured = macros.render_captured(minijinja::context! {})?;
+    let ms = captured.state();
+    match ms.lookup(name).filter(|m| !m.is_undefined()) {
+        Some(m) => f(ms, m).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// What `adapter.dispatch` answers: the chosen macro, called in the state it is defined in.
+#[derive(Debug)]
+struct Dispatched(String);
+
+impl Object for Dispatched {
+    fn call(
+        self: &Arc<Self>,
+        state: &minijinja::State<'_, '_>,
+        args: &[JValue],
+    ) -> std::result::Result<JValue, minijinja::Error> {
+        with_macro(state, &self.0, |ms, m| m.call(ms, args))?
+            .ok_or_else(|| jerr(ErrorKind::UnknownFunction, format!("macro {} went away", self.0)))
+    }
+}
+
+/// dbt's `adapter`, as far as the engine has it: `adapter.dispatch(name, macro_namespace)`
+/// finds `<target.type>__<name>`, else `default__<name>`, among the project's macros (with
+/// `macro_namespace='dbt'`, dbt's own cross-database macro). Its other methods read the
+/// warehouse and are refused at load (`refuse_unknown_names`).
+#[derive(Debug)]
+struct Adapter {
+    target_type: String,
+}
+
+impl Object for Adapter {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[JValue],
+    ) -> std::result::Result<JValue, minijinja::Error> {
+        if method != "dispatch" {
+            return Err(jerr(
+                ErrorKind::UnknownMethod,
+                format!("adapter.{method} is not supported (adapter.dispatch is)"),
+            ));
+        }
+        let (positional, kwargs): (&[JValue], Option<Kwargs>) = minijinja::value::from_args(args)?;
+        let name = positional
+            .first()
+            .and_then(JValue::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| jerr(ErrorKind::MissingArgument, "adapter.dispatch needs a macro name"))?;
+        let namespace = match (positional.get(1), &kwargs) {
+            (Some(n), _) => n.as_str().map(str::to_string),
+            (None, Some(k)) => k.get::<Option<String>>("macro_namespace")?,
+            (None, None) => None,
+        };
+        let candidates: Vec<String> = match namespace.as_deref() {
+            Some("dbt") => vec![format!("__dbt_{name}")],
+            _ => vec![format!("{}__{name}", self.target_type), format!("default__{name}")],
+        };
+        for c in &candidates {
+            if with_macro(state, c, |_, _| Ok(()))?.is_some() {
+                return Ok(JValue::from_object(Dispatched(c.clone())));
+            }
+        }
+        Err(jerr(
+            ErrorKind::InvalidOperation,
+            format!(
+                "adapter.dispatch('{name}'): no macro {} (packages are not supported)",
+                candidates.join(" or ")
+            ),
+        ))
     }
 }
 
@@ -352,6 +439,26 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     });
     env.add_global("exceptions", JValue::from_object(Exceptions));
     env.add_global("dbt", JValue::from_object(DbtNamespace));
+    env.add_global(
+        "adapter",
+        JValue::from_object(Adapter {
+            target_type: scope.target.type_.clone(),
+        }),
+    );
+    // dbt's `return()` hands a value back from a macro; a minijinja macro renders text, so a
+    // text value is rendered (load refuses a macro that outputs anything besides it) and any
+    // other kind refused, since its text would read differently (`'False'` is true).
+    env.add_function("return", |v: JValue| -> std::result::Result<JValue, minijinja::Error> {
+        use minijinja::value::ValueKind;
+        match v.kind() {
+            ValueKind::String | ValueKind::Number | ValueKind::Undefined => Ok(v),
+            ValueKind::Plain if v.as_object().is_some() => Ok(v),
+            other => Err(jerr(
+                ErrorKind::InvalidOperation,
+                format!("return() of a {other} from a macro is not supported: return SQL text"),
+            )),
+        }
+    });
     // dbt's `execute`: false while the project is parsed, true when a node is built or tested.
     env.add_global("execute", JValue::from(!scope.parsing));
     env.add_function("__landfall_list", || {
@@ -388,6 +495,11 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
         };
         ProjectError::config(format!("{loc}: cannot render the template: {what}"))
     };
+    env.add_template_owned(
+        MACROS_TEMPLATE,
+        crate::mutable::rewrite_empty_literals(&format!("{CROSS_DB}{}", project.macros)),
+    )
+    .map_err(map_err)?;
     env.add_template_owned("__model__", text).map_err(map_err)?;
     let tmpl = env.get_template("__model__").map_err(map_err)?;
     if scope.parsing {
@@ -466,13 +578,14 @@ pub fn inject_ephemerals(sql: &str, refs: &[String], scope: &RenderScope) -> Str
 /// compiles, where a lenient render would silently print nothing.
 fn unsupported_name(name: &str) -> String {
     match name {
-        "execute" | "run_query" | "statement" | "load_result" | "adapter" | "graph" | "selected_resources" => {
-            "rendering that reads the warehouse or the project graph is not supported yet: compute the value in SQL"
-                .into()
+        "run_query" | "statement" | "load_result" | "graph" | "selected_resources" => {
+            "rendering that reads the warehouse or the project graph is not supported yet: compute the value in SQL".into()
+        }
+        n if n.starts_with("adapter.") => {
+            "adapter methods other than dispatch read the warehouse, which rendering cannot yet: compute the value in SQL".into()
         }
         "modules" => "modules (Python's datetime, re, …) is not supported yet: compute the value in SQL".into(),
         "dbt_utils" => "packages are not supported yet: copy the macros you use into macros/".into(),
-        "return" => "return() from a macro is not supported yet: let the macro render its SQL".into(),
         _ => "it is not defined here (not a project macro nor a name of dbt's context that landfall provides)".into(),
     }
 }
@@ -508,6 +621,12 @@ fn refuse_unknown_names(
         .into_iter()
         .filter(|n| !defined.contains(n.as_str()) && !IMPLICIT_NAMES.contains(&n.as_str()))
         .collect();
+    // `adapter` is defined, but only its `dispatch`: the rest read the warehouse.
+    unknown.extend(
+        tmpl.undeclared_variables(true)
+            .into_iter()
+            .filter(|n| n.starts_with("adapter.") && n != "adapter.dispatch"),
+    );
     unknown.sort();
     let Some(name) = unknown.first() else { return Ok(()) };
     let word = |l: &str| {

@@ -391,8 +391,8 @@ fn a_name_the_engine_lacks_is_refused_at_load_not_rendered_empty() {
         ),
         (
             "macros/cast.sql",
-            "{% macro my_cast(x) %}\n  {{ return(adapter.dispatch('my_cast')(x)) }}\n{% endmacro %}\n",
-            "macros/cast.sql line 2: `adapter`",
+            "{% macro my_cast(x) %}\n  {% set r = adapter.get_relation(database=none, schema='s', identifier=x) %}{{ x }}\n{% endmacro %}\n",
+            "macros/cast.sql line 2: `adapter.get_relation`",
         ),
         (
             "models/_m.yml",
