@@ -226,6 +226,8 @@ pub async fn build_models_in(
         .filter(|m| m.config.materialized != "ephemeral")
         .collect();
     let models = models.as_slice();
+    // One scope for the batch (its ephemeral models compiled once); each model adds `this`.
+    let scope = run_scope(project, wh, run)?;
     let given: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
     let mut done: Vec<Option<ModelRun>> = models.iter().map(|_| None).collect();
     let mut waiting: Vec<usize> = (0..models.len()).collect();
@@ -244,8 +246,9 @@ pub async fn build_models_in(
             });
             let Some(k) = ready else { break };
             let i = waiting.remove(k);
-            let build: BoxFuture<'_, (usize, Result<ModelRun>)> =
-                build_model(project, wh, run, models[i]).map(move |r| (i, r)).boxed();
+            let build: BoxFuture<'_, (usize, Result<ModelRun>)> = build_model(project, wh, run, &scope, models[i])
+                .map(move |r| (i, r))
+                .boxed();
             running.push(build);
         }
         match running.next().await {
@@ -293,11 +296,17 @@ async fn run_hooks(
 }
 
 /// Render one model for its build relation and materialize it, between its hooks.
-async fn build_model(project: &Project, wh: &dyn Warehouse, run: &RunVars, m: &Model) -> Result<ModelRun> {
+async fn build_model(
+    project: &Project,
+    wh: &dyn Warehouse,
+    run: &RunVars,
+    scope: &RenderScope,
+    m: &Model,
+) -> Result<ModelRun> {
     let started = Instant::now();
     let rel = build_relation(m, wh, &run.run_id);
     let exists = m.config.materialized == "incremental" && wh.relation_exists(&rel).await?;
-    let mut scope = run_scope(project, wh, run)?;
+    let mut scope = scope.clone();
     scope.this = Some(rel.clone());
     scope.is_incremental = exists && !run.full_refresh;
     let (sql, _) = render::render(project, &m.raw_sql, &m.path, &scope)?;

@@ -274,16 +274,21 @@ pub fn line_of(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// `file line N` where `text` first sets `key`, else just the file: where a message points.
+pub fn located(file: &Path, text: &str, key: &str) -> String {
+    match line_of(text, key) {
+        Some(n) => format!("{} line {n}", file.display()),
+        None => file.display().to_string(),
+    }
+}
+
 /// Refuse `key` at `place` (in `file`, whose text is `text`) unless the engine honours it or
 /// knows it to be inert.
 pub fn check(place: Place, key: &str, value: &Value, file: &Path, text: &str) -> Result<()> {
     match handling(place, key, value) {
         Handling::Honoured | Handling::Inert => Ok(()),
         Handling::Refused(why) => {
-            let at = match line_of(text, key) {
-                Some(n) => format!("{} line {n}", file.display()),
-                None => file.display().to_string(),
-            };
+            let at = located(file, text, key);
             Err(ProjectError::config(format!(
                 "{at}: `{}` ({}) is not supported: {why}",
                 key.trim_start_matches('+'),

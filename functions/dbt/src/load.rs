@@ -125,6 +125,27 @@ pub struct TestSpec {
     pub store_schema: Option<String>,
 }
 
+impl TestSpec {
+    /// A test of `kind` with dbt's defaults: severity error, failing on any row, stored nowhere.
+    pub fn new(kind: impl Into<String>) -> Self {
+        Self {
+            name: String::new(),
+            kind: kind.into(),
+            target: None,
+            column: None,
+            args: Map::new(),
+            severity: "error".into(),
+            where_: None,
+            warn_if: "!= 0".into(),
+            error_if: "!= 0".into(),
+            path: None,
+            sql: None,
+            store_failures: false,
+            store_schema: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceTable {
     pub source: String,
@@ -173,7 +194,8 @@ pub struct Project {
     pub models: Vec<Model>,
     pub sources: Vec<SourceTable>,
     pub tests: Vec<TestSpec>,
-    /// All macro files, converted for minijinja, prepended to each rendered template.
+    /// All macro files, converted for minijinja (`{% test %}` blocks as macros, empty list and
+    /// dict literals mutable), prepended to each rendered template.
     pub macros: String,
     /// Where each macro file's text starts in [`Project::macros`] (its first line, 0-based),
     /// for messages that name the file.
@@ -353,21 +375,7 @@ fn parse_test(entry: &Yaml, file: &Path, text: &str) -> Result<Option<TestSpec>>
         }
         other => return Err(cfg_err(file, format!("cannot read test entry {other:?}"))),
     };
-    let mut spec = TestSpec {
-        name: String::new(),
-        kind: kind.clone(),
-        target: None,
-        column: None,
-        args: Map::new(),
-        severity: "error".into(),
-        where_: None,
-        warn_if: "!= 0".into(),
-        error_if: "!= 0".into(),
-        path: None,
-        sql: None,
-        store_failures: false,
-        store_schema: None,
-    };
+    let mut spec = TestSpec::new(kind.clone());
     let mut enabled = true;
     let mut apply_config = |k: &str, v: &Value, spec: &mut TestSpec| -> Result<()> {
         keys::check(Place::TestConfig, k, v, file, text)?;
@@ -532,30 +540,17 @@ fn freshness_tests(source: &Yaml, table: &Yaml, target: &TestTarget, file: &Path
             args.insert("filter".into(), Value::String(f.into()));
         }
         out.push(TestSpec {
-            name: String::new(),
-            kind: format!("freshness_{threshold}"),
             target: Some(target.clone()),
-            column: None,
             args,
             severity: severity.into(),
-            where_: None,
-            warn_if: "!= 0".into(),
-            error_if: "!= 0".into(),
-            path: None,
-            sql: None,
-            store_failures: false,
-            store_schema: None,
+            ..TestSpec::new(format!("freshness_{threshold}"))
         });
     }
     Ok(out)
 }
 
 fn keys_error(file: &Path, text: &str, key: &str, why: &str) -> ProjectError {
-    let at = match keys::line_of(text, key) {
-        Some(n) => format!("{} line {n}", file.display()),
-        None => file.display().to_string(),
-    };
-    ProjectError::config(format!("{at}: {why}"))
+    ProjectError::config(format!("{}: {why}", keys::located(file, text, key)))
 }
 
 /// dbt's generic-test naming, made unique with a numeric suffix when needed.
@@ -734,13 +729,12 @@ impl Project {
                     keys::check(Place::ModelConfig, k, &value, &pf, &project_text)?;
                     folder_cfg.push((vec![], vec![(k.trim_start_matches('+').to_string(), value)]));
                 } else {
-                    return Err(ProjectError::config(format!(
-                        "{}{}: models: '{k}' configures the models of a package, and packages are not supported",
-                        pf.display(),
-                        keys::line_of(&project_text, k)
-                            .map(|n| format!(" line {n}"))
-                            .unwrap_or_default()
-                    )));
+                    return Err(keys_error(
+                        &pf,
+                        &project_text,
+                        k,
+                        &format!("models: '{k}' configures the models of a package, and packages are not supported"),
+                    ));
                 }
             }
         }
@@ -760,7 +754,7 @@ impl Project {
                 ));
                 let text = read(&f)?;
                 refuse_text_besides_return(f.strip_prefix(&root).unwrap_or(&f), &text)?;
-                macros.push_str(&convert_macros(&text));
+                macros.push_str(&crate::mutable::rewrite_empty_literals(&convert_macros(&text)));
                 macros.push('\n');
             }
         }
@@ -896,18 +890,9 @@ impl Project {
                 let sql = read(&f)?;
                 tests.push(TestSpec {
                     name: f.file_stem().unwrap().to_string_lossy().into_owned(),
-                    kind: "singular".into(),
-                    target: None,
-                    column: None,
-                    args: Map::new(),
-                    severity: "error".into(),
-                    where_: None,
-                    warn_if: "!= 0".into(),
-                    error_if: "!= 0".into(),
                     path: Some(f.strip_prefix(&root).unwrap_or(&f).to_path_buf()),
                     sql: Some(sql),
-                    store_failures: false,
-                    store_schema: None,
+                    ..TestSpec::new("singular")
                 });
             }
         }

@@ -1,7 +1,8 @@
 //! dbt's Jinja is Python's: `{% set cols = [] %}{% do cols.append(c) %}` grows a list, and
 //! `{% do d.update({...}) %}` a dict. minijinja's values are immutable, so a list or dict
-//! literal that starts empty in a `set` becomes one of these objects (the render rewrites
-//! `set x = []` to `set x = __landfall_list()`), with Python's mutating methods.
+//! literal that starts empty in a `set` becomes one of these objects (`set x = []` is rewritten
+//! to `set x = __landfall_list()`: macros once at load, a template when it renders), with
+//! Python's mutating methods.
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind, State};

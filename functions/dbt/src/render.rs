@@ -116,8 +116,23 @@ impl Object for Exceptions {
 }
 
 /// dbt's cross-database macros as dbt-duckdb and dbt-snowflake compile them
-/// (`cross_db.sql`), prepended to every render and called through [`DbtNamespace`].
+/// (`cross_db.sql`), in the macros template ([`MACROS_TEMPLATE`]) and called through
+/// [`DbtNamespace`].
 const CROSS_DB: &str = include_str!("cross_db.sql");
+
+/// The names of the macros `text` defines (`{% macro name(` / `{%- macro name(`).
+fn macro_names(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices("macro ").filter_map(move |(i, _)| {
+        if !text[..i].trim_end_matches([' ', '-']).ends_with("{%") {
+            return None;
+        }
+        let name = text[i + 6..].trim_start();
+        let end = name
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(name.len());
+        Some(&name[..end])
+    })
+}
 
 /// The `dbt` namespace: `dbt.concat(…)` calls the macro `__dbt_concat` of `cross_db.sql`.
 #[derive(Debug)]
@@ -133,13 +148,7 @@ impl Object for DbtNamespace {
         match with_macro(state, &format!("__dbt_{method}"), |ms, m| m.call(ms, args))? {
             Some(v) => Ok(v),
             None => {
-                let known: Vec<&str> = CROSS_DB
-                    .match_indices("macro __dbt_")
-                    .map(|(i, _)| {
-                        let name = &CROSS_DB[i + 12..];
-                        &name[..name.find('(').unwrap_or(0)]
-                    })
-                    .collect();
+                let known: Vec<&str> = macro_names(CROSS_DB).filter_map(|n| n.strip_prefix("__dbt_")).collect();
                 Err(jerr(
                     ErrorKind::UnknownMethod,
                     format!(
@@ -154,7 +163,8 @@ impl Object for DbtNamespace {
 
 /// The template holding every macro (cross-database and the project's), on its own: a macro
 /// sees only the names defined after it or named in its body (minijinja's closures), so the
-/// namespaces look macros up here rather than in the caller's state.
+/// namespaces look macros up here rather than in the caller's state. Compiled on first use
+/// (the render's loader), so a render that calls no namespace does not pay for it.
 const MACROS_TEMPLATE: &str = "__macros__";
 
 /// Call `f` with the macro `name` and the state it was defined in, if there is one.
@@ -194,12 +204,14 @@ impl Object for Dispatched {
 #[derive(Debug)]
 struct Adapter {
     target_type: String,
+    /// The macros template's text, to know which candidates exist without running it.
+    macros: Arc<String>,
 }
 
 impl Object for Adapter {
     fn call_method(
         self: &Arc<Self>,
-        state: &minijinja::State<'_, '_>,
+        _state: &minijinja::State<'_, '_>,
         method: &str,
         args: &[JValue],
     ) -> std::result::Result<JValue, minijinja::Error> {
@@ -224,10 +236,11 @@ impl Object for Adapter {
             Some("dbt") => vec![format!("__dbt_{name}")],
             _ => vec![format!("{}__{name}", self.target_type), format!("default__{name}")],
         };
-        for c in &candidates {
-            if with_macro(state, c, |_, _| Ok(()))?.is_some() {
-                return Ok(JValue::from_object(Dispatched(c.clone())));
-            }
+        if let Some(c) = candidates
+            .iter()
+            .find(|c| macro_names(&self.macros).any(|n| n == c.as_str()))
+        {
+            return Ok(JValue::from_object(Dispatched(c.clone())));
         }
         Err(jerr(
             ErrorKind::InvalidOperation,
@@ -439,10 +452,16 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     });
     env.add_global("exceptions", JValue::from_object(Exceptions));
     env.add_global("dbt", JValue::from_object(DbtNamespace));
+    let macros = Arc::new(format!("{CROSS_DB}{}", project.macros));
+    {
+        let macros = macros.clone();
+        env.set_loader(move |name| Ok((name == MACROS_TEMPLATE).then(|| macros.to_string())));
+    }
     env.add_global(
         "adapter",
         JValue::from_object(Adapter {
             target_type: scope.target.type_.clone(),
+            macros,
         }),
     );
     // dbt's `return()` hands a value back from a macro; a minijinja macro renders text, so a
@@ -484,8 +503,8 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     }
     env.add_global("project_name", JValue::from(project.name.clone()));
 
-    let prelude_lines = CROSS_DB.matches('\n').count() + project.macros.matches('\n').count();
-    let text = crate::mutable::rewrite_empty_literals(&format!("{CROSS_DB}{}{}", project.macros, source));
+    let prelude_lines = project.macros.matches('\n').count();
+    let text = format!("{}{}", project.macros, crate::mutable::rewrite_empty_literals(source));
     let map_err = |e: minijinja::Error| {
         let line = e.line().map(|l| l.saturating_sub(prelude_lines));
         let what = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
@@ -495,11 +514,6 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
         };
         ProjectError::config(format!("{loc}: cannot render the template: {what}"))
     };
-    env.add_template_owned(
-        MACROS_TEMPLATE,
-        crate::mutable::rewrite_empty_literals(&format!("{CROSS_DB}{}", project.macros)),
-    )
-    .map_err(map_err)?;
     env.add_template_owned("__model__", text).map_err(map_err)?;
     let tmpl = env.get_template("__model__").map_err(map_err)?;
     if scope.parsing {
@@ -604,30 +618,23 @@ fn refuse_unknown_names(
     let mut defined: std::collections::HashSet<&str> = env.globals().map(|(n, _)| n).collect();
     // A macro may call one defined further down (or in a later file): all are defined by the
     // time anything renders.
-    for text in [CROSS_DB, project.macros.as_str()] {
-        for (i, _) in text.match_indices("macro ") {
-            let before = text[..i].trim_end_matches([' ', '-']);
-            if before.ends_with("{%") {
-                let name = text[i + 6..].trim_start();
-                let end = name
-                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .unwrap_or(name.len());
-                defined.insert(&name[..end]);
-            }
-        }
-    }
-    let mut unknown: Vec<String> = tmpl
-        .undeclared_variables(false)
-        .into_iter()
-        .filter(|n| !defined.contains(n.as_str()) && !IMPLICIT_NAMES.contains(&n.as_str()))
+    defined.extend(macro_names(CROSS_DB).chain(macro_names(&project.macros)));
+    // One analysis (it parses the template again): names with their attribute lookups.
+    let read = tmpl.undeclared_variables(true);
+    let mut unknown: Vec<String> = read
+        .iter()
+        .map(|n| n.split('.').next().unwrap_or(n))
+        .filter(|n| !defined.contains(n) && !IMPLICIT_NAMES.contains(n))
+        .map(str::to_string)
         .collect();
     // `adapter` is defined, but only its `dispatch`: the rest read the warehouse.
     unknown.extend(
-        tmpl.undeclared_variables(true)
-            .into_iter()
-            .filter(|n| n.starts_with("adapter.") && n != "adapter.dispatch"),
+        read.iter()
+            .filter(|n| n.starts_with("adapter.") && *n != "adapter.dispatch")
+            .cloned(),
     );
     unknown.sort();
+    unknown.dedup();
     let Some(name) = unknown.first() else { return Ok(()) };
     let word = |l: &str| {
         l.match_indices(name.as_str()).any(|(i, _)| {
