@@ -779,3 +779,228 @@ fn adapter_dispatch_and_return_work_as_in_dbt() {
         ],
     );
 }
+
+/// An enforced contract, as dbt enforces it: the table is created with the declared types (in
+/// the contract's column order, `text` being the engine's VARCHAR) and the same rows as
+/// dbt-duckdb's, a contracted view is checked and built. A returned type, a column too many
+/// or a `not_null` row the contract does not allow fail both landfall and dbt, landfall naming
+/// the model and each difference, nothing published. A contracted column without a
+/// `data_type` is refused at load.
+#[test]
+fn an_enforced_contract_builds_the_declared_columns_or_fails_as_in_dbt() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, sql: &str| {
+        let p = project.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, sql).unwrap();
+    };
+    let model = "{{ config(materialized='table') }}\n\
+         select genre, total as n, cast(total as double) / 2 as half from {{ ref('genre_content_share') }}\n";
+    write("models/reporting/genre_contract.sql", model);
+    write(
+        "models/reporting/genre_contract_view.sql",
+        "select genre, movies from {{ ref('genre_content_share') }}\n",
+    );
+    let yml = "version: 2\nmodels:\n  - name: genre_contract\n    config:\n      contract: {enforced: true}\n    columns:\n\
+         \x20     - name: n\n        data_type: bigint\n        constraints: [{type: not_null}]\n\
+         \x20     - name: genre\n        data_type: text\n\
+         \x20     - name: half\n        data_type: double\n\
+         \x20 - name: genre_contract_view\n    config:\n      contract: {enforced: true}\n    columns:\n\
+         \x20     - name: genre\n        data_type: varchar\n      - name: movies\n        data_type: bigint\n";
+    write("models/reporting/_contract.yml", yml);
+    f.generated_batch("c1", 300, 8);
+    let o = f.run_project("c1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &[
+            "run",
+            "--select",
+            "+genre_contract",
+            "+genre_contract_view",
+            "--vars",
+            "{batch: c1}",
+        ],
+    );
+    for m in ["genre_contract", "genre_contract_view"] {
+        let ours = f.query(&format!("select * from build_main.{m} order by all"));
+        assert!(!ours.rows.is_empty(), "{m}");
+        let theirs = query_file(&copy, &format!("select * from main.{m} order by all"));
+        assert_eq!(ours, theirs, "{m}: landfall and dbt-duckdb built different rows");
+        let types = |schema: &str| {
+            format!(
+                "select column_name, data_type from information_schema.columns where table_name = '{m}' and table_schema = '{schema}' order by ordinal_position"
+            )
+        };
+        let our_types = f.query(&types("build_main"));
+        assert_eq!(our_types, query_file(&copy, &types("main")), "{m}: column types");
+        if m == "genre_contract" {
+            let cols: Vec<String> = our_types.rows.iter().map(|r| format!("{} {}", r[0], r[1])).collect();
+            assert_eq!(
+                cols,
+                ["\"n\" \"BIGINT\"", "\"genre\" \"VARCHAR\"", "\"half\" \"DOUBLE\""],
+                "the contract's order and types"
+            );
+        }
+    }
+    let published = f.marts_snapshot();
+
+    // Each breach fails both; landfall names the model and the difference, publishes nothing.
+    let breaches = [
+        (
+            model.replace("total as n", "cast(total as integer) as n"),
+            "n is INTEGER in the model, BIGINT in the contract",
+        ),
+        (
+            model.replace(" as half", " as half, movies"),
+            "movies (BIGINT) is missing in the contract",
+        ),
+        (
+            model.replace("total as n", "case when total > 0 then null else total end as n"),
+            "NOT NULL",
+        ),
+    ];
+    for (i, (sql, said)) in breaches.iter().enumerate() {
+        write("models/reporting/genre_contract.sql", sql);
+        let batch = format!("c{}", i + 2);
+        f.generated_batch(&batch, 200, 9 + i as u64);
+        let o = f.run_project(&batch, &project, &[], &[]);
+        assert_ne!(o.code, 0, "{}", o.stderr);
+        assert_eq!(o.summary["published"], false);
+        let cause = o.summary["error"]["cause"].as_str().unwrap_or_default().to_string();
+        assert!(
+            cause.contains("model genre_contract") && cause.contains(said),
+            "{cause}"
+        );
+        assert_eq!(f.marts_snapshot(), published, "the published marts are untouched");
+        let out = dbt_over_copy(
+            &dbt(),
+            &f,
+            &project,
+            &copy,
+            &[
+                "run",
+                "--select",
+                "+genre_contract",
+                "--vars",
+                &format!("{{batch: {batch}}}"),
+            ],
+        );
+        assert!(!out.status.success(), "dbt fails on {said} too");
+    }
+
+    write("models/reporting/genre_contract.sql", model);
+    write(
+        "models/reporting/_contract.yml",
+        &yml.replace("        data_type: double\n", ""),
+    );
+    let o = f.run_project("c1", &project, &[], &[]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let said = format!("{}{}", o.stdout, o.stderr);
+    assert!(
+        said.contains("_contract.yml line 12") && said.contains("column half of model genre_contract has no data_type"),
+        "{said}"
+    );
+}
+
+/// Unit tests run in the gate, as dbt runs them: the model's SQL on rows given for a ref (dict
+/// rows) and a source (csv rows), with a var overridden, compared with the expected rows
+/// whatever their order. Passing, the run publishes and dbt passes too; an expected row the
+/// model does not return fails the gate (nothing published) and fails dbt. A unit test that
+/// leaves an input of the model without rows is refused at load.
+#[test]
+fn unit_tests_pass_and_fail_as_dbts() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, sql: &str| {
+        let p = project.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, sql).unwrap();
+    };
+    write(
+        "models/reporting/title_people.sql",
+        "select t.title_id, t.title_type, count(c.person_id) as people\n\
+         from {{ ref('stg_titles') }} t\n\
+         left join {{ source('raw', 'credits') }} c on trim(c.id) = t.title_id and c._batch = '{{ var(\"batch\") }}'\n\
+         where t.release_year >= {{ var('min_year', 1900) }}\n\
+         group by 1, 2\n",
+    );
+    let yml = "version: 2\nunit_tests:\n  - name: title_people_counts_the_batchs_credits\n    model: title_people\n\
+        \x20   overrides:\n      vars: {min_year: 2010, batch: u}\n\
+        \x20   given:\n\
+        \x20     - input: ref('stg_titles')\n        rows:\n\
+        \x20         - {title_id: t1, title_type: MOVIE, release_year: 2015}\n\
+        \x20         - {title_id: t2, title_type: SHOW, release_year: 2005}\n\
+        \x20         - {title_id: t3, title_type: SHOW, release_year: 2020}\n\
+        \x20     - input: source('raw', 'credits')\n        format: csv\n        rows: |\n\
+        \x20         id,person_id,_batch\n          t1,p1,u\n          t1,p2,u\n          t3,p3,other\n          t3,,u\n\
+        \x20   expect:\n      rows:\n        - {title_id: t3, people: 0}\n        - {title_id: t1, people: 2}\n";
+    write("models/reporting/_unit.yml", yml);
+    f.generated_batch("u1", 300, 8);
+    let o = f.run_project("u1", &project, &[], &[]);
+    assert_ok(&o);
+    assert_eq!(o.summary["tests"]["failed"], 0);
+    let copy = f.dir.path().join("dbt.duckdb");
+    let only_units = ["--select", "+title_people", "--exclude", "test_type:data"];
+    let out = dbt_over_copy(
+        &dbt(),
+        &f,
+        &project,
+        &copy,
+        &[&["build"][..], &only_units, &["--vars", "{batch: u1}"]].concat(),
+    );
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && log.contains("PASS title_people::title_people_counts_the_batchs_credits"),
+        "dbt passes the unit test:\n{log}"
+    );
+    let published = f.marts_snapshot();
+
+    // One expected count wrong: landfall's gate fails on the unit test, dbt fails it too.
+    write("models/reporting/_unit.yml", &yml.replace("people: 2}", "people: 3}"));
+    f.generated_batch("u2", 200, 9);
+    let o = f.run_project("u2", &project, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(o.summary["published"], false);
+    let failing = o.summary["failing_tests"].as_array().unwrap();
+    assert_eq!(failing.len(), 1, "{failing:?}");
+    assert_eq!(failing[0]["name"], "title_people_counts_the_batchs_credits");
+    assert_eq!(
+        failing[0]["failures"], 2,
+        "t1 with 2 people returned, t1 with 3 expected: {failing:?}"
+    );
+    assert_eq!(f.marts_snapshot(), published, "the published marts are untouched");
+    let out = dbt_over_copy(
+        &dbt(),
+        &f,
+        &project,
+        &copy,
+        &[&["build"][..], &only_units, &["--vars", "{batch: u2}"]].concat(),
+    );
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && log.contains("title_people_counts_the_batchs_credits") && log.contains("differs from"),
+        "dbt fails the unit test:\n{log}"
+    );
+
+    write(
+        "models/reporting/_unit.yml",
+        &yml.replace(
+            "      - input: source('raw', 'credits')",
+            "      - input: source('raw', 'titles')",
+        ),
+    );
+    let o = f.run_project("u2", &project, &[], &[]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let said = format!("{}{}", o.stdout, o.stderr);
+    assert!(
+        said.contains("_unit.yml line 3: unit test title_people_counts_the_batchs_credits: source('raw', 'titles') is not an input of model title_people"),
+        "{said}"
+    );
+}

@@ -134,13 +134,18 @@ pub fn run_scope(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result
             .iter()
             .map(|m| (m.name.clone(), build_relation(m, wh, &run.run_id)))
             .collect(),
+        // Where builds go to another database (landfall run's in-memory scratch), a source is
+        // named with the warehouse's own: a view built there binds its names in its own.
         sources: project
             .sources
             .iter()
             .map(|s| {
                 (
                     (s.source.clone(), s.name.clone()),
-                    Relation::new(s.schema.clone(), s.identifier.clone()),
+                    Relation {
+                        database: wh.build_catalog().map(|_| wh.database()),
+                        ..Relation::new(s.schema.clone(), s.identifier.clone())
+                    },
                 )
             })
             .collect(),
@@ -295,6 +300,30 @@ async fn run_hooks(
     Ok(())
 }
 
+/// An enforced contract, checked as dbt checks it before building: the warehouse describes
+/// the model's SQL and the declared columns, and they must agree (a `Landfall.Config` error
+/// naming every difference otherwise; nothing is built).
+async fn check_contract(wh: &dyn Warehouse, m: &Model, sql: &str) -> Result<()> {
+    use landfall_dbt::contract;
+    let declared = contract::declared_columns_sql(m);
+    let (got, want) = futures_util::future::try_join(wh.describe(sql), wh.describe(&declared))
+        .await
+        .map_err(|e| e.context(format!("model {} ({}), its contract", m.name, m.path.display())))?;
+    let compared = |cols: Vec<crate::warehouse::ResultColumn>| -> Vec<(String, String)> {
+        cols.into_iter().map(|c| (c.name, c.family)).collect()
+    };
+    let wrong = contract::mismatches(&compared(got), &compared(want));
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    Err(PipelineError::config(format!(
+        "model {} ({}): its enforced contract failed: {}. Make the SQL return the declared columns, or change the contract in the schema file",
+        m.name,
+        m.path.display(),
+        wrong.join("; ")
+    )))
+}
+
 /// Render one model for its build relation and materialize it, between its hooks.
 async fn build_model(
     project: &Project,
@@ -312,7 +341,15 @@ async fn build_model(
     let (sql, _) = render::render(project, &m.raw_sql, &m.path, &scope)?;
     let ctx = |e: PipelineError| e.context(format!("model {} ({})", m.name, m.path.display()));
     run_hooks(project, wh, m, &scope, "pre_hook", &m.config.pre_hook).await?;
+    if m.config.contract_enforced {
+        check_contract(wh, m, &sql).await?;
+    }
     match m.config.materialized.as_str() {
+        "table" if m.config.contract_enforced => {
+            let (create, insert) = landfall_dbt::contract::table_statements(m, &rel, &sql);
+            wh.execute(&create).await.map_err(ctx)?;
+            wh.execute_long(&insert).await.map_err(ctx)?
+        }
         "view" => wh
             .execute(&format!("create or replace view {rel} as\n{sql}"))
             .await

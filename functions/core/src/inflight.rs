@@ -348,6 +348,9 @@ impl Warehouse for Suspending<'_> {
     async fn columns(&self, rel: &Relation) -> Result<Vec<String>> {
         self.memo("columns", &rel.to_string(), self.inner.columns(rel)).await
     }
+    async fn describe(&self, sql: &str) -> Result<Vec<crate::warehouse::ResultColumn>> {
+        self.memo("describe", sql, self.inner.describe(sql)).await
+    }
     async fn columns_of(&self, rels: &[Relation]) -> Result<Vec<Vec<String>>> {
         let text = rels.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",");
         self.memo("columns_of", &text, self.inner.columns_of(rels)).await

@@ -97,11 +97,15 @@ async fn store_failures(
 /// so the error names the test.
 pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<Vec<TestResult>> {
     let scope = run_scope(project, wh, run)?;
-    let compiled = project
-        .tests
-        .iter()
-        .map(|t| Ok((t, compile_test(project, t, &scope)?)))
-        .collect::<Result<Vec<_>>>()?;
+    let mut compiled = Vec::with_capacity(project.tests.len());
+    for t in &project.tests {
+        let sql = if t.kind == "unit" {
+            compile_unit_test(project, wh, &scope, t).await?
+        } else {
+            compile_test(project, t, &scope)?
+        };
+        compiled.push((t, sql));
+    }
     if compiled.is_empty() {
         return Ok(vec![]);
     }
@@ -119,6 +123,76 @@ pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> 
         .map(|((t, sql), failures)| test_result(wh, t, sql, failures).boxed())
         .collect();
     side_by_side(wh, results).await
+}
+
+/// A unit test's SQL, whose rows are where the model's result on the fixtures differs from
+/// the expected rows. The fixtures are cast to the types the warehouse reports for each
+/// input's build relation (or source table), the expected rows to those of the model's result
+/// (each a `describe`, dbt's `get_columns_in_relation` and `get_columns_in_query`).
+async fn compile_unit_test(
+    project: &Project,
+    wh: &dyn Warehouse,
+    scope: &landfall_dbt::RenderScope,
+    t: &TestSpec,
+) -> Result<String> {
+    use landfall_dbt::Relation;
+    use landfall_dbt::unit::{self, Input};
+    let ctx = |e: PipelineError| e.context(format!("unit test {}", t.name));
+    let ut = project
+        .unit_tests
+        .iter()
+        .find(|u| u.name == t.name)
+        .ok_or_else(|| PipelineError::config(format!("unit test {} is not declared", t.name)))?;
+    let m = project
+        .model(&ut.model)
+        .ok_or_else(|| PipelineError::config(format!("unit test {}: no model {}", ut.name, ut.model)))?;
+    let target_type = wh.target_type();
+    let typed = |cols: Vec<crate::warehouse::ResultColumn>| -> Vec<(String, String)> {
+        cols.into_iter().map(|c| (c.name, c.data_type)).collect()
+    };
+    let mut s = scope.clone();
+    s.this = scope.models.get(&m.name).cloned();
+    s.is_incremental = ut.is_incremental;
+    s.vars.extend(ut.vars.clone());
+    let mut source_ctes = Vec::new();
+    for g in &ut.given {
+        let what = format!("unit test {}, {}", ut.name, g.input.label());
+        let rel = match &g.input {
+            Input::Ref(r) => scope.models.get(r).cloned(),
+            Input::Source(a, b) => scope.sources.get(&(a.clone(), b.clone())).cloned(),
+        }
+        .ok_or_else(|| PipelineError::config(format!("{what}: not a relation of this run")))?;
+        let columns = match &g.rows {
+            unit::Rows::Sql(_) => vec![],
+            unit::Rows::Dict(_) => typed(
+                wh.describe(&format!("select * from {rel}"))
+                    .await
+                    .map_err(|e| e.context(&what))?,
+            ),
+        };
+        let body = unit::fixture_sql(&g.rows, &columns, target_type, &what)?;
+        match &g.input {
+            Input::Ref(r) => {
+                s.models.insert(r.clone(), Relation::ephemeral(r));
+                s.ephemerals.insert(r.clone(), body);
+            }
+            Input::Source(a, b) => {
+                s.sources.insert((a.clone(), b.clone()), Relation::ephemeral(b));
+                source_ctes.push(format!(
+                    "{} as (
+{body}
+)",
+                    g.input.cte()
+                ));
+            }
+        }
+    }
+    let (sql, _) = landfall_dbt::render::render(project, &m.raw_sql, &m.path, &s)?;
+    let actual = landfall_dbt::render::inject_ctes(&sql, &source_ctes);
+    let result = typed(wh.describe(&actual).await.map_err(ctx)?);
+    let what = format!("unit test {}, expect", ut.name);
+    let (compared, expected) = unit::expected_sql(&ut.expect, &result, target_type, &what)?;
+    Ok(unit::diff_sql(&actual, expected.as_deref(), &compared))
 }
 
 /// The failing-row count of each test of `group`, in order, in one statement.
@@ -181,6 +255,11 @@ async fn test_result(wh: &dyn Warehouse, t: &TestSpec, sql: String, failures: i6
     };
     let message = match status {
         TestStatus::Pass => String::new(),
+        _ if t.kind == "unit" => format!(
+            "{} row{} of the result differ from the expected rows",
+            failures,
+            if failures == 1 { "" } else { "s" }
+        ),
         _ => format!("{} failing row{}", failures, if failures == 1 { "" } else { "s" }),
     };
     let sample = if failures > 0 {

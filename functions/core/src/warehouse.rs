@@ -170,6 +170,10 @@ pub trait Warehouse: Send + Sync {
     async fn relation_exists(&self, rel: &Relation) -> Result<bool>;
     /// Column names of a relation, in order.
     async fn columns(&self, rel: &Relation) -> Result<Vec<String>>;
+    /// The columns a query returns, as the engine reports them for a result (dbt's
+    /// `get_column_schema_from_query`), without reading any row: what an enforced contract is
+    /// checked with and what unit test fixtures are cast to.
+    async fn describe(&self, sql: &str) -> Result<Vec<ResultColumn>>;
     /// [`columns`](Self::columns) of several relations, in their order (empty for one that
     /// does not exist). Engines where a statement is a round trip answer in one.
     async fn columns_of(&self, rels: &[Relation]) -> Result<Vec<Vec<String>>> {
@@ -241,6 +245,22 @@ pub use landfall_dbt::compile::sql_str;
 
 /// A column name as an identifier both engines read as itself: a plain lower-case name stays
 /// unquoted (Snowflake folds it, as the models expect); anything else is quoted exactly.
+/// A column of a query's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultColumn {
+    pub name: String,
+    /// A type SQL can cast to: `VARCHAR`, `DECIMAL(10,2)`, `NUMBER(38,0)`.
+    pub data_type: String,
+    /// What dbt's adapter compares a contract by: DuckDB's type name, Snowflake's type
+    /// family (`FIXED`, `TEXT`, …).
+    pub family: String,
+}
+
+/// `sql` wrapped so that it reads no row, as dbt's `get_empty_subquery_sql`.
+pub fn empty_subquery(sql: &str) -> String {
+    format!("select * from (\n{sql}\n) as __dbt_sbq\nwhere false\nlimit 0")
+}
+
 pub fn portable_ident(name: &str) -> String {
     let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && name

@@ -157,9 +157,14 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
                     refused("only on_schema_change='ignore' (dbt's default) is supported: rebuild with --full-refresh")
                 }
             },
-            "contract" => match value.get("enforced").and_then(Value::as_bool) {
-                Some(true) => refused("contracts are not enforced yet: check the columns with tests instead"),
-                _ => Inert,
+            // Enforced: the built columns are checked against the schema file's (load.rs,
+            // build.rs); `alias_types` changes nothing since the warehouse reads the types.
+            "contract" => match value.as_object() {
+                Some(c) if c.keys().all(|k| k == "enforced" || k == "alias_types") => match c.get("enforced") {
+                    Some(Value::Bool(true)) => Honoured,
+                    _ => Inert,
+                },
+                _ => refused("a contract has `enforced` and `alias_types`"),
             },
             "description" | "docs" | "persist_docs" | "access" | "group" => Inert,
             // Run before / after the model's build, in the run's warehouse session.
@@ -175,16 +180,15 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             "models" | "sources" => Honoured,
             "version" | "macros" | "exposures" | "metrics" | "semantic_models" | "saved_queries" | "groups"
             | "analyses" | "anchors" | "data_tests" => Inert,
-            "unit_tests" => refused(
-                "unit tests are not run yet, so a failing one would not stop the publish: write the expectation as a singular test in tests/",
-            ),
+            // Run in the gate; their own keys are checked by unit::parse.
+            "unit_tests" => Honoured,
             "seeds" => refused("seeds are not supported yet: declare the file as a landing source instead"),
             "snapshots" => refused("snapshots are not supported yet"),
             _ => refused(DEFAULT_REFUSAL),
         },
         Place::Model => match key {
             "name" | "columns" | "config" | "tests" | "data_tests" | "meta" | "tags" => Honoured,
-            // Constraints act only under an enforced contract, which is refused.
+            // Model-level constraints are refused under an enforced contract (load.rs).
             "description"
             | "docs"
             | "access"
@@ -204,10 +208,9 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             _ => refused(DEFAULT_REFUSAL),
         },
         Place::Column => match key {
-            "name" | "tests" | "data_tests" => Honoured,
-            // data_type and constraints act only under an enforced contract, which is refused.
-            "description" | "data_type" | "constraints" | "meta" | "tags" | "config" | "granularity" | "dimension"
-            | "entity" => Inert,
+            // data_type and constraints act under an enforced contract (checked at load).
+            "name" | "tests" | "data_tests" | "data_type" | "constraints" => Honoured,
+            "description" | "meta" | "tags" | "config" | "granularity" | "dimension" | "entity" => Inert,
             "quote" => match value.as_bool() {
                 Some(false) => Inert,
                 _ => refused("quoted column names are not supported: name the column as an unquoted identifier"),
@@ -355,7 +358,8 @@ mod tests {
             Handling::Refused(_)
         ));
         assert_eq!(h("contract", json!({"enforced": false})), Handling::Inert);
-        assert!(matches!(h("contract", json!({"enforced": true})), Handling::Refused(_)));
+        assert_eq!(h("contract", json!({"enforced": true})), Handling::Honoured);
+        assert!(matches!(h("contract", json!({"enforce": true})), Handling::Refused(_)));
         assert!(matches!(h("not_a_dbt_key", json!(1)), Handling::Refused(_)));
         let t = |k, v| handling(Place::TestConfig, k, &v);
         assert_eq!(t("fail_calc", json!("COUNT( * )")), Handling::Honoured);

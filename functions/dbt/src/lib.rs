@@ -9,19 +9,23 @@
 //!   `env_var`, `target`, `this` and `is_incremental()`;
 //! - [`Project::parse`] renders every model once to learn its config and dependencies (as dbt
 //!   does), then orders the models into a DAG;
-//! - [`compile`] turns data tests into the SQL whose rows are their failures.
+//! - [`compile`] turns data tests into the SQL whose rows are their failures;
+//! - [`contract`] checks and builds models under an enforced contract;
+//! - [`unit`] compiles unit tests: a model on fixture rows against the expected ones.
 //!
 //! What it deliberately does not do (README, "The SQL project", lists it): dbt packages,
 //! seeds, snapshots, Python models, custom materializations, `adapter.*` calls. The same
 //! folder also builds with real dbt-core, which a test checks.
 
 pub mod compile;
+pub mod contract;
 pub mod datetime;
 pub mod error;
 pub mod keys;
 pub mod load;
 pub mod mutable;
 pub mod render;
+pub mod unit;
 
 pub use error::{ProjectError, Result};
 pub use load::{ColumnSpec, Model, ModelConfig, Project, SourceTable, TestSpec, TestTarget};

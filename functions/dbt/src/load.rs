@@ -24,6 +24,9 @@ pub struct ModelConfig {
     /// level's hooks add up, the project's before the model's own (as dbt has them).
     pub pre_hook: Vec<String>,
     pub post_hook: Vec<String>,
+    /// `contract: {enforced: true}`: the built columns must be the schema file's, name and
+    /// `data_type`, or the build fails (and a table is created with those types).
+    pub contract_enforced: bool,
 }
 
 /// A hook config's statements: a string, a `{sql: …}` mapping, or a list of either.
@@ -70,6 +73,11 @@ impl ModelConfig {
             }
             "pre_hook" | "pre-hook" => self.pre_hook.extend(hook_statements(v)),
             "post_hook" | "post-hook" => self.post_hook.extend(hook_statements(v)),
+            "contract" => {
+                if let Some(e) = v.get("enforced").and_then(Value::as_bool) {
+                    self.contract_enforced = e;
+                }
+            }
             "meta" => {
                 if let Value::Object(m) = v {
                     for (k, x) in m {
@@ -92,6 +100,12 @@ impl ModelConfig {
 pub struct ColumnSpec {
     pub name: String,
     pub tests: Vec<TestSpec>,
+    /// `data_type`, as written: what an enforced contract holds the column to.
+    pub data_type: Option<String>,
+    /// The `type` of each of its `constraints` (under an enforced contract).
+    pub constraints: Vec<String>,
+    /// Where it is declared (`models/x.yml line 7`), for messages.
+    pub at: String,
 }
 
 /// What a test is attached to.
@@ -178,6 +192,8 @@ pub struct Model {
     pub refs: Vec<String>,
     pub sources: Vec<(String, String)>,
     pub columns: Vec<ColumnSpec>,
+    /// Where its schema file declares model-level `constraints`, if it does.
+    pub constraints_at: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +216,9 @@ pub struct Project {
     /// Where each macro file's text starts in [`Project::macros`] (its first line, 0-based),
     /// for messages that name the file.
     pub macro_files: Vec<(usize, PathBuf)>,
+    /// `unit_tests:` of the schema files; each is also in [`Project::tests`] (kind `unit`),
+    /// run in the gate with the other tests.
+    pub unit_tests: Vec<crate::unit::UnitTest>,
 }
 
 /// The target dbt would pick: `DBT_TARGET` (dbt's environment form of `--target`), else the
@@ -248,7 +267,7 @@ fn profile_target(root: &Path, profile: &str) -> Result<String> {
         .map_err(|e| cfg_err(&path, format!("profile '{profile}': target: {e}")))
 }
 
-fn yaml_to_json(y: &Yaml) -> Value {
+pub(crate) fn yaml_to_json(y: &Yaml) -> Value {
     serde_json::to_value(y).unwrap_or(Value::Null)
 }
 
@@ -461,9 +480,39 @@ fn parse_columns(
             }
         }
         tests.extend(specs.iter().cloned());
-        out.push(ColumnSpec { name, tests: specs });
+        let data_type = c.get("data_type").and_then(Yaml::as_str).map(str::to_string);
+        let constraints = match c.get("constraints") {
+            Some(Yaml::Sequence(cs)) => cs
+                .iter()
+                .map(|x| x.get("type").and_then(Yaml::as_str).unwrap_or_default().to_string())
+                .collect(),
+            _ => vec![],
+        };
+        let at = match line_naming(text, &name) {
+            Some(n) => format!("{} line {n}", file.display()),
+            None => file.display().to_string(),
+        };
+        out.push(ColumnSpec {
+            name,
+            tests: specs,
+            data_type,
+            constraints,
+            at,
+        });
     }
     Ok(out)
+}
+
+/// The first line that declares `name: <name>` (quoted or not).
+pub(crate) fn line_naming(text: &str, name: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .trim_start_matches("- ")
+                .strip_prefix("name:")
+                .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == name)
+        })
+        .map(|i| i + 1)
 }
 
 fn model_level_tests(
@@ -763,6 +812,7 @@ impl Project {
         let mut yml_models: BTreeMap<String, (Yaml, PathBuf, String)> = BTreeMap::new();
         let mut sources = Vec::new();
         let mut tests = Vec::new();
+        let mut unit_tests = Vec::new();
         for mp in &model_paths {
             let base = root.join(mp);
             let mut files = Vec::new();
@@ -805,6 +855,7 @@ impl Project {
                     refs: vec![],
                     sources: vec![],
                     columns: vec![],
+                    constraints_at: None,
                 });
             }
             let mut ymls = Vec::new();
@@ -812,6 +863,21 @@ impl Project {
             for f in ymls {
                 let (y, text) = read_yaml_text(&f)?;
                 keys::check_mapping(Place::SchemaFile, &y, &f, &text)?;
+                let rel_f = f.strip_prefix(&root).unwrap_or(&f);
+                for u in y.get("unit_tests").and_then(Yaml::as_sequence).into_iter().flatten() {
+                    if let Some(ut) = crate::unit::parse(u, rel_f, &text)? {
+                        if unit_tests.iter().any(|x: &crate::unit::UnitTest| x.name == ut.name) {
+                            return Err(cfg_err(rel_f, format!("a second unit test named '{}'", ut.name)));
+                        }
+                        tests.push(TestSpec {
+                            name: ut.name.clone(),
+                            target: Some(TestTarget::Model(ut.model.clone())),
+                            path: Some(rel_f.to_path_buf()),
+                            ..TestSpec::new("unit")
+                        });
+                        unit_tests.push(ut);
+                    }
+                }
                 if let Some(Yaml::Sequence(ms)) = y.get("models") {
                     for m in ms {
                         let n = m
@@ -870,6 +936,9 @@ impl Project {
             };
             let target = TestTarget::Model(n.clone());
             m.columns = parse_columns(y.get("columns"), &target, f, text, &mut tests)?;
+            if y.get("constraints").is_some() {
+                m.constraints_at = Some(keys::located(f, text, "constraints"));
+            }
             model_level_tests(y, &target, f, text, &mut tests)?;
             // `meta` and `tags` beside `config` (dbt's older form) configure the model too.
             for k in ["meta", "tags"] {
@@ -908,6 +977,7 @@ impl Project {
             tests,
             macros,
             macro_files,
+            unit_tests,
         };
         project.parse()?;
         Ok(project)
@@ -962,6 +1032,9 @@ impl Project {
                 )));
             }
         }
+        for m in self.models.iter().filter(|m| m.config.contract_enforced) {
+            check_contract(m)?;
+        }
         for m in &self.models {
             for (which, hooks) in [("pre_hook", &m.config.pre_hook), ("post_hook", &m.config.post_hook)] {
                 for (i, hook) in hooks.iter().enumerate() {
@@ -974,6 +1047,9 @@ impl Project {
             render::check_names(self, hook, Path::new("dbt_project.yml on-run-start"))?;
         }
         self.models = topo_sort(std::mem::take(&mut self.models))?;
+        for ut in &self.unit_tests {
+            crate::unit::check(self, ut)?;
+        }
         // Singular tests must reference known models too.
         for t in &self.tests {
             if let (Some(sql), Some(path)) = (&t.sql, &t.path) {
@@ -1035,6 +1111,62 @@ impl Project {
             database: database.to_string(),
         }
     }
+}
+
+/// What an enforced contract needs, refused at load when missing (dbt finds most of it only
+/// when it builds): a table or a view, every column with a `data_type`, and constraints that
+/// both engines enforce (`not_null`).
+fn check_contract(m: &Model) -> Result<()> {
+    let refuse = |at: &str, why: String| Err(ProjectError::config(format!("{at}: {why}")));
+    let path = m.path.display().to_string();
+    if !matches!(m.config.materialized.as_str(), "table" | "view") {
+        return refuse(
+            &path,
+            format!(
+                "model {} enforces a contract, which landfall does for tables and views, not for materialized='{}' (dbt requires on_schema_change 'append_new_columns' or 'fail' for an incremental one): make it a table or drop the contract",
+                m.name, m.config.materialized
+            ),
+        );
+    }
+    if m.columns.is_empty() {
+        return refuse(
+            &path,
+            format!(
+                "model {} enforces a contract but no schema file lists its columns: declare each with its data_type",
+                m.name
+            ),
+        );
+    }
+    if let Some(at) = &m.constraints_at {
+        return refuse(
+            at,
+            format!(
+                "model {}'s model-level constraints are not enforced by landfall: use column constraints (not_null) or tests (unique, relationships)",
+                m.name
+            ),
+        );
+    }
+    for c in &m.columns {
+        if c.data_type.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            return refuse(
+                &c.at,
+                format!(
+                    "column {} of model {} has no data_type, which its enforced contract needs",
+                    c.name, m.name
+                ),
+            );
+        }
+        if let Some(other) = c.constraints.iter().find(|t| t.as_str() != "not_null") {
+            return refuse(
+                &c.at,
+                format!(
+                    "column {} of model {}: constraint '{other}' is not enforced by landfall (Snowflake does not enforce it either): keep not_null as a constraint and test the rest (unique, relationships, accepted_values)",
+                    c.name, m.name
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn apply_captured(m: &mut Model, cap: &Captured) -> Result<()> {

@@ -555,6 +555,12 @@ pub fn inject_ephemerals(sql: &str, refs: &[String], scope: &RenderScope) -> Str
                 .map(|body| format!("{EPHEMERAL_PREFIX}{r} as (\n{body}\n)"))
         })
         .collect();
+    inject_ctes(sql, &ctes)
+}
+
+/// `sql` with `ctes` (each `name as (…)`) ahead of it, merged into the statement's own `with`
+/// when it has one, as dbt prepends an ephemeral model's or a unit test fixture's CTE.
+pub fn inject_ctes(sql: &str, ctes: &[String]) -> String {
     if ctes.is_empty() {
         return sql.to_string();
     }

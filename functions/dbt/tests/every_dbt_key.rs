@@ -297,10 +297,7 @@ fn a_refused_key_says_where_and_what_to_do_instead() {
     let mut c = Case::new();
     c.schema += "unit_tests:\n  - name: u\n    model: m\n";
     let e = c.load().1.unwrap_err();
-    assert!(
-        e.contains("_m.yml line 14: `unit_tests`") && e.contains("singular test"),
-        "{e}"
-    );
+    assert!(e.contains("_m.yml line 15: unit test u needs expect: rows"), "{e}");
 }
 
 /// Hooks add up as in dbt: the project's folder hooks, then the model's own, in order.

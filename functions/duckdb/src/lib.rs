@@ -629,6 +629,28 @@ impl Warehouse for DuckWarehouse {
         Ok(t.scalar_i64() > 0)
     }
 
+    /// `DESCRIBE` of the query read as no rows: DuckDB's own type names (`VARCHAR`,
+    /// `DECIMAL(10,2)`), as dbt-duckdb compares them.
+    async fn describe(&self, sql: &str) -> Result<Vec<landfall_core::warehouse::ResultColumn>> {
+        let t = self
+            .query(&format!(
+                "select column_name, column_type from (describe {})",
+                landfall_core::warehouse::empty_subquery(sql)
+            ))
+            .await?;
+        Ok(t.rows
+            .iter()
+            .filter_map(|r| match (r.first(), r.get(1)) {
+                (Some(Value::String(n)), Some(Value::String(t))) => Some(landfall_core::warehouse::ResultColumn {
+                    name: n.clone(),
+                    data_type: t.clone(),
+                    family: t.clone(),
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
     async fn columns(&self, rel: &Relation) -> Result<Vec<String>> {
         let t = self
             .query(&format!(

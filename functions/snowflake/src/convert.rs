@@ -5,7 +5,7 @@ use arrow_array::types::*;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use firn::{QueryData, QueryResult};
-use landfall_core::warehouse::Table;
+use landfall_core::warehouse::{ResultColumn, Table};
 use serde_json::{Number, Value};
 
 /// Snowflake folds unquoted identifiers to upper case; the pipeline names columns in lower case
@@ -15,6 +15,30 @@ pub fn column_name(n: &str) -> String {
         n.to_string()
     } else {
         n.to_ascii_lowercase()
+    }
+}
+
+/// A result column: its family as dbt-snowflake names it (the connector's `FIELD_TYPES`:
+/// `Fixed` → `FIXED`, `TimestampNtz` → `TIMESTAMP_NTZ`), and a type to cast to (`FIXED` with
+/// its precision and scale is `NUMBER(p,s)`, `REAL` is `FLOAT`, `TEXT` is `VARCHAR`).
+pub fn result_column(f: &firn::FieldSchema) -> ResultColumn {
+    let mut family = String::new();
+    for (i, c) in format!("{:?}", f.type_).chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            family.push('_');
+        }
+        family.push(c.to_ascii_uppercase());
+    }
+    let data_type = match family.as_str() {
+        "FIXED" => format!("NUMBER({},{})", f.precision.unwrap_or(38), f.scale.unwrap_or(0)),
+        "REAL" => "FLOAT".into(),
+        "TEXT" => "VARCHAR".into(),
+        _ => family.clone(),
+    };
+    ResultColumn {
+        name: column_name(&f.name),
+        data_type,
+        family,
     }
 }
 

@@ -344,6 +344,13 @@ impl Warehouse for SnowflakeWarehouse {
         Ok(t.scalar_i64() > 0)
     }
 
+    /// The result's row type of the query read as no rows: Snowflake's type family (`FIXED`,
+    /// `TEXT`, `TIMESTAMP_NTZ`, …), which is what dbt-snowflake compares a contract by.
+    async fn describe(&self, sql: &str) -> Result<Vec<landfall_core::warehouse::ResultColumn>> {
+        let r = self.run(&landfall_core::warehouse::empty_subquery(sql)).await?;
+        Ok(r.metadata.column_schema.iter().map(convert::result_column).collect())
+    }
+
     async fn columns(&self, rel: &Relation) -> Result<Vec<String>> {
         let t = self
             .query(&format!(

@@ -984,3 +984,147 @@ async fn hooks_and_ephemeral_models_run_through_the_snowflake_adapter_as_on_duck
         "Snowflake and DuckDB disagree"
     );
 }
+
+/// An enforced contract through the Snowflake adapter: the types are compared as
+/// dbt-snowflake compares them (the result's type family: `bigint` and the model's count are
+/// both FIXED), the table is created with the declared columns and gets the rows DuckDB's
+/// does; a declared type of another family fails BuildMarts as `Landfall.Config` naming the
+/// column, nothing published.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_enforced_contract_is_checked_and_built_through_the_snowflake_adapter_as_on_duckdb() {
+    use landfall_core::pipeline::{self, RunOptions};
+    let mut st = Staged::start("LANDFALL_CONTRACT").await;
+    let project_dir = st.tmp.path().join("shop");
+    shop::copy_shop_project(&project_dir);
+    std::fs::write(
+        project_dir.join("models/marts/revenue_contract.sql"),
+        "{{ config(materialized='table') }}\nselect customer_id, name, orders, revenue from {{ ref('customer_revenue') }}\n",
+    )
+    .unwrap();
+    let yml = "version: 2\nmodels:\n  - name: revenue_contract\n    config:\n      contract: {enforced: true}\n    columns:\n\
+        \x20     - name: revenue\n        data_type: double\n\
+        \x20     - name: customer_id\n        data_type: bigint\n        constraints: [{type: not_null}]\n\
+        \x20     - name: name\n        data_type: varchar\n\
+        \x20     - name: orders\n        data_type: bigint\n";
+    let contract = project_dir.join("models/marts/_contract.yml");
+    std::fs::write(&contract, yml).unwrap();
+    st.project = Project::load(&project_dir).unwrap();
+    shop::land_shop(&st.landing.join("b1"), 12);
+    let alerts = landfall_local::AlertFile::new(st.tmp.path().join("alerts.jsonl"));
+    let settings = interleave::notify_settings(&alerts);
+    let input = serde_json::json!({"bucket": "landing", "batch": "b1"});
+    let s = pipeline::run(st.deps(), &settings, &input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    let sql = "select * from marts.revenue_contract order by customer_id";
+    let on_snowflake = rows_as_text(&st.wh, sql).await;
+    assert_eq!(on_snowflake.len(), 12);
+    let cols = st
+        .wh
+        .columns(&Relation::new("marts", "revenue_contract"))
+        .await
+        .unwrap();
+    assert_eq!(
+        cols,
+        ["revenue", "customer_id", "name", "orders"],
+        "the contract's order"
+    );
+
+    let duck_dir = tempfile::tempdir().unwrap();
+    let duck = landfall_duckdb::DuckWarehouse::open(duck_dir.path().join("w.duckdb"), &Default::default()).unwrap();
+    let storage = LocalFolder::new(&st.landing);
+    let deps = Deps {
+        warehouse: &duck,
+        storage: &storage,
+        project: &st.project,
+    };
+    let s = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    assert_eq!(
+        rows_as_text(&duck, sql).await,
+        on_snowflake,
+        "Snowflake and DuckDB disagree"
+    );
+
+    std::fs::write(&contract, yml.replace("data_type: varchar", "data_type: bigint")).unwrap();
+    st.project = Project::load(&project_dir).unwrap();
+    shop::land_shop(&st.landing.join("b2"), 5);
+    let input = serde_json::json!({"bucket": "landing", "batch": "b2"});
+    let s = pipeline::run(st.deps(), &settings, &input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(s.status, "failed", "{s:#?}");
+    assert_eq!(s.failed_state.as_deref(), Some("BuildMarts"), "{s:#?}");
+    let e = s.error.as_ref().unwrap();
+    assert_eq!(e.name, ErrorName::Config, "{e:?}");
+    assert!(
+        e.cause.contains("model revenue_contract")
+            && e.cause.contains("name is TEXT in the model, FIXED in the contract"),
+        "{e:?}"
+    );
+    assert_eq!(
+        rows_as_text(&st.wh, sql).await,
+        on_snowflake,
+        "the published mart is untouched"
+    );
+}
+
+/// A unit test through the Snowflake adapter: fixtures cast to the types Snowflake reports
+/// for the inputs (`NUMBER(p,s)`, `FLOAT`, `VARCHAR`, try-cast as dbt-snowflake's
+/// `safe_cast`), the model run on them, compared with the expected rows. Passing, the run
+/// publishes; a wrong expectation fails the gate on that test alone, as on DuckDB.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_unit_test_runs_in_the_gate_through_the_snowflake_adapter_as_on_duckdb() {
+    use landfall_core::pipeline::{self, RunOptions};
+    let mut st = Staged::start("LANDFALL_UNIT").await;
+    let project_dir = st.tmp.path().join("shop");
+    shop::copy_shop_project(&project_dir);
+    let yml = "version: 2\nunit_tests:\n  - name: revenue_sums_each_customers_orders\n    model: customer_revenue\n    given:\n\
+        \x20     - input: ref('stg_customers')\n        rows:\n          - {customer_id: 1, name: Ann}\n          - {customer_id: 2, name: \"O'Bo\"}\n\
+        \x20     - input: ref('stg_orders')\n        rows:\n          - {order_id: 10, customer_id: 1, amount: 5.5}\n          - {order_id: 11, customer_id: 1, amount: 4.5}\n\
+        \x20   expect:\n      rows:\n        - {customer_id: 2, name: \"O'Bo\", orders: 0, revenue: 0}\n        - {customer_id: 1, name: Ann, orders: 2, revenue: 10.0}\n";
+    let unit = project_dir.join("models/marts/_unit.yml");
+    std::fs::write(&unit, yml).unwrap();
+    st.project = Project::load(&project_dir).unwrap();
+    shop::land_shop(&st.landing.join("b1"), 6);
+    let alerts = landfall_local::AlertFile::new(st.tmp.path().join("alerts.jsonl"));
+    let settings = interleave::notify_settings(&alerts);
+    let input = serde_json::json!({"bucket": "landing", "batch": "b1"});
+    let s = pipeline::run(st.deps(), &settings, &input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    assert!(s.published);
+
+    std::fs::write(&unit, yml.replace("revenue: 10.0}", "revenue: 11.0}")).unwrap();
+    st.project = Project::load(&project_dir).unwrap();
+    shop::land_shop(&st.landing.join("b2"), 5);
+    let input = serde_json::json!({"bucket": "landing", "batch": "b2"});
+    for (name, wh) in [("snowflake", None), ("duckdb", Some(()))] {
+        let duck_dir = tempfile::tempdir().unwrap();
+        let duck;
+        let storage = LocalFolder::new(&st.landing);
+        let deps = match wh {
+            None => st.deps(),
+            Some(()) => {
+                duck = landfall_duckdb::DuckWarehouse::open(duck_dir.path().join("w.duckdb"), &Default::default())
+                    .unwrap();
+                Deps {
+                    warehouse: &duck,
+                    storage: &storage,
+                    project: &st.project,
+                }
+            }
+        };
+        let s = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(s.status, "failed", "{name}: {s:#?}");
+        assert_eq!(s.error.as_ref().unwrap().name, ErrorName::QualityGate, "{name}: {s:#?}");
+        let failing: Vec<(&str, i64)> = s.failing_tests.iter().map(|t| (t.name.as_str(), t.failures)).collect();
+        assert_eq!(failing, [("revenue_sums_each_customers_orders", 2)], "{name}");
+    }
+}
