@@ -520,20 +520,7 @@ select 'NONE', '', false, 'x', 0
         ],
     );
     for m in ["cross_db_rows", "cross_db_groups"] {
-        let ours = f.query(&format!("select * from build_main.{m} order by all"));
-        assert!(!ours.rows.is_empty(), "{m}");
-        let theirs = query_file(&copy, &format!("select * from main.{m} order by all"));
-        assert_eq!(ours, theirs, "{m}: landfall and dbt-duckdb built different rows");
-        let types = |schema: &str| {
-            format!(
-                "select column_name, data_type from information_schema.columns where table_name = '{m}' and table_schema = '{schema}' order by ordinal_position"
-            )
-        };
-        assert_eq!(
-            f.query(&types("build_main")),
-            query_file(&copy, &types("main")),
-            "{m}: column types"
-        );
+        built_as_dbt_built(&f, &copy, m);
     }
 
     write(
@@ -828,17 +815,7 @@ fn an_enforced_contract_builds_the_declared_columns_or_fails_as_in_dbt() {
         ],
     );
     for m in ["genre_contract", "genre_contract_view"] {
-        let ours = f.query(&format!("select * from build_main.{m} order by all"));
-        assert!(!ours.rows.is_empty(), "{m}");
-        let theirs = query_file(&copy, &format!("select * from main.{m} order by all"));
-        assert_eq!(ours, theirs, "{m}: landfall and dbt-duckdb built different rows");
-        let types = |schema: &str| {
-            format!(
-                "select column_name, data_type from information_schema.columns where table_name = '{m}' and table_schema = '{schema}' order by ordinal_position"
-            )
-        };
-        let our_types = f.query(&types("build_main"));
-        assert_eq!(our_types, query_file(&copy, &types("main")), "{m}: column types");
+        let our_types = built_as_dbt_built(&f, &copy, m);
         if m == "genre_contract" {
             let cols: Vec<String> = our_types.rows.iter().map(|r| format!("{} {}", r[0], r[1])).collect();
             assert_eq!(
@@ -1003,4 +980,21 @@ fn unit_tests_pass_and_fail_as_dbts() {
         said.contains("_unit.yml line 3: unit test title_people_counts_the_batchs_credits: source('raw', 'titles') is not an input of model title_people"),
         "{said}"
     );
+}
+
+/// `m` as landfall kept it (`--keep-build`) and as dbt built it over `copy`: the same rows and
+/// column types (returned, name and type per column).
+fn built_as_dbt_built(f: &Fixture, copy: &std::path::Path, m: &str) -> landfall_core::warehouse::Table {
+    let ours = f.query(&format!("select * from build_main.{m} order by all"));
+    assert!(!ours.rows.is_empty(), "{m}");
+    let theirs = query_file(copy, &format!("select * from main.{m} order by all"));
+    assert_eq!(ours, theirs, "{m}: landfall and dbt-duckdb built different rows");
+    let types = |schema: &str| {
+        format!(
+            "select column_name, data_type from information_schema.columns where table_name = '{m}' and table_schema = '{schema}' order by ordinal_position"
+        )
+    };
+    let our_types = f.query(&types("build_main"));
+    assert_eq!(our_types, query_file(copy, &types("main")), "{m}: column types");
+    our_types
 }

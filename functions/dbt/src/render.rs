@@ -47,6 +47,13 @@ impl Relation {
 impl fmt::Display for Relation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.database {
+            // A database named after a file (`my-wh.duckdb`) need not be an identifier.
+            Some(db)
+                if !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    || db.starts_with(|c: char| c.is_ascii_digit()) =>
+            {
+                write!(f, "\"{}\".{}.{}", db.replace('"', "\"\""), self.schema, self.name)
+            }
             Some(db) => write!(f, "{db}.{}.{}", self.schema, self.name),
             None if self.schema.is_empty() => write!(f, "{}", self.name),
             None => write!(f, "{}.{}", self.schema, self.name),
@@ -678,4 +685,24 @@ pub fn render_call(project: &Project, call: &str, scope: &RenderScope) -> Result
         scope,
     )
     .map(|(s, _)| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Relation;
+
+    #[test]
+    fn a_database_that_is_no_identifier_is_quoted() {
+        let r = |db: &str| {
+            Relation {
+                database: Some(db.into()),
+                ..Relation::new("raw", "titles")
+            }
+            .to_string()
+        };
+        assert_eq!(r("warehouse"), "warehouse.raw.titles");
+        assert_eq!(r("my-wh"), "\"my-wh\".raw.titles");
+        assert_eq!(r("2026"), "\"2026\".raw.titles");
+        assert_eq!(Relation::new("raw", "titles").to_string(), "raw.titles");
+    }
 }

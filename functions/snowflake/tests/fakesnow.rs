@@ -860,6 +860,36 @@ async fn the_shop_feed_runs_on_snowflake_and_refuses_bad_batches() {
 }
 
 /// A published mart's rows, values as text (numbers to 6 decimals) so engines compare.
+/// The staged project and landing files through `landfall run`'s pipeline on a new DuckDB
+/// warehouse (after `setup`): its folder, the warehouse and the run's summary.
+async fn on_duckdb(
+    st: &Staged,
+    settings: &landfall_core::functions::NotifySettings<'_>,
+    input: &serde_json::Value,
+    setup: &[&str],
+) -> (
+    tempfile::TempDir,
+    landfall_duckdb::DuckWarehouse,
+    landfall_core::pipeline::RunSummary,
+) {
+    use landfall_core::pipeline::{self, RunOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let duck = landfall_duckdb::DuckWarehouse::open(dir.path().join("w.duckdb"), &Default::default()).unwrap();
+    for sql in setup {
+        duck.execute(sql).await.unwrap();
+    }
+    let storage = LocalFolder::new(&st.landing);
+    let deps = Deps {
+        warehouse: &duck,
+        storage: &storage,
+        project: &st.project,
+    };
+    let s = pipeline::run(deps, settings, input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    (dir, duck, s)
+}
+
 async fn rows_as_text(wh: &dyn Warehouse, sql: &str) -> Vec<Vec<String>> {
     let t = wh.query(sql).await.unwrap();
     t.rows
@@ -965,18 +995,7 @@ async fn hooks_and_ephemeral_models_run_through_the_snowflake_adapter_as_on_duck
     );
 
     // The same project and files through `landfall run`'s pipeline on DuckDB.
-    let duck_dir = tempfile::tempdir().unwrap();
-    let duck = landfall_duckdb::DuckWarehouse::open(duck_dir.path().join("w.duckdb"), &Default::default()).unwrap();
-    duck.execute("create schema if not exists public").await.unwrap();
-    let storage = LocalFolder::new(&st.landing);
-    let deps = Deps {
-        warehouse: &duck,
-        storage: &storage,
-        project: &st.project,
-    };
-    let s = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
-        .await
-        .unwrap();
+    let (_dir, duck, s) = on_duckdb(&st, &settings, &input, &["create schema if not exists public"]).await;
     assert_eq!(s.status, "succeeded", "{s:#?}");
     assert_eq!(
         rows_as_text(&duck, sql).await,
@@ -1031,17 +1050,7 @@ async fn an_enforced_contract_is_checked_and_built_through_the_snowflake_adapter
         "the contract's order"
     );
 
-    let duck_dir = tempfile::tempdir().unwrap();
-    let duck = landfall_duckdb::DuckWarehouse::open(duck_dir.path().join("w.duckdb"), &Default::default()).unwrap();
-    let storage = LocalFolder::new(&st.landing);
-    let deps = Deps {
-        warehouse: &duck,
-        storage: &storage,
-        project: &st.project,
-    };
-    let s = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
-        .await
-        .unwrap();
+    let (_dir, duck, s) = on_duckdb(&st, &settings, &input, &[]).await;
     assert_eq!(s.status, "succeeded", "{s:#?}");
     assert_eq!(
         rows_as_text(&duck, sql).await,
@@ -1103,25 +1112,11 @@ async fn a_unit_test_runs_in_the_gate_through_the_snowflake_adapter_as_on_duckdb
     st.project = Project::load(&project_dir).unwrap();
     shop::land_shop(&st.landing.join("b2"), 5);
     let input = serde_json::json!({"bucket": "landing", "batch": "b2"});
-    for (name, wh) in [("snowflake", None), ("duckdb", Some(()))] {
-        let duck_dir = tempfile::tempdir().unwrap();
-        let duck;
-        let storage = LocalFolder::new(&st.landing);
-        let deps = match wh {
-            None => st.deps(),
-            Some(()) => {
-                duck = landfall_duckdb::DuckWarehouse::open(duck_dir.path().join("w.duckdb"), &Default::default())
-                    .unwrap();
-                Deps {
-                    warehouse: &duck,
-                    storage: &storage,
-                    project: &st.project,
-                }
-            }
-        };
-        let s = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
-            .await
-            .unwrap();
+    let on_snowflake = pipeline::run(st.deps(), &settings, &input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    let (_dir, _duck, on_duck) = on_duckdb(&st, &settings, &input, &[]).await;
+    for (name, s) in [("snowflake", on_snowflake), ("duckdb", on_duck)] {
         assert_eq!(s.status, "failed", "{name}: {s:#?}");
         assert_eq!(s.error.as_ref().unwrap().name, ErrorName::QualityGate, "{name}: {s:#?}");
         let failing: Vec<(&str, i64)> = s.failing_tests.iter().map(|t| (t.name.as_str(), t.failures)).collect();
