@@ -97,15 +97,24 @@ async fn store_failures(
 /// so the error names the test.
 pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<Vec<TestResult>> {
     let scope = run_scope(project, wh, run)?;
-    let mut compiled = Vec::with_capacity(project.tests.len());
-    for t in &project.tests {
-        let sql = if t.kind == "unit" {
-            compile_unit_test(project, wh, &scope, t).await?
-        } else {
-            compile_test(project, t, &scope)?
-        };
-        compiled.push((t, sql));
-    }
+    // Unit tests need the warehouse's column types: each input relation described once, then
+    // each unit test's result on its fixtures, all side by side.
+    let inputs = unit_test_inputs(wh, project, &scope).await?;
+    let units = project
+        .tests
+        .iter()
+        .filter(|t| t.kind == "unit")
+        .map(|t| compile_unit_test(project, wh, &scope, &inputs, t).boxed())
+        .collect();
+    let mut units = side_by_side(wh, units).await?.into_iter();
+    let compiled = project
+        .tests
+        .iter()
+        .map(|t| match t.kind.as_str() {
+            "unit" => Ok((t, units.next().expect("one compiled unit test per unit test"))),
+            _ => Ok((t, compile_test(project, t, &scope)?)),
+        })
+        .collect::<Result<Vec<_>>>()?;
     if compiled.is_empty() {
         return Ok(vec![]);
     }
@@ -125,19 +134,80 @@ pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> 
     side_by_side(wh, results).await
 }
 
+/// Where a unit test input is in this run: the build relation of a ref, a source's table.
+fn input_relation(
+    scope: &landfall_dbt::RenderScope,
+    input: &landfall_dbt::unit::Input,
+) -> Option<landfall_dbt::Relation> {
+    use landfall_dbt::unit::Input;
+    match input {
+        Input::Ref(r) => scope.models.get(r).cloned(),
+        Input::Source(a, b) => scope.sources.get(&(a.clone(), b.clone())).cloned(),
+    }
+}
+
+/// The column names and types of every relation a unit test's rows are cast to (dbt's
+/// `get_columns_in_relation`), each described once however many unit tests read it.
+async fn unit_test_inputs(
+    wh: &dyn Warehouse,
+    project: &Project,
+    scope: &landfall_dbt::RenderScope,
+) -> Result<std::collections::HashMap<String, Vec<(String, String)>>> {
+    let mut rels: Vec<String> = Vec::new();
+    for ut in &project.unit_tests {
+        for g in ut
+            .given
+            .iter()
+            .filter(|g| matches!(g.rows, landfall_dbt::unit::Rows::Dict(_)))
+        {
+            let rel = input_relation(scope, &g.input)
+                .ok_or_else(|| {
+                    PipelineError::config(format!(
+                        "unit test {}, {}: not a relation of this run",
+                        ut.name,
+                        g.input.label()
+                    ))
+                })?
+                .to_string();
+            if !rels.contains(&rel) {
+                rels.push(rel);
+            }
+        }
+    }
+    let described = rels
+        .iter()
+        .map(|rel| {
+            let sql = format!("select * from {rel}");
+            async move {
+                wh.describe(&sql)
+                    .await
+                    .map_err(|e| e.context(format!("the unit tests' input {rel}")))
+            }
+            .boxed()
+        })
+        .collect();
+    let described = side_by_side(wh, described).await?;
+    Ok(rels.into_iter().zip(described.into_iter().map(typed)).collect())
+}
+
+/// Name and castable type of each column.
+fn typed(cols: Vec<crate::warehouse::ResultColumn>) -> Vec<(String, String)> {
+    cols.into_iter().map(|c| (c.name, c.data_type)).collect()
+}
+
 /// A unit test's SQL, whose rows are where the model's result on the fixtures differs from
-/// the expected rows. The fixtures are cast to the types the warehouse reports for each
-/// input's build relation (or source table), the expected rows to those of the model's result
-/// (each a `describe`, dbt's `get_columns_in_relation` and `get_columns_in_query`).
+/// the expected rows. The fixtures are cast to the types of each input (`inputs`,
+/// [`unit_test_inputs`]), the expected rows to those the warehouse reports for the model's
+/// result on them (dbt's `get_columns_in_query`).
 async fn compile_unit_test(
     project: &Project,
     wh: &dyn Warehouse,
     scope: &landfall_dbt::RenderScope,
+    inputs: &std::collections::HashMap<String, Vec<(String, String)>>,
     t: &TestSpec,
 ) -> Result<String> {
     use landfall_dbt::Relation;
     use landfall_dbt::unit::{self, Input};
-    let ctx = |e: PipelineError| e.context(format!("unit test {}", t.name));
     let ut = project
         .unit_tests
         .iter()
@@ -147,9 +217,6 @@ async fn compile_unit_test(
         .model(&ut.model)
         .ok_or_else(|| PipelineError::config(format!("unit test {}: no model {}", ut.name, ut.model)))?;
     let target_type = wh.target_type();
-    let typed = |cols: Vec<crate::warehouse::ResultColumn>| -> Vec<(String, String)> {
-        cols.into_iter().map(|c| (c.name, c.data_type)).collect()
-    };
     let mut s = scope.clone();
     s.this = scope.models.get(&m.name).cloned();
     s.is_incremental = ut.is_incremental;
@@ -157,20 +224,11 @@ async fn compile_unit_test(
     let mut source_ctes = Vec::new();
     for g in &ut.given {
         let what = format!("unit test {}, {}", ut.name, g.input.label());
-        let rel = match &g.input {
-            Input::Ref(r) => scope.models.get(r).cloned(),
-            Input::Source(a, b) => scope.sources.get(&(a.clone(), b.clone())).cloned(),
-        }
-        .ok_or_else(|| PipelineError::config(format!("{what}: not a relation of this run")))?;
-        let columns = match &g.rows {
-            unit::Rows::Sql(_) => vec![],
-            unit::Rows::Dict(_) => typed(
-                wh.describe(&format!("select * from {rel}"))
-                    .await
-                    .map_err(|e| e.context(&what))?,
-            ),
-        };
-        let body = unit::fixture_sql(&g.rows, &columns, target_type, &what)?;
+        let columns = input_relation(scope, &g.input)
+            .and_then(|rel| inputs.get(&rel.to_string()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let body = unit::fixture_sql(&g.rows, columns, target_type, &what)?;
         match &g.input {
             Input::Ref(r) => {
                 s.models.insert(r.clone(), Relation::ephemeral(r));
@@ -178,18 +236,17 @@ async fn compile_unit_test(
             }
             Input::Source(a, b) => {
                 s.sources.insert((a.clone(), b.clone()), Relation::ephemeral(b));
-                source_ctes.push(format!(
-                    "{} as (
-{body}
-)",
-                    g.input.cte()
-                ));
+                source_ctes.push(format!("{} as (\n{body}\n)", g.input.cte()));
             }
         }
     }
     let (sql, _) = landfall_dbt::render::render(project, &m.raw_sql, &m.path, &s)?;
     let actual = landfall_dbt::render::inject_ctes(&sql, &source_ctes);
-    let result = typed(wh.describe(&actual).await.map_err(ctx)?);
+    let result = typed(
+        wh.describe(&actual)
+            .await
+            .map_err(|e| e.context(format!("unit test {}", t.name)))?,
+    );
     let what = format!("unit test {}, expect", ut.name);
     let (compared, expected) = unit::expected_sql(&ut.expect, &result, target_type, &what)?;
     Ok(unit::diff_sql(&actual, expected.as_deref(), &compared))
