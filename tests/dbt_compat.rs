@@ -293,11 +293,7 @@ fn ephemeral_models_are_inlined_as_dbt_inlines_them() {
     let f = Fixture::new();
     let project = f.dir.path().join("project");
     copy_project(&project);
-    let write = |rel: &str, sql: &str| {
-        let p = project.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, sql).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
     write(
         "models/intermediate/int_recent.sql",
         "{{ config(materialized='ephemeral') }}\nselect title_id, title_type, release_year from {{ ref('stg_titles') }} where release_year >= 2010\n",
@@ -461,8 +457,7 @@ fn cross_database_macros_compile_as_dbt_compiles_them() {
     let f = Fixture::new();
     let project = f.dir.path().join("project");
     copy_project(&project);
-    let write = |rel: &str, sql: &str| std::fs::write(project.join(rel), sql).unwrap();
-    std::fs::create_dir_all(project.join("models/reporting")).unwrap();
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
     write(
         "models/reporting/cross_db_rows.sql",
         r#"select
@@ -710,7 +705,7 @@ fn adapter_dispatch_and_return_work_as_in_dbt() {
     let f = Fixture::new();
     let project = f.dir.path().join("project");
     copy_project(&project);
-    let write = |rel: &str, text: &str| std::fs::write(project.join(rel), text).unwrap();
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
     write(
         "macros/dispatched.sql",
         "{% macro type_label(col) -%}\n  {{ return(adapter.dispatch('type_label')(col)) }}\n{%- endmacro %}\n\
@@ -778,11 +773,7 @@ fn an_enforced_contract_builds_the_declared_columns_or_fails_as_in_dbt() {
     let f = Fixture::new();
     let project = f.dir.path().join("project");
     copy_project(&project);
-    let write = |rel: &str, sql: &str| {
-        let p = project.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, sql).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
     let model = "{{ config(materialized='table') }}\n\
          select genre, total as n, cast(total as double) / 2 as half from {{ ref('genre_content_share') }}\n";
     write("models/reporting/genre_contract.sql", model);
@@ -895,11 +886,7 @@ fn unit_tests_pass_and_fail_as_dbts() {
     let f = Fixture::new();
     let project = f.dir.path().join("project");
     copy_project(&project);
-    let write = |rel: &str, sql: &str| {
-        let p = project.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, sql).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
     write(
         "models/reporting/title_people.sql",
         "select t.title_id, t.title_type, count(c.person_id) as people\n\
@@ -997,4 +984,11 @@ fn built_as_dbt_built(f: &Fixture, copy: &std::path::Path, m: &str) -> landfall_
     let our_types = f.query(&types("build_main"));
     assert_eq!(our_types, query_file(copy, &types("main")), "{m}: column types");
     our_types
+}
+
+/// Write `text` to `rel` under the project copy `project`, creating its folder.
+fn write_file(project: &std::path::Path, rel: &str, text: &str) {
+    let p = project.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
 }
