@@ -698,8 +698,8 @@ fn execute_is_true_when_building_as_in_dbt() {
 
 /// `adapter.dispatch` picks `<adapter>__<macro>`, else `default__<macro>`, and `return()`
 /// hands its SQL back, as dbt does; `adapter.dispatch('concat', 'dbt')` is dbt's own macro.
-/// A macro that renders text besides its return, and the adapter methods that read the
-/// warehouse, are refused at load naming the file and line.
+/// A macro that renders text besides its return, and an adapter method landfall lacks, are
+/// refused at load naming the file and line.
 #[test]
 fn adapter_dispatch_and_return_work_as_in_dbt() {
     let f = Fixture::new();
@@ -753,11 +753,11 @@ fn adapter_dispatch_and_return_work_as_in_dbt() {
         &["macros/dispatched.sql line 1", "text besides its return()"],
     );
     refused(
-        "{% macro type_label(col) %}\n{% set cols = adapter.get_columns_in_relation(this) %}{{ return(col) }}{% endmacro %}\n\
+        "{% macro type_label(col) %}\n{% do adapter.drop_relation(this) %}{{ return(col) }}{% endmacro %}\n\
          {% macro shout(col) %}{{ col }}{% endmacro %}{% macro joined(a, b) %}{{ a }}{% endmacro %}\n",
         &[
             "macros/dispatched.sql line 2",
-            "`adapter.get_columns_in_relation` is not supported",
+            "`adapter.drop_relation` is not supported",
         ],
     );
 }
@@ -966,6 +966,134 @@ fn unit_tests_pass_and_fail_as_dbts() {
     assert!(
         said.contains("_unit.yml line 3: unit test title_people_counts_the_batchs_credits: source('raw', 'titles') is not an input of model title_people"),
         "{said}"
+    );
+}
+
+/// Rendering that reads the warehouse, as dbt's: `run_query` (a pivot over the distinct
+/// values), `{% call statement(…, fetch_result=True) %}` with `load_result`,
+/// `adapter.get_columns_in_relation` (names and dbt's `data_type`) and `adapter.get_relation`
+/// (found and not) run against the run's own build relations while `execute` is true, and
+/// not at all while parsing; a macro and a pre_hook ask too. The model builds the same rows
+/// and column types as dbt-duckdb's. A failing query fails both, landfall naming the model and
+/// the statement, nothing published; a `ref` called only when building, without dbt's
+/// `-- depends_on:` hint, fails both as dbt fails it.
+#[test]
+fn rendering_reads_the_run_s_warehouse_as_in_dbt() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
+    write(
+        "macros/introspect.sql",
+        "{% macro column_list(relation) -%}\n\
+         {%- for c in adapter.get_columns_in_relation(relation) %}{{ c.name }} {{ c.data_type }}{% if not loop.last %}, {% endif %}{% endfor -%}\n\
+         {%- endmacro %}\n",
+    );
+    let model = "-- depends_on: {{ ref('stg_titles') }}\n\
+        {{ config(pre_hook=\"{% do run_query('select count(*) from ' ~ ref('stg_titles')) %}\") }}\n\
+        {% set kinds = [] %}\n\
+        {% if execute %}\n\
+        {% set kinds = run_query(\"select distinct title_type from \" ~ ref('stg_titles') ~ \" order by 1\").columns[0].values() %}\n\
+        {% call statement('latest', fetch_result=True) %}\n  select max(release_year) as latest, count(*) as n from {{ ref('stg_titles') }}\n{% endcall %}\n\
+        {% set latest = load_result('latest')['data'][0][0] %}\n\
+        {% set stg = ref('stg_titles') %}\n\
+        {% set found = adapter.get_relation(database=stg.database, schema=stg.schema, identifier=stg.identifier) %}\n\
+        {% set missing = adapter.get_relation(database=stg.database, schema=stg.schema, identifier='no_such_model') %}\n\
+        {% endif %}\n\
+        select\n\
+        {% for k in kinds %}  count(*) filter (where title_type = '{{ k }}') as n_{{ k | lower }},\n{% endfor %}\
+        \x20 {{ latest if execute else 0 }} as latest_at_render,\n\
+        \x20 '{{ column_list(ref('stg_titles')) }}' as stg_columns,\n\
+        \x20 {{ 'true' if found else 'false' }} as stg_found,\n\
+        \x20 {{ 'true' if missing else 'false' }} as missing_found\n\
+        from {{ ref('stg_titles') }}\n";
+    write("models/reporting/by_type.sql", model);
+    f.generated_batch("q1", 150, 8);
+    let o = f.run_project("q1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+by_type", "--vars", "{batch: q1}"],
+    );
+    let types = built_as_dbt_built(&f, &copy, "by_type");
+    let ours = f.query("select * from build_main.by_type");
+    let names: Vec<&str> = types.rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert!(
+        names.starts_with(&["n_movie", "n_show"]),
+        "one column per distinct title_type: {names:?}"
+    );
+    let at = |name: &str| &ours.rows[0][names.iter().position(|n| *n == name).unwrap()];
+    assert!(at("latest_at_render").as_i64().unwrap() > 1900, "{ours:?}");
+    assert!(
+        at("stg_columns")
+            .as_str()
+            .unwrap()
+            .contains("title_id character varying(256)"),
+        "{ours:?}"
+    );
+    assert_eq!((at("stg_found"), at("missing_found")), (&true.into(), &false.into()));
+    let published = f.marts_snapshot();
+
+    // A query that fails: both fail the model; landfall names it and the statement.
+    write(
+        "models/reporting/by_type.sql",
+        &model.replace("select distinct title_type from", "select distinct no_such_column from"),
+    );
+    f.generated_batch("q2", 100, 9);
+    let o = f.run_project("q2", &project, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(o.summary["published"], false);
+    let said = format!("{}{}", o.stdout, o.stderr);
+    assert!(
+        said.contains("model by_type")
+            && said.contains("rendering asked the statement `select distinct no_such_column"),
+        "{said}"
+    );
+    assert_eq!(f.marts_snapshot(), published, "the published marts are untouched");
+    let out = dbt_over_copy(
+        &dbt(),
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+by_type", "--vars", "{batch: q2}"],
+    );
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && log.contains("no_such_column"),
+        "dbt fails the model too:\n{log}"
+    );
+
+    // The ref only a build sees, without the hint: the parse could not order the build by it.
+    write(
+        "models/reporting/by_type.sql",
+        &model.replace("-- depends_on: {{ ref('stg_titles') }}\n", "").replace(
+            "from {{ ref('stg_titles') }}\n",
+            "from {{ ref('stg_titles') }}\n{% if execute %}where title_id in (select title_id from {{ ref('int_title_genres') }}){% endif %}\n",
+        ),
+    );
+    let o = f.run_project("q2", &project, &[], &[]);
+    assert_ne!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.summary["published"], false);
+    let said = format!("{}{}", o.stdout, o.stderr);
+    assert!(
+        said.contains("calls ref('int_title_genres') only when it builds")
+            && said.contains("-- depends_on: {{ ref('int_title_genres') }}"),
+        "{said}"
+    );
+    let out = dbt_over_copy(
+        &dbt(),
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+by_type", "--vars", "{batch: q2}"],
+    );
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && log.contains("depends_on"),
+        "dbt refuses it alike:\n{log}"
     );
 }
 

@@ -5,6 +5,7 @@
 //! tables; the publish step later copies the audited marts into the schemas people query
 //! (write-audit-publish, DESIGN.md §6) and [`crate::retention`] drops old runs' schemas.
 
+use crate::asking::answered;
 use crate::error::{PipelineError, Result};
 use crate::warehouse::Warehouse;
 use landfall_dbt::{Model, Project, Relation, RenderScope, render};
@@ -124,8 +125,8 @@ pub fn published_relation(m: &Model) -> Relation {
 }
 
 /// The render scope of a run: every `ref` points at a build relation, or at the CTE an
-/// ephemeral model is inlined as.
-pub fn run_scope(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<RenderScope> {
+/// ephemeral model is inlined as (compiled here, so it may ask the warehouse too).
+pub async fn run_scope(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<RenderScope> {
     let scope = RenderScope {
         target: project.target(wh.target_type(), &wh.database()),
         vars: run.vars(project),
@@ -155,8 +156,14 @@ pub fn run_scope(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result
         parsing: false,
         ephemerals: Default::default(),
         run_started_at: Some(run.started_at.clone()).filter(|s| !s.is_empty()),
+        answers: None,
     };
-    Ok(landfall_dbt::render::with_ephemerals(project, scope)?)
+    let scope = answered(wh, &scope, |s| {
+        landfall_dbt::render::with_ephemerals(project, s.clone())
+    })
+    .await?;
+    // Each later render asks its own questions.
+    Ok(RenderScope { answers: None, ..scope })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,14 +176,10 @@ pub struct ModelRun {
 
 /// Run the project's `on-run-start` hooks.
 pub async fn on_run_start(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<()> {
-    let scope = run_scope(project, wh, run)?;
+    let scope = run_scope(project, wh, run).await?;
+    let at = std::path::Path::new("dbt_project.yml on-run-start");
     for hook in &project.on_run_start {
-        let (sql, _) = render::render(
-            project,
-            hook,
-            std::path::Path::new("dbt_project.yml on-run-start"),
-            &scope,
-        )?;
+        let (sql, _) = answered(wh, &scope, |s| render::render(project, hook, at, s)).await?;
         if !sql.trim().is_empty() {
             wh.execute(&sql).await?;
         }
@@ -232,7 +235,7 @@ pub async fn build_models_in(
         .collect();
     let models = models.as_slice();
     // One scope for the batch (its ephemeral models compiled once); each model adds `this`.
-    let scope = run_scope(project, wh, run)?;
+    let scope = run_scope(project, wh, run).await?;
     let given: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
     let mut done: Vec<Option<ModelRun>> = models.iter().map(|_| None).collect();
     let mut waiting: Vec<usize> = (0..models.len()).collect();
@@ -290,7 +293,9 @@ async fn run_hooks(
     hooks: &[String],
 ) -> Result<()> {
     for (i, hook) in hooks.iter().enumerate() {
-        let (sql, _) = render::render(project, hook, &m.path, scope)?;
+        let (sql, _) = answered(wh, scope, |s| render::render(project, hook, &m.path, s))
+            .await
+            .map_err(|e| e.context(format!("model {} ({}), {which} {}", m.name, m.path.display(), i + 1)))?;
         if !sql.trim().is_empty() {
             wh.execute(&sql)
                 .await
@@ -338,8 +343,18 @@ async fn build_model(
     let mut scope = scope.clone();
     scope.this = Some(rel.clone());
     scope.is_incremental = exists && !run.full_refresh;
-    let (sql, _) = render::render(project, &m.raw_sql, &m.path, &scope)?;
     let ctx = |e: PipelineError| e.context(format!("model {} ({})", m.name, m.path.display()));
+    let (sql, called) = answered(wh, &scope, |s| render::render(project, &m.raw_sql, &m.path, s))
+        .await
+        .map_err(ctx)?;
+    if let Some(r) = called.refs.iter().find(|r| !m.refs.contains(r)) {
+        // As dbt: the order of the build was fixed by the parse, which did not see this ref.
+        return Err(PipelineError::config(format!(
+            "model {} ({}) calls ref('{r}') only when it builds (inside `{{% if execute %}}`?), so the parse could not order the build by it: add `-- depends_on: {{{{ ref('{r}') }}}}` at the top of the model, as dbt asks",
+            m.name,
+            m.path.display()
+        )));
+    }
     run_hooks(project, wh, m, &scope, "pre_hook", &m.config.pre_hook).await?;
     if m.config.contract_enforced {
         check_contract(wh, m, &sql).await?;

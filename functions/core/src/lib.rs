@@ -16,6 +16,7 @@ pub mod storage;
 pub mod warehouse;
 
 pub use error::{ErrorName, PipelineError, Result};
+pub mod asking;
 pub mod audit;
 pub mod build;
 pub mod clock;

@@ -5,6 +5,7 @@
 //! is published. A test's result follows dbt: the number of rows its query returns, compared
 //! with `error_if` / `warn_if`, and `severity: warn` never fails the gate.
 
+use crate::asking::answered;
 use crate::build::{RunVars, run_scope};
 use crate::error::{PipelineError, Result};
 use crate::warehouse::{Warehouse, as_i64, side_by_side, sql_str};
@@ -72,7 +73,7 @@ async fn store_failures(
     let mut schemas = Vec::new();
     let mut tables = Vec::new();
     for (t, sql) in compiled.iter().filter(|(t, _)| t.store_failures) {
-        let rel = landfall_dbt::compile::failures_relation(project, t, scope)?;
+        let rel = answered(wh, scope, |s| landfall_dbt::compile::failures_relation(project, t, s)).await?;
         let ddl = format!("create schema if not exists {}", rel.schema_path());
         if !schemas.contains(&ddl) {
             schemas.push(ddl);
@@ -96,7 +97,7 @@ async fn store_failures(
 /// their sample rows (side by side). A group whose statement fails runs its tests one by one,
 /// so the error names the test.
 pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> Result<Vec<TestResult>> {
-    let scope = run_scope(project, wh, run)?;
+    let scope = run_scope(project, wh, run).await?;
     // Unit tests need the warehouse's column types: each input relation described once, then
     // each unit test's result on its fixtures, all side by side.
     let inputs = unit_test_inputs(wh, project, &scope).await?;
@@ -107,14 +108,16 @@ pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> 
         .map(|t| compile_unit_test(project, wh, &scope, &inputs, t).boxed())
         .collect();
     let mut units = side_by_side(wh, units).await?.into_iter();
-    let compiled = project
-        .tests
-        .iter()
-        .map(|t| match t.kind.as_str() {
-            "unit" => Ok((t, units.next().expect("one compiled unit test per unit test"))),
-            _ => Ok((t, compile_test(project, t, &scope)?)),
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut compiled = Vec::with_capacity(project.tests.len());
+    for t in &project.tests {
+        let sql = match t.kind.as_str() {
+            "unit" => units.next().expect("one compiled unit test per unit test"),
+            _ => answered(wh, &scope, |s| compile_test(project, t, s))
+                .await
+                .map_err(|e| e.context(format!("test {}", t.name)))?,
+        };
+        compiled.push((t, sql));
+    }
     if compiled.is_empty() {
         return Ok(vec![]);
     }
@@ -240,7 +243,11 @@ async fn compile_unit_test(
             }
         }
     }
-    let (sql, _) = landfall_dbt::render::render(project, &m.raw_sql, &m.path, &s)?;
+    let (sql, _) = answered(wh, &s, |s| {
+        landfall_dbt::render::render(project, &m.raw_sql, &m.path, s)
+    })
+    .await
+    .map_err(|e| e.context(format!("unit test {}", t.name)))?;
     let actual = landfall_dbt::render::inject_ctes(&sql, &source_ctes);
     let result = typed(
         wh.describe(&actual)

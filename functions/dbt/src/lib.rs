@@ -11,16 +11,19 @@
 //!   does), then orders the models into a DAG;
 //! - [`compile`] turns data tests into the SQL whose rows are their failures;
 //! - [`contract`] checks and builds models under an enforced contract;
-//! - [`unit`] compiles unit tests: a model on fixture rows against the expected ones.
+//! - [`unit`] compiles unit tests: a model on fixture rows against the expected ones;
+//! - [`introspect`] is what rendering asks the warehouse (`run_query`, `statement`,
+//!   `adapter.get_columns_in_relation`): asked and answered by the caller, render stays pure.
 //!
 //! What it deliberately does not do (README, "The SQL project", lists it): dbt packages,
-//! seeds, snapshots, Python models, custom materializations, `adapter.*` calls. The same
+//! seeds, snapshots, Python models, custom materializations. The same
 //! folder also builds with real dbt-core, which a test checks.
 
 pub mod compile;
 pub mod contract;
 pub mod datetime;
 pub mod error;
+pub mod introspect;
 pub mod keys;
 pub mod load;
 pub mod mutable;

@@ -7,6 +7,7 @@
 
 use super::load::Project;
 use crate::error::{ProjectError, Result};
+use crate::introspect::{Answer, Answers, Ask};
 use minijinja::value::{Kwargs, Object, Value as JValue};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value};
@@ -82,6 +83,10 @@ impl Relation {
 }
 
 impl Object for Relation {
+    /// A relation is true, as dbt's: `{% if adapter.get_relation(…) %}`.
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
         match key.as_str()? {
             "schema" => Some(JValue::from(self.schema.clone())),
@@ -138,6 +143,22 @@ fn macro_names(text: &str) -> impl Iterator<Item = &str> {
             .find(|c: char| !(c.is_alphanumeric() || c == '_'))
             .unwrap_or(name.len());
         Some(&name[..end])
+    })
+}
+
+/// The names `{% set a = … %}` / `{% set a, b = … %}` / `{% set a %}…{% endset %}` assign in
+/// `text`. minijinja's analysis scopes a `set` inside `{% if %}` to the branch, where at run
+/// time (as in Jinja) it outlives it: `{% if execute %}{% set r = run_query(…) %}{% endif %}`.
+fn set_names(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices("set ").flat_map(move |(i, _)| {
+        let opens = text[..i].trim_end_matches([' ', '-']).ends_with("{%");
+        let rest = &text[i + 4..];
+        let end = rest.find(['=', '%', '}']).unwrap_or(rest.len());
+        let targets = if opens { &rest[..end] } else { "" };
+        targets
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'))
     })
 }
 
@@ -206,13 +227,103 @@ impl Object for Dispatched {
 
 /// dbt's `adapter`, as far as the engine has it: `adapter.dispatch(name, macro_namespace)`
 /// finds `<target.type>__<name>`, else `default__<name>`, among the project's macros (with
-/// `macro_namespace='dbt'`, dbt's own cross-database macro). Its other methods read the
-/// warehouse and are refused at load (`refuse_unknown_names`).
+/// `macro_namespace='dbt'`, dbt's own cross-database macro); `get_columns_in_relation` and
+/// `get_relation` ask the run's warehouse (crate::introspect), answering `[]` and `none`
+/// while parsing as dbt's parse does; `quote` quotes an identifier. Any other method is
+/// refused at load (`refuse_unknown_names`).
 #[derive(Debug)]
 struct Adapter {
     target_type: String,
     /// The macros template's text, to know which candidates exist without running it.
     macros: Arc<String>,
+    scope: Arc<RenderScope>,
+}
+
+/// The `adapter` methods the engine has.
+const ADAPTER_METHODS: &[&str] = &["dispatch", "get_columns_in_relation", "get_relation", "quote"];
+
+impl Adapter {
+    fn get_columns_in_relation(&self, args: &[JValue]) -> std::result::Result<JValue, minijinja::Error> {
+        let (positional, kwargs) = split_args(args)?;
+        let rel = match (positional.first(), &kwargs) {
+            (Some(r), _) => r.clone(),
+            (None, Some(k)) => k.get::<JValue>("relation")?,
+            (None, None) => JValue::UNDEFINED,
+        };
+        let rel = rel.downcast_object_ref::<Relation>().cloned().ok_or_else(|| {
+            jerr(
+                ErrorKind::InvalidOperation,
+                "adapter.get_columns_in_relation needs a relation (ref(), source(), this)",
+            )
+        })?;
+        if self.scope.parsing {
+            return Ok(JValue::from(Vec::<JValue>::new()));
+        }
+        match ask(&self.scope, Ask::Columns(rel))? {
+            Answer::Columns(cols) => Ok(JValue::from(
+                cols.into_iter().map(JValue::from_object).collect::<Vec<_>>(),
+            )),
+            other => Err(wrong_answer(&other)),
+        }
+    }
+
+    fn get_relation(&self, args: &[JValue]) -> std::result::Result<JValue, minijinja::Error> {
+        let (positional, kwargs) = split_args(args)?;
+        let arg = |i: usize, name: &str| -> std::result::Result<Option<String>, minijinja::Error> {
+            let v = match (positional.get(i), &kwargs) {
+                (Some(v), _) => v.clone(),
+                (None, Some(k)) => k.get::<Option<JValue>>(name)?.unwrap_or_default(),
+                (None, None) => JValue::UNDEFINED,
+            };
+            Ok((!v.is_undefined() && !v.is_none()).then(|| v.to_string()))
+        };
+        let (database, schema, identifier) = (arg(0, "database")?, arg(1, "schema")?, arg(2, "identifier")?);
+        let (Some(schema), Some(identifier)) = (schema, identifier) else {
+            return Err(jerr(
+                ErrorKind::MissingArgument,
+                "adapter.get_relation needs database, schema and identifier",
+            ));
+        };
+        if self.scope.parsing {
+            return Ok(JValue::from(()));
+        }
+        let rel = Relation {
+            database,
+            ..Relation::new(schema, identifier)
+        };
+        match ask(&self.scope, Ask::Exists(rel.clone()))? {
+            Answer::Exists(true) => Ok(JValue::from_object(rel)),
+            Answer::Exists(false) => Ok(JValue::from(())),
+            other => Err(wrong_answer(&other)),
+        }
+    }
+}
+
+/// A call's positional arguments, and its keyword arguments (the last value, when it is them).
+fn split_args(args: &[JValue]) -> std::result::Result<(&[JValue], Option<Kwargs>), minijinja::Error> {
+    use minijinja::value::ArgType;
+    match args.split_last() {
+        Some((last, rest)) if last.is_kwargs() => Ok((rest, Some(Kwargs::from_value(Some(last))?))),
+        _ => Ok((args, None)),
+    }
+}
+
+/// Ask the warehouse through the render's answers (crate::introspect).
+fn ask(scope: &RenderScope, question: Ask) -> std::result::Result<Answer, minijinja::Error> {
+    match &scope.answers {
+        Some(a) => a.answer(question),
+        None => Err(jerr(
+            ErrorKind::InvalidOperation,
+            format!("{} cannot be asked of the warehouse here", question.describe()),
+        )),
+    }
+}
+
+fn wrong_answer(a: &Answer) -> minijinja::Error {
+    jerr(
+        ErrorKind::InvalidOperation,
+        format!("the warehouse gave an answer of the wrong kind ({a:?})"),
+    )
 }
 
 impl Object for Adapter {
@@ -222,13 +333,22 @@ impl Object for Adapter {
         method: &str,
         args: &[JValue],
     ) -> std::result::Result<JValue, minijinja::Error> {
-        if method != "dispatch" {
-            return Err(jerr(
-                ErrorKind::UnknownMethod,
-                format!("adapter.{method} is not supported (adapter.dispatch is)"),
-            ));
+        match method {
+            "dispatch" => {}
+            "get_columns_in_relation" => return self.get_columns_in_relation(args),
+            "get_relation" => return self.get_relation(args),
+            "quote" => {
+                let name = args.first().map(|v| v.to_string()).unwrap_or_default();
+                return Ok(JValue::from(format!("\"{}\"", name.replace('"', "\"\""))));
+            }
+            other => {
+                return Err(jerr(
+                    ErrorKind::UnknownMethod,
+                    format!("adapter.{other} is not supported ({} are)", ADAPTER_METHODS.join(", ")),
+                ));
+            }
         }
-        let (positional, kwargs): (&[JValue], Option<Kwargs>) = minijinja::value::from_args(args)?;
+        let (positional, kwargs) = split_args(args)?;
         let name = positional
             .first()
             .and_then(JValue::as_str)
@@ -259,6 +379,80 @@ impl Object for Adapter {
     }
 }
 
+/// `run_query(sql)`, `{% call statement(name, fetch_result) %}…{% endcall %}` and
+/// `load_result(name)`, asking the run's warehouse (crate::introspect). While parsing
+/// (`execute` is false) nothing runs: `run_query` answers `none`, a statement's body is not
+/// even rendered, as in dbt.
+fn add_warehouse_calls(env: &mut Environment<'_>, scope: &Arc<RenderScope>) {
+    let results: Arc<Mutex<HashMap<String, JValue>>> = Arc::default();
+    {
+        let s = scope.clone();
+        env.add_function(
+            "run_query",
+            move |sql: JValue| -> std::result::Result<JValue, minijinja::Error> {
+                if s.parsing {
+                    // None in dbt, whose lookups answer undefined while parsing.
+                    return Ok(JValue::UNDEFINED);
+                }
+                match ask(&s, Ask::Query(sql.to_string()))? {
+                    Answer::Table(t) => Ok(JValue::from_object(crate::introspect::AgateTable(t))),
+                    other => Err(wrong_answer(&other)),
+                }
+            },
+        );
+    }
+    {
+        let (s, r) = (scope.clone(), results.clone());
+        env.add_function(
+            "statement",
+            move |state: &minijinja::State<'_, '_>,
+                  args: minijinja::value::Rest<JValue>|
+                  -> std::result::Result<JValue, minijinja::Error> {
+                let (positional, kwargs) = split_args(&args)?;
+                let arg = |i: usize, name: &str| -> std::result::Result<JValue, minijinja::Error> {
+                    Ok(match (positional.get(i), &kwargs) {
+                        (Some(v), _) => v.clone(),
+                        (None, Some(k)) => k.get::<Option<JValue>>(name)?.unwrap_or_default(),
+                        (None, None) => JValue::UNDEFINED,
+                    })
+                };
+                let name = arg(0, "name")?;
+                let fetch = arg(1, "fetch_result")?.is_true();
+                let caller = kwargs
+                    .as_ref()
+                    .map(|k| k.get::<Option<JValue>>("caller"))
+                    .transpose()?
+                    .flatten()
+                    .ok_or_else(|| {
+                        jerr(
+                            ErrorKind::InvalidOperation,
+                            "statement() is a call block: {% call statement('name', fetch_result=True) %}…{% endcall %}",
+                        )
+                    })?;
+                if s.parsing {
+                    return Ok(JValue::from(""));
+                }
+                let sql = caller.call(state, &[])?.to_string();
+                let answer = match fetch {
+                    true => ask(&s, Ask::Query(sql))?,
+                    false => ask(&s, Ask::Execute(sql))?,
+                };
+                if !name.is_undefined() && !name.is_none() {
+                    r.lock()
+                        .unwrap()
+                        .insert(name.to_string(), crate::introspect::load_result(&answer));
+                }
+                Ok(JValue::from(""))
+            },
+        );
+    }
+    let s = scope.clone();
+    env.add_function("load_result", move |name: String| {
+        let missing = if s.parsing { JValue::UNDEFINED } else { JValue::from(()) };
+        results.lock().unwrap().get(&name).cloned().unwrap_or(missing)
+    });
+}
+
 /// Everything one render may look up.
 #[derive(Debug, Clone)]
 pub struct RenderScope {
@@ -279,6 +473,9 @@ pub struct RenderScope {
     /// `run_started_at` (RFC 3339); `None` while parsing: the time of the parse, as dbt's
     /// parse sees its own invocation's start.
     pub run_started_at: Option<String>,
+    /// The warehouse's answers to what this render may ask (crate::introspect); `None` with
+    /// `parsing`, where nothing is asked. Renders of one scope share them, in order.
+    pub answers: Option<Arc<Answers>>,
 }
 
 impl RenderScope {
@@ -310,6 +507,7 @@ impl RenderScope {
             parsing: true,
             ephemerals: HashMap::new(),
             run_started_at: None,
+            answers: None,
         }
     }
 }
@@ -341,11 +539,21 @@ fn jerr(kind: ErrorKind, msg: impl Into<String>) -> minijinja::Error {
 pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope) -> Result<(String, Captured)> {
     let cap = Arc::new(Mutex::new(Captured::default()));
     let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Lenient);
+    // dbt's parse renders with an undefined that answers itself to any lookup, so
+    // `load_result('x')['data'][0]` parses where `execute` guards only its `statement`.
+    env.set_undefined_behavior(match scope.parsing {
+        true => UndefinedBehavior::Chainable,
+        false => UndefinedBehavior::Lenient,
+    });
     env.set_keep_trailing_newline(true);
     env.set_trim_blocks(false);
 
-    let scope = Arc::new(scope.clone());
+    let mut scope = scope.clone();
+    if !scope.parsing && scope.answers.is_none() {
+        // A caller that does not answer (crate::introspect) learns what was asked from the error.
+        scope.answers = Some(Arc::new(Answers::default()));
+    }
+    let scope = Arc::new(scope);
     {
         let (s, c) = (scope.clone(), cap.clone());
         env.add_function(
@@ -469,8 +677,10 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
         JValue::from_object(Adapter {
             target_type: scope.target.type_.clone(),
             macros,
+            scope: scope.clone(),
         }),
     );
+    add_warehouse_calls(&mut env, &scope);
     // dbt's `return()` hands a value back from a macro; a minijinja macro renders text, so a
     // text value is rendered (load refuses a macro that outputs anything besides it) and any
     // other kind refused, since its text would read differently (`'False'` is true).
@@ -519,7 +729,10 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
             Some(l) if l > 0 => format!("{} line {l}", path.display()),
             _ => format!("{} (in a macro)", path.display()),
         };
-        ProjectError::config(format!("{loc}: cannot render the template: {what}"))
+        ProjectError {
+            unanswered: scope.answers.as_ref().and_then(|a| a.unanswered()).map(Box::new),
+            ..ProjectError::config(format!("{loc}: cannot render the template: {what}"))
+        }
     };
     env.add_template_owned("__model__", text).map_err(map_err)?;
     let tmpl = env.get_template("__model__").map_err(map_err)?;
@@ -605,12 +818,13 @@ pub fn inject_ctes(sql: &str, ctes: &[String]) -> String {
 /// compiles, where a lenient render would silently print nothing.
 fn unsupported_name(name: &str) -> String {
     match name {
-        "run_query" | "statement" | "load_result" | "graph" | "selected_resources" => {
-            "rendering that reads the warehouse or the project graph is not supported yet: compute the value in SQL".into()
+        "graph" | "selected_resources" => {
+            "rendering that reads the project graph is not supported yet: compute the value in SQL".into()
         }
-        n if n.starts_with("adapter.") => {
-            "adapter methods other than dispatch read the warehouse, which rendering cannot yet: compute the value in SQL".into()
-        }
+        n if n.starts_with("adapter.") => format!(
+            "the adapter methods landfall has are {}: compute the value in SQL or with run_query",
+            ADAPTER_METHODS.join(", ")
+        ),
         "modules" => "modules (Python's datetime, re, …) is not supported yet: compute the value in SQL".into(),
         "dbt_utils" => "packages are not supported yet: copy the macros you use into macros/".into(),
         _ => "it is not defined here (not a project macro nor a name of dbt's context that landfall provides)".into(),
@@ -632,6 +846,7 @@ fn refuse_unknown_names(
     // A macro may call one defined further down (or in a later file): all are defined by the
     // time anything renders.
     defined.extend(macro_names(CROSS_DB).chain(macro_names(&project.macros)));
+    defined.extend(set_names(source).chain(set_names(&project.macros)));
     // One analysis (it parses the template again): names with their attribute lookups.
     let read = tmpl.undeclared_variables(true);
     let mut unknown: Vec<String> = read
@@ -640,10 +855,13 @@ fn refuse_unknown_names(
         .filter(|n| !defined.contains(n) && !IMPLICIT_NAMES.contains(n))
         .map(str::to_string)
         .collect();
-    // `adapter` is defined, but only its `dispatch`: the rest read the warehouse.
+    // `adapter` is defined, with some of dbt's methods.
     unknown.extend(
         read.iter()
-            .filter(|n| n.starts_with("adapter.") && *n != "adapter.dispatch")
+            .filter(|n| {
+                n.strip_prefix("adapter.")
+                    .is_some_and(|m| !ADAPTER_METHODS.contains(&m))
+            })
             .cloned(),
     );
     unknown.sort();

@@ -421,11 +421,34 @@ fn to_json(v: ValueRef<'_>) -> Value {
                 })
                 .unwrap_or(Value::String(s))
         }
+        Date32(days) => Value::String(python_date(days)),
+        Timestamp(unit, v) => Value::String(python_datetime(unit.to_micros(v))),
         other => {
-            // Dates, timestamps, decimals, nested types: DuckDB's own text form.
+            // Nested types, intervals, blobs: DuckDB's own text form.
             let owned: duckdb::types::Value = other.to_owned();
             Value::String(format!("{owned:?}"))
         }
+    }
+}
+
+/// A date as Python's `str(date)` writes it (`2026-12-03`): what dbt renders for a date a
+/// template's `run_query` returns.
+fn python_date(days_since_epoch: i32) -> String {
+    let d = time::Date::from_julian_day(time::macros::date!(1970 - 01 - 01).to_julian_day() + days_since_epoch)
+        .unwrap_or(time::Date::MIN);
+    format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
+}
+
+/// A timestamp as Python's `str(datetime)` writes it: `2026-12-03 17:50:58.569509`, without
+/// the fraction when it is zero.
+fn python_datetime(micros: i64) -> String {
+    let (days, rest) = (micros.div_euclid(86_400_000_000), micros.rem_euclid(86_400_000_000));
+    let (secs, frac) = (rest / 1_000_000, rest % 1_000_000);
+    let clock = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    let date = python_date(days as i32);
+    match frac {
+        0 => format!("{date} {clock}"),
+        f => format!("{date} {clock}.{f:06}"),
     }
 }
 

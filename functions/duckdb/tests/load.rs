@@ -110,6 +110,27 @@ async fn prelude_macros_behave_like_snowflake() {
     assert_eq!(t.rows[0][8], 3);
 }
 
+/// Dates and timestamps come back written as Python writes them, which is what dbt renders
+/// for a value a template's `run_query` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_and_timestamps_read_as_dbt_renders_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = DuckWarehouse::open(dir.path().join("w.duckdb"), &DuckOptions::default()).unwrap();
+    let t = wh
+        .query("select date '2026-12-03', timestamp '2026-12-03 17:50:58.569509', timestamp '1969-12-31 23:59:59', date '1900-02-28'")
+        .await
+        .unwrap();
+    assert_eq!(
+        t.rows[0],
+        [
+            "2026-12-03",
+            "2026-12-03 17:50:58.569509",
+            "1969-12-31 23:59:59",
+            "1900-02-28"
+        ]
+    );
+}
+
 /// A load recorded in the audit writes its `audit.loads` row in the transaction of its rows:
 /// neither is written without the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

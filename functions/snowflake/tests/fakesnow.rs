@@ -1123,3 +1123,97 @@ async fn a_unit_test_runs_in_the_gate_through_the_snowflake_adapter_as_on_duckdb
         assert_eq!(failing, [("revenue_sums_each_customers_orders", 2)], "{name}");
     }
 }
+
+/// Rendering that reads the warehouse, through the Snowflake adapter: `run_query` (a pivot
+/// over the distinct values), `statement` with `load_result`, `adapter.get_columns_in_relation`
+/// (Snowflake's type names) and `adapter.get_relation` answer from the run's build relations,
+/// and the mart gets DuckDB's rows. The model's table statement is held running for 3 polls:
+/// BuildMarts renders the model again on each, its questions answered from the state's
+/// journal, so the pre_hook's `insert` asked through `run_query` ran once.
+#[tokio::test(flavor = "multi_thread")]
+async fn rendering_reads_the_warehouse_through_the_snowflake_adapter_once_across_polls() {
+    use landfall_core::pipeline::{self, RunOptions};
+    let mut st = Staged::start("LANDFALL_ASKS").await;
+    let project_dir = st.tmp.path().join("shop");
+    shop::copy_shop_project(&project_dir);
+    std::fs::write(
+        project_dir.join("models/marts/order_sizes.sql"),
+        "-- depends_on: {{ ref('stg_orders') }}\n\
+         {{ config(pre_hook=\"{% do run_query(\\\"insert into public.render_log select 'asked'\\\") %}\") }}\n\
+         {% set sizes = [] %}\n\
+         {% if execute %}\n\
+         {% set sizes = run_query(\"select distinct case when amount >= 10 then 'big' else 'small' end as size from \" ~ ref('stg_orders') ~ \" order by 1\").columns[0].values() %}\n\
+         {% call statement('extremes', fetch_result=True) %}select max(amount) as biggest, min(order_id) as first_order from {{ ref('stg_orders') }}{% endcall %}\n\
+         {% set extremes = load_result('extremes')['data'][0] %}\n\
+         {% set cols = adapter.get_columns_in_relation(ref('stg_orders')) %}\n\
+         {% set o = ref('stg_orders') %}\n\
+         {% set found = adapter.get_relation(database=o.database, schema=o.schema, identifier=o.identifier) %}\n\
+         {% endif %}\n\
+         select o.customer_id,\n\
+         {% for s in sizes %}  count(case when (case when o.amount >= 10 then 'big' else 'small' end) = '{{ s }}' then 1 end) as n_{{ s }},\n{% endfor %}\
+         \x20 {{ extremes[0] }} as biggest_at_render,\n\
+         \x20 {{ extremes[1] }} as first_order_at_render,\n\
+         \x20 '{% for c in cols %}{{ c.name }}{% if not loop.last %},{% endif %}{% endfor %}' as order_columns,\n\
+         \x20 '{% for c in cols %}{{ c.dtype }}{% if not loop.last %},{% endif %}{% endfor %}' as order_types,\n\
+         \x20 {{ 'true' if found else 'false' }} as found\n\
+         from {{ ref('stg_orders') }} o group by o.customer_id\n",
+    )
+    .unwrap();
+    st.project = Project::load(&project_dir).unwrap();
+    shop::land_shop(&st.landing.join("b1"), 7);
+    let setup = [
+        "create schema if not exists public",
+        "create table public.render_log (said varchar)",
+    ];
+    for sql in setup {
+        st.wh.execute(sql).await.unwrap();
+    }
+    hold(&st._fs, "order_sizes as", 3, None).await;
+    let alerts = landfall_local::AlertFile::new(st.tmp.path().join("alerts.jsonl"));
+    let settings = interleave::notify_settings(&alerts);
+    let input = serde_json::json!({"bucket": "landing", "batch": "b1"});
+    let s = pipeline::run(st.deps(), &settings, &input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    assert!(
+        waited(&s, "BuildMarts") >= 3,
+        "the held statement was polled: {:?}",
+        s.steps
+    );
+    let asked = st
+        .wh
+        .query("select count(*) from public.render_log")
+        .await
+        .unwrap()
+        .scalar_i64();
+    assert_eq!(asked, 1, "the pre_hook's insert ran once across the polls");
+    let types = st
+        .wh
+        .query("select order_types from marts.order_sizes limit 1")
+        .await
+        .unwrap();
+    assert!(
+        types
+            .scalar()
+            .and_then(|v| v.as_str())
+            .is_some_and(|t| t.starts_with("NUMBER(")),
+        "Snowflake's type names: {types:?}"
+    );
+    let sql = "select * exclude (order_types) from marts.order_sizes order by customer_id";
+    let on_snowflake = rows_as_text(&st.wh, sql).await;
+    assert_eq!(on_snowflake.len(), 6, "{on_snowflake:?}");
+    let (_dir, duck, s) = on_duckdb(&st, &settings, &input, &setup).await;
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    assert_eq!(
+        rows_as_text(&duck, sql).await,
+        on_snowflake,
+        "Snowflake and DuckDB disagree"
+    );
+    let cols = duck
+        .query("select * from marts.order_sizes limit 1")
+        .await
+        .unwrap()
+        .columns;
+    assert_eq!(cols[1..3], ["n_big", "n_small"], "one column per distinct size");
+}
