@@ -1097,6 +1097,125 @@ fn rendering_reads_the_run_s_warehouse_as_in_dbt() {
     );
 }
 
+/// Seeds, as dbt loads them: `seeds/*.csv` typed as dbt's agate types them (integer,
+/// number, date, timestamp, boolean, text; `null` kept in a text column), `+column_types` from
+/// dbt_project.yml, quoted values with the delimiter, `ref()` to the seed from a model; the
+/// seed and the model get dbt-duckdb's rows and column types. A seed's schema-file test that
+/// fails fails the gate (nothing published) and fails dbt's `build`. A value dbt types a
+/// number but cannot load (`1,000`) is refused at load naming the file, line and column; dbt
+/// fails to load it.
+#[test]
+fn seeds_load_typed_as_dbt_loads_them() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
+    let seed = "kind,label,weight,rank,since,checked_at,active,note\n\
+        MOVIE,\"Film, feature\",0.5,1,2020-01-02,2020-01-02 03:04:05,true,null\n\
+        SHOW,Series,1.25,2,2021-2-3,2021-02-03 04:05:06,FALSE,\n\
+        SPECIAL,Other,2,3,2022-03-04,2022-03-04 05:06:07,,kept\n";
+    write("seeds/title_kinds.csv", seed);
+    let yml = std::fs::read_to_string(project.join("dbt_project.yml")).unwrap();
+    write(
+        "dbt_project.yml",
+        &format!("{yml}\nseeds:\n  landfall:\n    +column_types:\n      weight: decimal(6,2)\n"),
+    );
+    write(
+        "seeds/_seeds.yml",
+        "version: 2\nseeds:\n  - name: title_kinds\n    columns:\n      - name: kind\n        data_tests: [unique, not_null]\n",
+    );
+    write(
+        "models/reporting/kinds_joined.sql",
+        "select t.title_type, k.label, k.weight, k.rank, k.since, k.active, count(*) as titles\n\
+         from {{ ref('stg_titles') }} t\njoin {{ ref('title_kinds') }} k on k.kind = t.title_type\ngroup by all\n",
+    );
+    f.generated_batch("s1", 150, 8);
+    let o = f.run_project("s1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &[
+            "build",
+            "--select",
+            "+kinds_joined",
+            "--exclude",
+            "test_type:data",
+            "--vars",
+            "{batch: s1}",
+        ],
+    );
+    let types = built_as_dbt_built(&f, &copy, "title_kinds");
+    let typed: Vec<(&str, &str)> = types
+        .rows
+        .iter()
+        .map(|r| (r[0].as_str().unwrap(), r[1].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        typed,
+        [
+            ("kind", "VARCHAR"),
+            ("label", "VARCHAR"),
+            ("weight", "DECIMAL(6,2)"),
+            ("rank", "INTEGER"),
+            ("since", "DATE"),
+            ("checked_at", "TIMESTAMP"),
+            ("active", "BOOLEAN"),
+            ("note", "VARCHAR")
+        ]
+    );
+    built_as_dbt_built(&f, &copy, "kinds_joined");
+    let published = f.marts_snapshot();
+
+    // A seed test that fails: the gate fails, nothing is published; dbt's build fails it.
+    write(
+        "seeds/title_kinds.csv",
+        &format!("{seed}MOVIE,Again,3,4,2023-01-01,2023-01-01 00:00:00,true,\n"),
+    );
+    f.generated_batch("s2", 100, 9);
+    let o = f.run_project("s2", &project, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(o.summary["published"], false);
+    let failing: Vec<&str> = o.summary["failing_tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["unique_title_kinds_kind"], "{}", o.stdout);
+    assert_eq!(f.marts_snapshot(), published, "the published marts are untouched");
+    let out = dbt_over_copy(
+        &dbt(),
+        &f,
+        &project,
+        &copy,
+        &["build", "--select", "title_kinds", "--vars", "{batch: s2}"],
+    );
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && log.contains("FAIL 1 unique_title_kinds_kind"),
+        "dbt fails the seed's test too:\n{log}"
+    );
+
+    // A number dbt's tester takes and dbt-duckdb cannot load: refused at load.
+    write(
+        "seeds/title_kinds.csv",
+        &seed.replace(",1,2020-01-02", ",\"1,000\",2020-01-02"),
+    );
+    let o = f.run_project("s2", &project, &[], &[]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let said = format!("{}{}", o.stdout, o.stderr);
+    assert!(
+        said.contains("seeds/title_kinds.csv line 2, column rank: '1,000' is a number written")
+            && said.contains("column_types"),
+        "{said}"
+    );
+    let out = dbt_over_copy(&dbt(), &f, &project, &copy, &["seed", "--vars", "{batch: s2}"]);
+    assert!(!out.status.success(), "dbt cannot load it either");
+}
+
 /// `m` as landfall kept it (`--keep-build`) and as dbt built it over `copy`: the same rows and
 /// column types (returned, name and type per column).
 fn built_as_dbt_built(f: &Fixture, copy: &std::path::Path, m: &str) -> landfall_core::warehouse::Table {

@@ -1,7 +1,8 @@
-//! Embed the SQL project (`transform/`) in every Lambda binary: a Lambda zip holds one
-//! executable, the models it runs must be the ones it was built with, and every function learns
-//! the landing contract from it (the trigger too, which has no `warehouse` feature: `sam build`
-//! builds each binary alone, so nothing here may depend on another binary's features).
+//! Embed the SQL project (`transform/`: models, macros, property files, seeds) in every Lambda
+//! binary: a Lambda zip holds one executable, the models it runs must be the ones it was built
+//! with, and every function learns the landing contract from it (the trigger too, which has no
+//! `warehouse` feature: `sam build` builds each binary alone, so nothing here may depend on
+//! another binary's features).
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             walk(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("sql" | "yml" | "yaml")) {
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("sql" | "yml" | "yaml" | "csv")
+        ) {
             out.push(p);
         }
     }

@@ -365,6 +365,20 @@ async fn build_model(
             wh.execute(&create).await.map_err(ctx)?;
             wh.execute_long(&insert).await.map_err(ctx)?
         }
+        "seed" => {
+            let raw = m
+                .seed
+                .as_ref()
+                .ok_or_else(|| PipelineError::config(format!("seed {} ({}) was not read", m.name, m.path.display())))?;
+            let seed = raw.typed(wh.target_type())?;
+            let mut stmts = landfall_dbt::seed::statements(&seed, &rel.to_string(), wh.target_type()).into_iter();
+            if let Some(create) = stmts.next() {
+                wh.execute(&create).await.map_err(ctx)?;
+            }
+            for insert in stmts {
+                wh.execute_long(&insert).await.map_err(ctx)?;
+            }
+        }
         "view" => wh
             .execute(&format!("create or replace view {rel} as\n{sql}"))
             .await

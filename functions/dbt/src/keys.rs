@@ -36,6 +36,11 @@ pub enum Place {
     TableConfig,
     /// A data test's configuration (its `config:`, or a config key beside its arguments).
     TestConfig,
+    /// A seed's entry in a schema file.
+    Seed,
+    /// A seed's configuration: `+key` in `dbt_project.yml`'s `seeds:`, or a schema file's
+    /// `config:`.
+    SeedConfig,
 }
 
 impl Place {
@@ -52,6 +57,8 @@ impl Place {
             Place::SourceTable => "a source table property",
             Place::TableConfig => "a source table config",
             Place::TestConfig => "a data test config",
+            Place::Seed => "a seed property",
+            Place::SeedConfig => "a seed config",
         }
     }
 }
@@ -102,9 +109,8 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
     let key = key.trim_start_matches('+');
     match place {
         Place::Project => match key {
-            "name" | "profile" | "model-paths" | "test-paths" | "macro-paths" | "vars" | "on-run-start" | "models" => {
-                Honoured
-            }
+            "name" | "profile" | "model-paths" | "test-paths" | "macro-paths" | "vars" | "on-run-start" | "models"
+            | "seeds" | "seed-paths" => Honoured,
             // Paths of what dbt keeps for itself or builds nothing from; a seed or snapshot
             // found in its folder is refused where the folder is read.
             "version"
@@ -117,7 +123,6 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             | "docs-paths"
             | "asset-paths"
             | "analysis-paths"
-            | "seed-paths"
             | "snapshot-paths"
             | "query-comment"
             | "exposures"
@@ -129,7 +134,6 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             "on-run-end" => refused(
                 "on-run-end hooks are not run yet: put the statement in on-run-start, or in a model of the marts",
             ),
-            "seeds" => refused("seeds are not supported yet: declare the file as a landing source instead"),
             "snapshots" => refused("snapshots are not supported yet: remove the snapshots' configuration"),
             "sources" | "data_tests" | "tests" | "unit_tests" => refused(
                 "project-wide configs of this kind are not applied: set them on each source or test in its schema file",
@@ -182,7 +186,7 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             | "analyses" | "anchors" | "data_tests" => Inert,
             // Run in the gate; their own keys are checked by unit::parse.
             "unit_tests" => Honoured,
-            "seeds" => refused("seeds are not supported yet: declare the file as a landing source instead"),
+            "seeds" => Honoured,
             "snapshots" => refused("snapshots are not supported yet"),
             _ => refused(DEFAULT_REFUSAL),
         },
@@ -238,6 +242,27 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             "database" | "catalog" => refused("sources are read from the run's own warehouse database: remove it"),
             "quoting" => refused("identifier quoting is not configurable: names are used as written"),
             "external" => refused("external tables are not supported: land the files instead"),
+            _ => refused(DEFAULT_REFUSAL),
+        },
+        Place::Seed => match key {
+            "name" | "columns" | "config" | "tests" | "data_tests" => Honoured,
+            "description" | "static_analysis_off_reason" => Inert,
+            _ => refused(DEFAULT_REFUSAL),
+        },
+        // Read by crate::seed (column_types, delimiter) and as a model's (the rest).
+        Place::SeedConfig => match key {
+            "schema" | "alias" | "enabled" | "tags" | "meta" | "column_types" | "delimiter" => Honoured,
+            "description" | "docs" | "persist_docs" | "group" => Inert,
+            "quote_columns" => refused(
+                "a seed's columns are quoted when they are not plain lower-case names, on every engine: remove quote_columns",
+            ),
+            "pre_hook" | "post_hook" | "pre-hook" | "post-hook" => {
+                refused("hooks do not run around seeds: put the statement in on-run-start or a model's hook")
+            }
+            "full_refresh" => refused("a seed is loaded afresh on every run: remove full_refresh"),
+            "database" => refused("seeds load into the run's own warehouse database: remove it"),
+            "grants" => refused("landfall grants nothing on what it builds: grant on the published schemas"),
+            "materialized" => refused("a seed is a table: remove materialized"),
             _ => refused(DEFAULT_REFUSAL),
         },
         Place::TestConfig => match key {

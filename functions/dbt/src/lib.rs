@@ -15,8 +15,10 @@
 //! - [`introspect`] is what rendering asks the warehouse (`run_query`, `statement`,
 //!   `adapter.get_columns_in_relation`): asked and answered by the caller, render stays pure.
 //!
+//! - [`seed`] reads and types seeds as dbt's agate does, and writes their tables.
+//!
 //! What it deliberately does not do (README, "The SQL project", lists it): dbt packages,
-//! seeds, snapshots, Python models, custom materializations. The same
+//! snapshots, Python models, custom materializations. The same
 //! folder also builds with real dbt-core, which a test checks.
 
 pub mod compile;
@@ -28,6 +30,7 @@ pub mod keys;
 pub mod load;
 pub mod mutable;
 pub mod render;
+pub mod seed;
 pub mod unit;
 
 pub use error::{ProjectError, Result};

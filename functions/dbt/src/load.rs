@@ -27,6 +27,9 @@ pub struct ModelConfig {
     /// `contract: {enforced: true}`: the built columns must be the schema file's, name and
     /// `data_type`, or the build fails (and a table is created with those types).
     pub contract_enforced: bool,
+    /// A seed's `column_types` (column → the engine's type) and `delimiter`.
+    pub column_types: Map<String, Value>,
+    pub delimiter: Option<String>,
 }
 
 /// A hook config's statements: a string, a `{sql: …}` mapping, or a list of either.
@@ -85,6 +88,12 @@ impl ModelConfig {
                     }
                 }
             }
+            "column_types" => {
+                if let Value::Object(m) = v {
+                    self.column_types.extend(m.clone());
+                }
+            }
+            "delimiter" => self.delimiter = v.as_str().map(str::to_string),
             _ => {} // other dbt configs (docs, persist_docs, …) mean nothing here
         }
         Ok(())
@@ -194,6 +203,8 @@ pub struct Model {
     pub columns: Vec<ColumnSpec>,
     /// Where its schema file declares model-level `constraints`, if it does.
     pub constraints_at: Option<String>,
+    /// A seed (`materialized: seed`, from `seeds/<name>.csv`): its header and values.
+    pub seed: Option<std::sync::Arc<crate::seed::RawSeed>>,
 }
 
 #[derive(Debug, Clone)]
@@ -338,6 +349,8 @@ const CONFIG_KEYS: &[&str] = &[
     "post-hook",
     "quoting",
     "column_types",
+    "delimiter",
+    "quote_columns",
     "sql_header",
     "group",
     "access",
@@ -348,7 +361,14 @@ const CONFIG_KEYS: &[&str] = &[
 type FolderConfig = (Vec<String>, Vec<(String, Value)>);
 
 /// `file`/`text`: dbt_project.yml, for refusals (crate::keys).
-fn folder_configs(node: &Yaml, path: Vec<String>, out: &mut Vec<FolderConfig>, file: &Path, text: &str) -> Result<()> {
+fn folder_configs(
+    place: Place,
+    node: &Yaml,
+    path: Vec<String>,
+    out: &mut Vec<FolderConfig>,
+    file: &Path,
+    text: &str,
+) -> Result<()> {
     let Yaml::Mapping(m) = node else { return Ok(()) };
     let mut here = Vec::new();
     for (k, v) in m {
@@ -357,12 +377,12 @@ fn folder_configs(node: &Yaml, path: Vec<String>, out: &mut Vec<FolderConfig>, f
         // config; any other key is a folder.
         if k.starts_with('+') || CONFIG_KEYS.contains(&k) || !matches!(v, Yaml::Mapping(_)) {
             let value = yaml_to_json(v);
-            keys::check(Place::ModelConfig, k, &value, file, text)?;
+            keys::check(place, k, &value, file, text)?;
             here.push((k.trim_start_matches('+').to_string(), value));
         } else {
             let mut p = path.clone();
             p.push(k.to_string());
-            folder_configs(v, p, out, file, text)?;
+            folder_configs(place, v, p, out, file, text)?;
         }
     }
     out.push((path, here));
@@ -771,7 +791,7 @@ impl Project {
             for (k, v) in models {
                 let k = k.as_str().unwrap_or_default();
                 if k == name {
-                    folder_configs(v, vec![], &mut folder_cfg, &pf, &project_text)?;
+                    folder_configs(Place::ModelConfig, v, vec![], &mut folder_cfg, &pf, &project_text)?;
                 } else if k.starts_with('+') || CONFIG_KEYS.contains(&k) || !matches!(v, Yaml::Mapping(_)) {
                     // Project-wide model configs (`models: {+materialized: table}`).
                     let value = yaml_to_json(v);
@@ -808,7 +828,7 @@ impl Project {
             }
         }
 
-        let mut models = Vec::new();
+        let mut models = load_seeds(&root, &y, &name, &pf, &project_text)?;
         let mut yml_models: BTreeMap<String, (Yaml, PathBuf, String)> = BTreeMap::new();
         let mut sources = Vec::new();
         let mut tests = Vec::new();
@@ -856,8 +876,13 @@ impl Project {
                     sources: vec![],
                     columns: vec![],
                     constraints_at: None,
+                    seed: None,
                 });
             }
+        }
+        // Property files, as dbt reads them: beside the models and beside the seeds.
+        let seed_paths = string_list(y.get("seed-paths"), "seeds");
+        for base in model_paths.iter().chain(&seed_paths).map(|d| root.join(d)) {
             let mut ymls = Vec::new();
             files_with_ext(&base, &["yml", "yaml"], &mut ymls);
             for f in ymls {
@@ -878,13 +903,16 @@ impl Project {
                         unit_tests.push(ut);
                     }
                 }
-                if let Some(Yaml::Sequence(ms)) = y.get("models") {
-                    for m in ms {
+                for (kind, place, config_place) in [
+                    ("models", Place::Model, Place::ModelConfig),
+                    ("seeds", Place::Seed, Place::SeedConfig),
+                ] {
+                    for m in y.get(kind).and_then(Yaml::as_sequence).into_iter().flatten() {
                         let n = m
                             .get("name")
                             .and_then(Yaml::as_str)
-                            .ok_or_else(|| cfg_err(&f, "a model entry needs a name"))?;
-                        keys::check_node(Place::Model, Place::ModelConfig, m, &f, &text)?;
+                            .ok_or_else(|| cfg_err(&f, format!("an entry of {kind} needs a name")))?;
+                        keys::check_node(place, config_place, m, &f, &text)?;
                         yml_models.insert(n.to_string(), (m.clone(), f.clone(), text.clone()));
                     }
                 }
@@ -932,7 +960,10 @@ impl Project {
         }
         for (n, (y, f, text)) in &yml_models {
             let Some(m) = models.iter_mut().find(|m| &m.name == n) else {
-                return Err(cfg_err(f, format!("describes model '{n}', but there is no {n}.sql")));
+                return Err(cfg_err(
+                    f,
+                    format!("describes model or seed '{n}', but there is no {n}.sql nor {n}.csv"),
+                ));
             };
             let target = TestTarget::Model(n.clone());
             m.columns = parse_columns(y.get("columns"), &target, f, text, &mut tests)?;
@@ -952,6 +983,7 @@ impl Project {
                 }
             }
         }
+        read_seeds(&root, &mut models)?;
         for tp in &test_paths {
             let mut files = Vec::new();
             files_with_ext(&root.join(tp), &["sql"], &mut files);
@@ -1179,7 +1211,101 @@ fn apply_captured(m: &mut Model, cap: &Captured) -> Result<()> {
     Ok(())
 }
 
-/// Refuse, at load, the files of what the engine does not build: seeds, snapshots, Python
+/// The project's seeds (`seed-paths`, default `seeds/`): each CSV a model of materialization
+/// `seed`, built in BuildStaging (before any model can ref it), configured by `seeds:` in
+/// dbt_project.yml as dbt configures it (folders, `+column_types`, `+delimiter`, `+schema`, …)
+/// and typed at load so a value dbt could not load is refused now (crate::seed).
+fn load_seeds(root: &Path, project: &Yaml, name: &str, pf: &Path, text: &str) -> Result<Vec<Model>> {
+    let mut folder_cfg = Vec::new();
+    if let Some(Yaml::Mapping(seeds)) = project.get("seeds") {
+        for (k, v) in seeds {
+            let k = k.as_str().unwrap_or_default();
+            if k == name {
+                folder_configs(Place::SeedConfig, v, vec![], &mut folder_cfg, pf, text)?;
+            } else if k.starts_with('+') || CONFIG_KEYS.contains(&k) || !matches!(v, Yaml::Mapping(_)) {
+                let value = yaml_to_json(v);
+                keys::check(Place::SeedConfig, k, &value, pf, text)?;
+                folder_cfg.push((vec![], vec![(k.trim_start_matches('+').to_string(), value)]));
+            } else {
+                return Err(keys_error(
+                    pf,
+                    text,
+                    k,
+                    &format!("seeds: '{k}' configures the seeds of a package, and packages are not supported"),
+                ));
+            }
+        }
+    }
+    folder_cfg.sort_by_key(|(p, _)| p.len());
+    let mut seeds = Vec::new();
+    for dir in string_list(project.get("seed-paths"), "seeds") {
+        let base = root.join(&dir);
+        let mut files = Vec::new();
+        files_with_ext(&base, &["csv"], &mut files);
+        for f in files {
+            let rel = f.strip_prefix(root).unwrap_or(&f).to_path_buf();
+            let dirs: Vec<String> = f
+                .strip_prefix(&base)
+                .ok()
+                .and_then(Path::parent)
+                .map(|p| {
+                    p.components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut config = ModelConfig {
+                materialized: "seed".into(),
+                enabled: true,
+                ..Default::default()
+            };
+            for (p, kvs) in &folder_cfg {
+                if dirs.starts_with(p) {
+                    for (k, v) in kvs {
+                        config.apply(k, v)?;
+                    }
+                }
+            }
+            let sname = f.file_stem().unwrap().to_string_lossy().into_owned();
+            if seeds.iter().any(|m: &Model| m.name == sname) {
+                return Err(cfg_err(
+                    &rel,
+                    format!("a second seed named '{sname}'; names must be unique"),
+                ));
+            }
+            seeds.push(Model {
+                name: sname,
+                path: rel,
+                layer: "staging".into(),
+                raw_sql: String::new(),
+                config,
+                refs: vec![],
+                sources: vec![],
+                columns: vec![],
+                constraints_at: None,
+                seed: None,
+            });
+        }
+    }
+    Ok(seeds)
+}
+
+/// Read and type each seed once its configuration is complete (schema files included).
+fn read_seeds(root: &Path, models: &mut [Model]) -> Result<()> {
+    for m in models
+        .iter_mut()
+        .filter(|m| m.config.materialized == "seed" && m.config.enabled)
+    {
+        let text = read(&root.join(&m.path))?;
+        let raw = crate::seed::read(&m.path, &text, m.config.delimiter.as_deref(), &m.config.column_types)?;
+        // Typed now so that a value dbt could not load is refused at load.
+        raw.typed("duckdb")?;
+        m.seed = Some(std::sync::Arc::new(raw));
+    }
+    Ok(())
+}
+
+/// Refuse, at load, the files of what the engine does not build: snapshots, Python
 /// models, packages. dbt would build them, so ignoring them would publish less than dbt does.
 fn refuse_unsupported_files(root: &Path, project: &Yaml, model_paths: &[String]) -> Result<()> {
     let refuse = |f: &Path, why: &str| {
@@ -1189,15 +1315,6 @@ fn refuse_unsupported_files(root: &Path, project: &Yaml, model_paths: &[String])
         )))
     };
     let mut found = Vec::new();
-    for dir in string_list(project.get("seed-paths"), "seeds") {
-        files_with_ext(&root.join(dir), &["csv"], &mut found);
-    }
-    if let Some(f) = found.first() {
-        return refuse(
-            f,
-            "seeds are not supported yet: declare the file as a landing source instead",
-        );
-    }
     for dir in string_list(project.get("snapshot-paths"), "snapshots") {
         files_with_ext(&root.join(dir), &["sql"], &mut found);
     }

@@ -70,6 +70,7 @@ fn sample(key: &str) -> Value {
         "fail_calc" => json!("count(*)"),
         "constraints" => json!([]),
         "on-run-start" => json!(["select 1"]),
+        "seed-paths" => json!(["seeds"]),
         "version" | "config-version" => json!(2),
         _ => json!("x"),
     }
@@ -87,7 +88,7 @@ struct Case {
 impl Case {
     fn new() -> Self {
         Case {
-            project: "name: walk\nprofile: walk\nmodels:\n  walk:\n    sub:\n      +schema: s\n".into(),
+            project: "name: walk\nprofile: walk\nmodels:\n  walk:\n    sub:\n      +schema: s\nseeds:\n  walk:\n    seedsub:\n      +schema: s2\n".into(),
             schema: [
                 "version: 2",
                 "sources:",
@@ -102,6 +103,10 @@ impl Case {
                 "      - name: id",
                 "        data_tests:",
                 "          - not_null",
+                "seeds:",
+                "  - name: codes",
+                "    columns:",
+                "      - name: code",
                 "",
             ]
             .join("\n"),
@@ -116,14 +121,23 @@ impl Case {
         text.insert_str(at, &format!("{}{line}\n", " ".repeat(indent)));
     }
 
-    fn load(&self) -> (tempfile::TempDir, Result<Project, String>) {
+    /// The project's files, in a new folder.
+    fn write(&self) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
-        std::fs::create_dir_all(p.join("models")).unwrap();
+        for folder in ["models", "macros", "seeds"] {
+            std::fs::create_dir_all(p.join(folder)).unwrap();
+        }
         std::fs::write(p.join("dbt_project.yml"), &self.project).unwrap();
         std::fs::write(p.join("models/_m.yml"), &self.schema).unwrap();
         std::fs::write(p.join("models/m.sql"), &self.sql).unwrap();
-        let r = Project::load(p).map_err(|e| e.message);
+        std::fs::write(p.join("seeds/codes.csv"), "code,label\n1,one\n").unwrap();
+        dir
+    }
+
+    fn load(&self) -> (tempfile::TempDir, Result<Project, String>) {
+        let dir = self.write();
+        let r = Project::load(dir.path()).map_err(|e| e.message);
         (dir, r)
     }
 }
@@ -141,13 +155,15 @@ fn structural(place: Place, key: &str) -> bool {
             "macro-paths",
             "vars",
             "models",
+            "seeds",
         ]
         .contains(&k),
-        Place::SchemaFile => ["models", "sources", "version"].contains(&k),
+        Place::SchemaFile => ["models", "sources", "version", "seeds"].contains(&k),
         Place::Model => ["name", "columns", "config", "tests", "data_tests"].contains(&k),
         Place::Column => ["name", "tests", "data_tests", "config"].contains(&k),
         Place::Source => ["name", "tables", "config", "schema"].contains(&k),
         Place::SourceTable => ["name", "identifier", "columns", "tests", "data_tests", "config"].contains(&k),
+        Place::Seed => ["name", "columns", "config"].contains(&k),
         _ => false,
     }
 }
@@ -210,6 +226,20 @@ fn every_key_dbt_accepts_is_honoured_or_refused_at_load_with_its_line() {
             "dbt_project.yml",
         );
     }
+    // dbt_project.yml, a folder's seed config.
+    for key in properties(&project_schema, Some("ProjectSeedConfig")) {
+        let v = sample(&key);
+        let mut c = Case::new();
+        Case::insert(&mut c.project, "seeds:\n  walk:", 4, &format!("{key}: {v}"));
+        tally.check(
+            "seeds: in dbt_project.yml",
+            Place::SeedConfig,
+            &key,
+            &v,
+            &c,
+            "dbt_project.yml",
+        );
+    }
     // A model's config, in its schema file and in config().
     for key in properties(&resources, Some("ModelConfig")) {
         let v = sample(&key);
@@ -222,7 +252,7 @@ fn every_key_dbt_accepts_is_honoured_or_refused_at_load_with_its_line() {
         tally.check("config()", Place::ModelConfig, &key, &v, &c, "m.sql");
     }
     // Schema-file levels: (definition, place, the base line it goes under, its indent).
-    let levels: [(Option<&str>, Place, &str, usize); 9] = [
+    let levels: [(Option<&str>, Place, &str, usize); 11] = [
         (None, Place::SchemaFile, "version: 2", 0),
         (Some("ModelProperties"), Place::Model, "  - name: m", 4),
         (Some("ColumnProperties"), Place::Column, "      - name: id", 8),
@@ -232,6 +262,8 @@ fn every_key_dbt_accepts_is_honoured_or_refused_at_load_with_its_line() {
         (Some("Tables"), Place::SourceTable, "      - name: t", 8),
         (Some("TablesConfig"), Place::TableConfig, "      - name: t", 8),
         (Some("DataTestConfig"), Place::TestConfig, "", 0),
+        (Some("SeedProperties"), Place::Seed, "  - name: codes", 4),
+        (Some("SeedConfig"), Place::SeedConfig, "  - name: codes", 4),
     ];
     for (def, place, under, indent) in levels {
         for key in properties(&resources, def) {
@@ -247,7 +279,7 @@ fn every_key_dbt_accepts_is_honoured_or_refused_at_load_with_its_line() {
                         &format!("- not_null:\n              config: {{{key}: {v}}}\n"),
                     )
                 }
-                Place::ColumnConfig | Place::SourceConfig | Place::TableConfig => {
+                Place::ColumnConfig | Place::SourceConfig | Place::TableConfig | Place::SeedConfig => {
                     Case::insert(&mut c.schema, under, indent, &format!("config: {{{key}: {v}}}"))
                 }
                 _ => Case::insert(&mut c.schema, under, indent, &format!("{key}: {v}")),
@@ -297,7 +329,7 @@ fn a_refused_key_says_where_and_what_to_do_instead() {
     let mut c = Case::new();
     c.schema += "unit_tests:\n  - name: u\n    model: m\n";
     let e = c.load().1.unwrap_err();
-    assert!(e.contains("_m.yml line 15: unit test u needs expect: rows"), "{e}");
+    assert!(e.contains("_m.yml line 19: unit test u needs expect: rows"), "{e}");
 }
 
 /// Hooks add up as in dbt: the project's folder hooks, then the model's own, in order.
@@ -319,16 +351,11 @@ fn hooks_from_every_level_add_up_in_dbts_order() {
     assert_eq!(m.config.pre_hook, ["select 'pre'"]);
 }
 
-/// What dbt would build from files the engine does not read is refused too: a seed, a
-/// snapshot, a Python model, a package.
+/// What dbt would build from files the engine does not read is refused too: a snapshot, a
+/// Python model, a package.
 #[test]
-fn seeds_snapshots_python_models_and_packages_are_refused_naming_the_file() {
-    let cases: [(&str, &str, &str); 5] = [
-        (
-            "seeds/countries.csv",
-            "code,name\nDE,Germany\n",
-            "seeds/countries.csv: seeds are not supported",
-        ),
+fn snapshots_python_models_and_packages_are_refused_naming_the_file() {
+    let cases: [(&str, &str, &str); 4] = [
         (
             "snapshots/s.sql",
             "{% snapshot s %}select 1{% endsnapshot %}",
@@ -351,13 +378,8 @@ fn seeds_snapshots_python_models_and_packages_are_refused_naming_the_file() {
         ),
     ];
     for (file, text, says) in cases {
-        let c = Case::new();
-        let dir = tempfile::tempdir().unwrap();
+        let dir = Case::new().write();
         let p = dir.path();
-        std::fs::create_dir_all(p.join("models")).unwrap();
-        std::fs::write(p.join("dbt_project.yml"), &c.project).unwrap();
-        std::fs::write(p.join("models/_m.yml"), &c.schema).unwrap();
-        std::fs::write(p.join("models/m.sql"), &c.sql).unwrap();
         std::fs::create_dir_all(p.join(file).parent().unwrap()).unwrap();
         std::fs::write(p.join(file), text).unwrap();
         let e = Project::load(p).unwrap_err().message;
@@ -398,14 +420,8 @@ fn a_name_the_engine_lacks_is_refused_at_load_not_rendered_empty() {
         ),
     ];
     for (file, text, says) in cases {
-        let c = Case::new();
-        let dir = tempfile::tempdir().unwrap();
+        let dir = Case::new().write();
         let p = dir.path();
-        std::fs::create_dir_all(p.join("models")).unwrap();
-        std::fs::create_dir_all(p.join("macros")).unwrap();
-        std::fs::write(p.join("dbt_project.yml"), &c.project).unwrap();
-        std::fs::write(p.join("models/_m.yml"), &c.schema).unwrap();
-        std::fs::write(p.join("models/m.sql"), &c.sql).unwrap();
         std::fs::write(p.join(file), text).unwrap();
         let e = Project::load(p).unwrap_err().message;
         assert!(e.contains(says) && e.contains("is not supported"), "{file}: {e}");

@@ -135,14 +135,19 @@ fn column_values(a: &dyn Array) -> Result<Vec<Value>, String> {
                 })
                 .collect()
         }
-        _ => {
-            // Dates, timestamps, times, binary, semi-structured: their display form.
+        other => {
+            // Dates, timestamps, times, binary, semi-structured: their display form; a
+            // timestamp as DuckDB's reads and dbt renders it (`2026-01-02 03:04:05`, as
+            // Python writes a datetime), not Arrow's ISO `T`.
+            let timestamp = matches!(other, DataType::Timestamp(..));
             let opts = arrow_cast::display::FormatOptions::default();
             let f = arrow_cast::display::ArrayFormatter::try_new(a, &opts).map_err(|e| e.to_string())?;
             (0..a.len())
                 .map(|i| {
                     if a.is_null(i) {
                         Value::Null
+                    } else if timestamp {
+                        Value::String(f.value(i).to_string().replacen('T', " ", 1))
                     } else {
                         Value::String(f.value(i).to_string())
                     }

@@ -1217,3 +1217,78 @@ async fn rendering_reads_the_warehouse_through_the_snowflake_adapter_once_across
         .columns;
     assert_eq!(cols[1..3], ["n_big", "n_small"], "one column per distinct size");
 }
+
+/// A seed through the Snowflake adapter: the table is created with Snowflake's names for the
+/// types agate finds (INTEGER, FLOAT, DATE, TIMESTAMP_NTZ, BOOLEAN, VARCHAR) and a
+/// `column_types` one, a model joins it, and the published mart has DuckDB's rows. (Every
+/// timestamp is present: a null TIMESTAMP_NTZ does not read back through fakesnow's Arrow.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_seed_loads_through_the_snowflake_adapter_as_on_duckdb() {
+    use landfall_core::pipeline::{self, RunOptions};
+    let mut st = Staged::start("LANDFALL_SEED").await;
+    let project_dir = st.tmp.path().join("shop");
+    shop::copy_shop_project(&project_dir);
+    std::fs::create_dir_all(project_dir.join("seeds")).unwrap();
+    std::fs::write(
+        project_dir.join("seeds/tiers.csv"),
+        "customer_id;tier;discount;since;checked_at;vip;code\n1;gold;0.1;2026-1-2;2026-01-02 03:04:05;true;007\n2;\"silver; plain\";0.05;2026-02-03;2026-02-03 04:05:06;false;010\n3;none;;;2026-03-04 05:06:07;;\n",
+    )
+    .unwrap();
+    let yml = project_dir.join("dbt_project.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    let name = text
+        .lines()
+        .find_map(|l| l.strip_prefix("name:"))
+        .unwrap()
+        .trim()
+        .trim_matches('\'');
+    std::fs::write(
+        &yml,
+        format!("{text}\nseeds:\n  {name}:\n    +delimiter: ';'\n    +column_types:\n      code: varchar\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        project_dir.join("models/marts/tiered_revenue.sql"),
+        "select r.customer_id, t.tier, t.discount, t.since, t.checked_at, t.vip, t.code, r.revenue * (1 - coalesce(t.discount, 0)) as net\n\
+         from {{ ref('customer_revenue') }} r join {{ ref('tiers') }} t on t.customer_id = r.customer_id\n",
+    )
+    .unwrap();
+    st.project = Project::load(&project_dir).unwrap();
+    shop::land_shop(&st.landing.join("b1"), 4);
+    let alerts = landfall_local::AlertFile::new(st.tmp.path().join("alerts.jsonl"));
+    let settings = interleave::notify_settings(&alerts);
+    let input = serde_json::json!({"bucket": "landing", "batch": "b1"});
+    let s = pipeline::run(st.deps(), &settings, &input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    let described = st
+        .wh
+        .describe("select * from marts.tiered_revenue")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, c.family))
+        .collect::<Vec<_>>();
+    let family = |n: &str| described.iter().find(|(c, _)| c == n).unwrap().1.clone();
+    assert_eq!(
+        [
+            family("discount"),
+            family("since"),
+            family("checked_at"),
+            family("vip"),
+            family("code")
+        ],
+        ["REAL", "DATE", "TIMESTAMP_NTZ", "BOOLEAN", "TEXT"],
+        "{described:?}"
+    );
+    let sql = "select * from marts.tiered_revenue order by customer_id";
+    let on_snowflake = rows_as_text(&st.wh, sql).await;
+    let (_dir, duck, s) = on_duckdb(&st, &settings, &input, &[]).await;
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    assert_eq!(
+        rows_as_text(&duck, sql).await,
+        on_snowflake,
+        "Snowflake and DuckDB disagree"
+    );
+}
