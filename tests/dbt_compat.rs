@@ -1053,17 +1053,12 @@ fn rendering_reads_the_run_s_warehouse_as_in_dbt() {
         "{said}"
     );
     assert_eq!(f.marts_snapshot(), published, "the published marts are untouched");
-    let out = dbt_over_copy(
-        &dbt(),
+    dbt_fails_saying(
         &f,
         &project,
         &copy,
         &["run", "--select", "+by_type", "--vars", "{batch: q2}"],
-    );
-    let log = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !out.status.success() && log.contains("no_such_column"),
-        "dbt fails the model too:\n{log}"
+        "no_such_column",
     );
 
     // The ref only a build sees, without the hint: the parse could not order the build by it.
@@ -1083,17 +1078,12 @@ fn rendering_reads_the_run_s_warehouse_as_in_dbt() {
             && said.contains("-- depends_on: {{ ref('int_title_genres') }}"),
         "{said}"
     );
-    let out = dbt_over_copy(
-        &dbt(),
+    dbt_fails_saying(
         &f,
         &project,
         &copy,
         &["run", "--select", "+by_type", "--vars", "{batch: q2}"],
-    );
-    let log = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !out.status.success() && log.contains("depends_on"),
-        "dbt refuses it alike:\n{log}"
+        "depends_on",
     );
 }
 
@@ -1178,25 +1168,15 @@ fn seeds_load_typed_as_dbt_loads_them() {
     let o = f.run_project("s2", &project, &[], &[]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert_eq!(o.summary["published"], false);
-    let failing: Vec<&str> = o.summary["failing_tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let failing = failing_test_names(&o);
     assert_eq!(failing, ["unique_title_kinds_kind"], "{}", o.stdout);
     assert_eq!(f.marts_snapshot(), published, "the published marts are untouched");
-    let out = dbt_over_copy(
-        &dbt(),
+    dbt_fails_saying(
         &f,
         &project,
         &copy,
         &["build", "--select", "title_kinds", "--vars", "{batch: s2}"],
-    );
-    let log = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !out.status.success() && log.contains("FAIL 1 unique_title_kinds_kind"),
-        "dbt fails the seed's test too:\n{log}"
+        "FAIL 1 unique_title_kinds_kind",
     );
 
     // A number dbt's tester takes and dbt-duckdb cannot load: refused at load.
@@ -1214,6 +1194,110 @@ fn seeds_load_typed_as_dbt_loads_them() {
     );
     let out = dbt_over_copy(&dbt(), &f, &project, &copy, &["seed", "--vars", "{batch: s2}"]);
     assert!(!out.status.success(), "dbt cannot load it either");
+}
+
+/// Unit tests with fixture files (`fixture:` in `tests/fixtures/`, csv for a given input and
+/// for expect) and with `input: this` (an incremental model's rows before the run, with
+/// `is_incremental` overridden) pass in landfall's gate and in `dbt build`; a fixture file
+/// holding a wrong expected row fails both. A fixture file is not a singular test. A unit test
+/// of an incremental model that does not say which branch it tests is refused, as dbt refuses
+/// it.
+#[test]
+fn unit_test_fixture_files_and_this_work_as_in_dbt() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
+    write(
+        "models/reporting/type_counts.sql",
+        "{{ config(materialized='incremental', unique_key='title_type') }}\n\
+         select title_type, count(*) as titles from {{ ref('stg_titles') }}\n\
+         {% if is_incremental() %}where title_type not in (select title_type from {{ this }}){% endif %}\n\
+         group by 1\n",
+    );
+    write(
+        "tests/fixtures/few_titles.csv",
+        "title_id,title_type\nt1,MOVIE\nt2,SHOW\nt3,SHOW\n",
+    );
+    write("tests/fixtures/few_counts.csv", "title_type,titles\nMOVIE,1\nSHOW,2\n");
+    write(
+        "models/reporting/_type_counts.yml",
+        "version: 2\nunit_tests:\n\
+         \x20 - name: type_counts_from_fixture_files\n    model: type_counts\n\
+         \x20   overrides:\n      macros: {is_incremental: false}\n\
+         \x20   given:\n      - input: ref('stg_titles')\n        format: csv\n        fixture: few_titles\n\
+         \x20   expect:\n      format: csv\n      fixture: few_counts\n\
+         \x20 - name: type_counts_adds_only_new_types\n    model: type_counts\n\
+         \x20   overrides:\n      macros: {is_incremental: true}\n\
+         \x20   given:\n      - input: ref('stg_titles')\n        format: csv\n        fixture: few_titles\n\
+         \x20     - input: this\n        rows:\n          - {title_type: MOVIE, titles: 9}\n\
+         \x20   expect:\n      rows:\n        - {title_type: SHOW, titles: 2}\n",
+    );
+    f.generated_batch("f1", 120, 8);
+    let o = f.run_project("f1", &project, &[], &[]);
+    assert_ok(&o);
+    assert_eq!(o.summary["tests"]["failed"], 0, "{}", o.stdout);
+    let copy = f.dir.path().join("dbt.duckdb");
+    // dbt reads `this`'s column types from the built model, so it must exist first.
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+type_counts", "--vars", "{batch: f1}"],
+    );
+    let args = [
+        "build",
+        "--select",
+        "+type_counts",
+        "--exclude",
+        "test_type:data",
+        "--vars",
+        "{batch: f1}",
+    ];
+    let out = dbt_on(&dbt(), &f, &project, &copy, &args);
+    let log = String::from_utf8_lossy(&out.stdout);
+    for t in ["type_counts_from_fixture_files", "type_counts_adds_only_new_types"] {
+        assert!(
+            out.status.success() && log.contains(&format!("PASS type_counts::{t}")),
+            "dbt passes {t}:\n{log}"
+        );
+    }
+    let published = f.marts_snapshot();
+
+    write("tests/fixtures/few_counts.csv", "title_type,titles\nMOVIE,1\nSHOW,3\n");
+    f.generated_batch("f2", 100, 9);
+    let o = f.run_project("f2", &project, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let failing = failing_test_names(&o);
+    assert_eq!(failing, ["type_counts_from_fixture_files"], "{}", o.stdout);
+    assert_eq!(f.marts_snapshot(), published, "the published marts are untouched");
+    let out = dbt_on(&dbt(), &f, &project, &copy, &args);
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && log.contains("type_counts_from_fixture_files") && log.contains("differs from"),
+        "dbt fails it too:\n{log}"
+    );
+
+    let yml = std::fs::read_to_string(project.join("models/reporting/_type_counts.yml")).unwrap();
+    write(
+        "models/reporting/_type_counts.yml",
+        &yml.replacen("    overrides:\n      macros: {is_incremental: false}\n", "", 1),
+    );
+    let o = f.run_project("f2", &project, &[], &[]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let said = format!("{}{}", o.stdout, o.stderr);
+    assert!(
+        said.contains(
+            "_type_counts.yml line 3: unit test type_counts_from_fixture_files: model type_counts is incremental"
+        ),
+        "{said}"
+    );
+    let out = dbt_on(&dbt(), &f, &project, &copy, &args);
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && log.contains("Boolean override for 'is_incremental' must be provided"),
+        "dbt refuses it too:\n{log}"
+    );
 }
 
 /// `m` as landfall kept it (`--keep-build`) and as dbt built it over `copy`: the same rows and

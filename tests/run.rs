@@ -567,12 +567,7 @@ fn each_file_declares_the_share_of_rejected_rows_it_tolerates() {
     let cause = assert_failed(&o, "Landfall.QualityGate");
     assert!(cause.contains("rejected_share_source_raw_credits"), "{cause}");
     assert_eq!(o.summary["rejected"]["credits"], 2);
-    let failing: Vec<&str> = o.summary["failing_tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let failing = failing_test_names(&o);
     assert_eq!(
         failing.iter().filter(|n| n.contains("rejected_share")).count(),
         1,

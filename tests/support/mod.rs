@@ -209,6 +209,16 @@ pub fn assert_ok(o: &Outcome) {
     assert_eq!(o.summary["published"], true);
 }
 
+/// The names of the tests a run's summary lists as failing, in its order.
+pub fn failing_test_names(o: &Outcome) -> Vec<String> {
+    o.summary["failing_tests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| t["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// The run failed with this error name, exit 1, published nothing, and alerted.
 pub fn assert_failed(o: &Outcome, name: &str) -> String {
     assert_eq!(
@@ -263,6 +273,18 @@ pub fn dbt_over_copy(
     args: &[&str],
 ) -> std::process::Output {
     std::fs::copy(f.warehouse(), copy).unwrap();
+    dbt_on(dbt, f, project, copy, args)
+}
+
+/// Real dbt with `args` on `project`, over the warehouse file `copy` as it is (what an earlier
+/// dbt command left there).
+pub fn dbt_on(
+    dbt: &str,
+    f: &Fixture,
+    project: &std::path::Path,
+    copy: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
     Command::new(dbt)
         .args(args)
         .arg("--project-dir")
@@ -277,6 +299,16 @@ pub fn dbt_over_copy(
         .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         .output()
         .unwrap()
+}
+
+/// [`dbt_over_copy`] that must fail, its output saying `says`.
+pub fn dbt_fails_saying(f: &Fixture, project: &Path, copy: &Path, args: &[&str], says: &str) {
+    let out = dbt_over_copy(&dbt(), f, project, copy, args);
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && log.contains(says),
+        "dbt {args:?} should fail saying {says:?}:\n{log}"
+    );
 }
 
 /// [`dbt_over_copy`] that must succeed, saying what dbt said when it does not.

@@ -203,18 +203,23 @@ pub async fn build_models(
 
 /// Create the build schemas of `models` (each once), in one request where the engine allows.
 pub async fn ensure_schemas(wh: &dyn Warehouse, run: &RunVars, models: &[&Model]) -> Result<()> {
-    let mut schemas: Vec<String> = Vec::new();
+    // Per database: DuckDB writes one attached database per transaction, and an incremental
+    // model's schema is in the warehouse's own while the run's builds may be in its scratch
+    // catalog (build_relation).
+    let mut by_database: Vec<(Option<String>, Vec<String>)> = Vec::new();
     for m in models.iter().filter(|m| m.config.materialized != "ephemeral") {
-        let schema = build_relation(m, wh, &run.run_id).schema_path();
-        if !schemas.contains(&schema) {
-            schemas.push(schema);
+        let rel = build_relation(m, wh, &run.run_id);
+        let ddl = format!("create schema if not exists {}", rel.schema_path());
+        match by_database.iter_mut().find(|(db, _)| *db == rel.database) {
+            Some((_, stmts)) if stmts.contains(&ddl) => {}
+            Some((_, stmts)) => stmts.push(ddl),
+            None => by_database.push((rel.database, vec![ddl])),
         }
     }
-    let ddl: Vec<String> = schemas
-        .iter()
-        .map(|s| format!("create schema if not exists {s}"))
-        .collect();
-    wh.execute_ddl(&ddl).await
+    for (_, ddl) in &by_database {
+        wh.execute_ddl(ddl).await?;
+    }
+    Ok(())
 }
 
 /// [`build_models`] once their schemas exist ([`ensure_schemas`]).

@@ -138,14 +138,17 @@ pub async fn run_tests(project: &Project, wh: &dyn Warehouse, run: &RunVars) -> 
 }
 
 /// Where a unit test input is in this run: the build relation of a ref, a source's table.
+/// `this` is the model's own build relation (its rows before the run, for an incremental one).
 fn input_relation(
     scope: &landfall_dbt::RenderScope,
+    model: &str,
     input: &landfall_dbt::unit::Input,
 ) -> Option<landfall_dbt::Relation> {
     use landfall_dbt::unit::Input;
     match input {
         Input::Ref(r) => scope.models.get(r).cloned(),
         Input::Source(a, b) => scope.sources.get(&(a.clone(), b.clone())).cloned(),
+        Input::This => scope.models.get(model).cloned(),
     }
 }
 
@@ -163,7 +166,7 @@ async fn unit_test_inputs(
             .iter()
             .filter(|g| matches!(g.rows, landfall_dbt::unit::Rows::Dict(_)))
         {
-            let rel = input_relation(scope, &g.input)
+            let rel = input_relation(scope, &ut.model, &g.input)
                 .ok_or_else(|| {
                     PipelineError::config(format!(
                         "unit test {}, {}: not a relation of this run",
@@ -222,12 +225,12 @@ async fn compile_unit_test(
     let target_type = wh.target_type();
     let mut s = scope.clone();
     s.this = scope.models.get(&m.name).cloned();
-    s.is_incremental = ut.is_incremental;
+    s.is_incremental = ut.is_incremental.unwrap_or(false);
     s.vars.extend(ut.vars.clone());
     let mut source_ctes = Vec::new();
     for g in &ut.given {
         let what = format!("unit test {}, {}", ut.name, g.input.label());
-        let columns = input_relation(scope, &g.input)
+        let columns = input_relation(scope, &m.name, &g.input)
             .and_then(|rel| inputs.get(&rel.to_string()))
             .map(Vec::as_slice)
             .unwrap_or_default();
@@ -239,6 +242,10 @@ async fn compile_unit_test(
             }
             Input::Source(a, b) => {
                 s.sources.insert((a.clone(), b.clone()), Relation::ephemeral(b));
+                source_ctes.push(format!("{} as (\n{body}\n)", g.input.cte()));
+            }
+            Input::This => {
+                s.this = Some(Relation::new("", g.input.cte()));
                 source_ctes.push(format!("{} as (\n{body}\n)", g.input.cte()));
             }
         }

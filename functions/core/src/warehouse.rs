@@ -241,10 +241,8 @@ fn first_error<T>(all: Vec<Result<T>>) -> Result<Vec<T>> {
     }
 }
 
-pub use landfall_dbt::compile::sql_str;
+pub use landfall_dbt::compile::{portable_ident, sql_str};
 
-/// A column name as an identifier both engines read as itself: a plain lower-case name stays
-/// unquoted (Snowflake folds it, as the models expect); anything else is quoted exactly.
 /// A column of a query's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultColumn {
@@ -259,18 +257,6 @@ pub struct ResultColumn {
 /// `sql` wrapped so that it reads no row, as dbt's `get_empty_subquery_sql`.
 pub fn empty_subquery(sql: &str) -> String {
     format!("select * from (\n{sql}\n) as __dbt_sbq\nwhere false\nlimit 0")
-}
-
-pub fn portable_ident(name: &str) -> String {
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
 }
 
 /// Where a submitted statement is.

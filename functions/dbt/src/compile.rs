@@ -7,6 +7,20 @@ use crate::error::{ProjectError, Result};
 use crate::{Project, RenderScope, TestSpec, TestTarget, render};
 use serde_json::Value;
 
+/// A column name as an identifier both engines read as itself: a plain lower-case name stays
+/// unquoted (Snowflake folds it, as the models expect); anything else is quoted exactly.
+pub fn portable_ident(name: &str) -> String {
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
 /// Quote a string as a SQL literal (DuckDB and Snowflake both double single quotes).
 pub fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))

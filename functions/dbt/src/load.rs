@@ -838,27 +838,8 @@ impl Project {
             let mut files = Vec::new();
             files_with_ext(&base, &["sql"], &mut files);
             for f in files {
-                let rel_in = f.strip_prefix(&base).unwrap_or(&f).to_path_buf();
-                let dirs: Vec<String> = rel_in
-                    .parent()
-                    .map(|p| {
-                        p.components()
-                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let mut config = ModelConfig {
-                    materialized: "view".into(),
-                    enabled: true,
-                    ..Default::default()
-                };
-                for (p, kvs) in &folder_cfg {
-                    if dirs.starts_with(p) {
-                        for (k, v) in kvs {
-                            config.apply(k, v)?;
-                        }
-                    }
-                }
+                let dirs = folders_below(&base, &f);
+                let config = folder_config(&folder_cfg, &dirs, "view")?;
                 let mname = f.file_stem().unwrap().to_string_lossy().into_owned();
                 if models.iter().any(|m: &Model| m.name == mname) {
                     return Err(cfg_err(
@@ -880,6 +861,8 @@ impl Project {
                 });
             }
         }
+        // Unit test fixture files, and not singular tests: `<test-path>/fixtures/`.
+        let fixture_dirs: Vec<PathBuf> = test_paths.iter().map(|t| root.join(t).join("fixtures")).collect();
         // Property files, as dbt reads them: beside the models and beside the seeds.
         let seed_paths = string_list(y.get("seed-paths"), "seeds");
         for base in model_paths.iter().chain(&seed_paths).map(|d| root.join(d)) {
@@ -890,7 +873,7 @@ impl Project {
                 keys::check_mapping(Place::SchemaFile, &y, &f, &text)?;
                 let rel_f = f.strip_prefix(&root).unwrap_or(&f);
                 for u in y.get("unit_tests").and_then(Yaml::as_sequence).into_iter().flatten() {
-                    if let Some(ut) = crate::unit::parse(u, rel_f, &text)? {
+                    if let Some(ut) = crate::unit::parse(u, rel_f, &text, &fixture_dirs)? {
                         if unit_tests.iter().any(|x: &crate::unit::UnitTest| x.name == ut.name) {
                             return Err(cfg_err(rel_f, format!("a second unit test named '{}'", ut.name)));
                         }
@@ -987,7 +970,10 @@ impl Project {
         for tp in &test_paths {
             let mut files = Vec::new();
             files_with_ext(&root.join(tp), &["sql"], &mut files);
-            for f in files {
+            for f in files
+                .into_iter()
+                .filter(|f| !fixture_dirs.iter().any(|d| f.starts_with(d)))
+            {
                 let sql = read(&f)?;
                 tests.push(TestSpec {
                     name: f.file_stem().unwrap().to_string_lossy().into_owned(),
@@ -1211,6 +1197,37 @@ fn apply_captured(m: &mut Model, cap: &Captured) -> Result<()> {
     Ok(())
 }
 
+/// The folders between `base` and the file `f`.
+fn folders_below(base: &Path, f: &Path) -> Vec<String> {
+    f.strip_prefix(base)
+        .ok()
+        .and_then(Path::parent)
+        .map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The config of a file in `dirs`: `materialized` by default, then every folder config on its
+/// path, shallow folders first (`folder_cfg` is sorted so).
+fn folder_config(folder_cfg: &[FolderConfig], dirs: &[String], materialized: &str) -> Result<ModelConfig> {
+    let mut config = ModelConfig {
+        materialized: materialized.into(),
+        enabled: true,
+        ..Default::default()
+    };
+    for (p, kvs) in folder_cfg {
+        if dirs.starts_with(p) {
+            for (k, v) in kvs {
+                config.apply(k, v)?;
+            }
+        }
+    }
+    Ok(config)
+}
+
 /// The project's seeds (`seed-paths`, default `seeds/`): each CSV a model of materialization
 /// `seed`, built in BuildStaging (before any model can ref it), configured by `seeds:` in
 /// dbt_project.yml as dbt configures it (folders, `+column_types`, `+delimiter`, `+schema`, …)
@@ -1244,28 +1261,7 @@ fn load_seeds(root: &Path, project: &Yaml, name: &str, pf: &Path, text: &str) ->
         files_with_ext(&base, &["csv"], &mut files);
         for f in files {
             let rel = f.strip_prefix(root).unwrap_or(&f).to_path_buf();
-            let dirs: Vec<String> = f
-                .strip_prefix(&base)
-                .ok()
-                .and_then(Path::parent)
-                .map(|p| {
-                    p.components()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut config = ModelConfig {
-                materialized: "seed".into(),
-                enabled: true,
-                ..Default::default()
-            };
-            for (p, kvs) in &folder_cfg {
-                if dirs.starts_with(p) {
-                    for (k, v) in kvs {
-                        config.apply(k, v)?;
-                    }
-                }
-            }
+            let config = folder_config(&folder_cfg, &folders_below(&base, &f), "seed")?;
             let sname = f.file_stem().unwrap().to_string_lossy().into_owned();
             if seeds.iter().any(|m: &Model| m.name == sname) {
                 return Err(cfg_err(

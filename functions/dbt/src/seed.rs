@@ -329,24 +329,10 @@ impl RawSeed {
     }
 }
 
-/// A column name as both engines read it as itself: plain lower-case names bare, any other
-/// quoted exactly (`Mixed Case`), as dbt quotes a seed's columns.
-fn column_ident(name: &str) -> String {
-    let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
-
 /// The statements that make `relation` the seed on `target_type`: the table with the seed's
 /// types, then its rows, a thousand per `insert`.
 pub fn statements(seed: &Seed, relation: &str, target_type: &str) -> Vec<String> {
-    let cols: Vec<String> = seed.columns.iter().map(|c| column_ident(c)).collect();
+    let cols: Vec<String> = seed.columns.iter().map(|c| crate::compile::portable_ident(c)).collect();
     let defs: Vec<String> = cols
         .iter()
         .zip(&seed.types)

@@ -19,8 +19,9 @@ pub struct UnitTest {
     pub expect: Rows,
     /// `overrides: {vars: …}`, over the project's and the run's.
     pub vars: Map<String, Value>,
-    /// `overrides: {macros: {is_incremental: …}}`; dbt's default in a unit test is false.
-    pub is_incremental: bool,
+    /// `overrides: {macros: {is_incremental: …}}`: false when not given (dbt's default), which
+    /// dbt allows only for a model that is not incremental.
+    pub is_incremental: Option<bool>,
     /// The schema file and line that declare it.
     pub at: String,
     pub path: PathBuf,
@@ -31,6 +32,8 @@ pub struct UnitTest {
 pub enum Input {
     Ref(String),
     Source(String, String),
+    /// `input: this`: the model's own rows before the run, for its incremental branch.
+    This,
 }
 
 impl Input {
@@ -67,6 +70,7 @@ impl Input {
         match self {
             Input::Ref(m) => format!("{}{m}", crate::render::EPHEMERAL_PREFIX),
             Input::Source(_, t) => format!("{}{t}", crate::render::EPHEMERAL_PREFIX),
+            Input::This => format!("{}this", crate::render::EPHEMERAL_PREFIX),
         }
     }
 
@@ -74,6 +78,7 @@ impl Input {
         match self {
             Input::Ref(m) => format!("ref('{m}')"),
             Input::Source(s, t) => format!("source('{s}', '{t}')"),
+            Input::This => "this".into(),
         }
     }
 }
@@ -96,8 +101,9 @@ fn refuse(at: &str, why: impl std::fmt::Display) -> ProjectError {
     ProjectError::config(format!("{at}: {why}"))
 }
 
-/// Read one entry of `unit_tests:`. `at` names the file and line in messages.
-pub fn parse(node: &Yaml, file: &Path, text: &str) -> Result<Option<UnitTest>> {
+/// Read one entry of `unit_tests:`. `at` names the file and line in messages; `fixtures` are
+/// the folders fixture files are looked up in (`<test-path>/fixtures`, as dbt has them).
+pub fn parse(node: &Yaml, file: &Path, text: &str, fixtures: &[PathBuf]) -> Result<Option<UnitTest>> {
     let name = node.get("name").and_then(Yaml::as_str).unwrap_or_default().to_string();
     let at = match crate::load::line_naming(text, &name) {
         Some(n) => format!("{} line {n}", file.display()),
@@ -154,14 +160,7 @@ pub fn parse(node: &Yaml, file: &Path, text: &str) -> Result<Option<UnitTest>> {
         let text = g.get("input").and_then(Yaml::as_str).unwrap_or_default();
         let input = match Input::parse(text) {
             Some(i) => i,
-            None if text.trim() == "this" => {
-                return Err(refuse(
-                    &at,
-                    format!(
-                        "unit test {name}: input 'this' (an incremental model's own rows) is not supported yet: test the non-incremental branch"
-                    ),
-                ));
-            }
+            None if text.trim() == "this" => Input::This,
             None => {
                 return Err(refuse(
                     &at,
@@ -170,14 +169,14 @@ pub fn parse(node: &Yaml, file: &Path, text: &str) -> Result<Option<UnitTest>> {
             }
         };
         given.push(Given {
-            rows: rows(g, &at, &format!("unit test {name}, {}", input.label()))?,
+            rows: rows(g, &at, &format!("unit test {name}, {}", input.label()), fixtures)?,
             input,
         });
     }
     let expect = node
         .get("expect")
         .ok_or_else(|| refuse(&at, format!("unit test {name} needs expect: rows")))?;
-    let expect = rows(expect, &at, &format!("unit test {name}, expect"))?;
+    let expect = rows(expect, &at, &format!("unit test {name}, expect"), fixtures)?;
     if let Rows::Dict(r) = &expect
         && let Some(first) = r.first()
         && let Some(odd) = r
@@ -193,7 +192,7 @@ pub fn parse(node: &Yaml, file: &Path, text: &str) -> Result<Option<UnitTest>> {
         ));
     }
     let mut vars = Map::new();
-    let mut is_incremental = false;
+    let mut is_incremental = None;
     if let Some(Yaml::Mapping(o)) = node.get("overrides") {
         for (k, v) in o {
             match k.as_str().unwrap_or_default() {
@@ -205,7 +204,7 @@ pub fn parse(node: &Yaml, file: &Path, text: &str) -> Result<Option<UnitTest>> {
                 "macros" => {
                     for (mk, mv) in v.as_mapping().into_iter().flatten() {
                         match (mk.as_str().unwrap_or_default(), mv.as_bool()) {
-                            ("is_incremental", Some(b)) => is_incremental = b,
+                            ("is_incremental", Some(b)) => is_incremental = Some(b),
                             (other, _) => {
                                 return Err(refuse(
                                     &at,
@@ -240,16 +239,65 @@ pub fn parse(node: &Yaml, file: &Path, text: &str) -> Result<Option<UnitTest>> {
     }))
 }
 
-/// `rows` (and `format`) of a given input or of expect.
-fn rows(node: &Yaml, at: &str, what: &str) -> Result<Rows> {
-    if node.get("fixture").is_some() {
-        return Err(refuse(
-            at,
-            format!("{what}: fixture files are not supported yet: write the rows inline under rows:"),
-        ));
+/// The file `<name>.<ext>` in `dirs` or below them, as dbt finds a fixture.
+fn find_fixture(dirs: &[PathBuf], name: &str, ext: &str) -> Option<PathBuf> {
+    let file = format!("{name}.{ext}");
+    let mut todo: Vec<PathBuf> = dirs.to_vec();
+    while let Some(d) = todo.pop() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.file_name().is_some_and(|n| n == file.as_str()) {
+                return Some(p);
+            }
+        }
     }
+    None
+}
+
+/// `rows` (and `format`), or a `fixture` file, of a given input or of expect.
+fn rows(node: &Yaml, at: &str, what: &str, fixtures: &[PathBuf]) -> Result<Rows> {
     let format = node.get("format").and_then(Yaml::as_str).unwrap_or("dict");
-    let rows = node.get("rows");
+    let from_file;
+    let rows = match node.get("fixture") {
+        None => node.get("rows"),
+        Some(_) if node.get("rows").is_some() => {
+            return Err(refuse(at, format!("{what}: give rows or a fixture, not both")));
+        }
+        Some(f) => {
+            let name = f.as_str().unwrap_or_default();
+            if !matches!(format, "csv" | "sql") {
+                return Err(refuse(
+                    at,
+                    format!("{what}: a fixture file needs format: csv or format: sql, as in dbt"),
+                ));
+            }
+            let path = find_fixture(fixtures, name, format).ok_or_else(|| {
+                refuse(
+                    at,
+                    format!(
+                        "{what}: no fixture file {name}.{format} in {}",
+                        fixtures
+                            .iter()
+                            .map(|d| d.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| refuse(at, format!("{what}: cannot read {}: {e}", path.display())))?;
+            from_file = Yaml::String(text);
+            Some(&from_file)
+        }
+    };
     match (format, rows) {
         ("dict", None | Some(Yaml::Null)) => Ok(Rows::Dict(vec![])),
         ("dict", Some(Yaml::Sequence(rs))) => rs
@@ -452,7 +500,28 @@ pub fn check(project: &crate::Project, ut: &UnitTest) -> Result<()> {
         .map(|r| Input::Ref(r.clone()))
         .chain(m.sources.iter().map(|(s, t)| Input::Source(s.clone(), t.clone())))
         .collect();
+    if m.config.materialized == "incremental" && ut.is_incremental.is_none() {
+        return Err(refuse(
+            at,
+            format!(
+                "unit test {}: model {} is incremental, so the test says which branch it tests: overrides: {{macros: {{is_incremental: true}}}} (or false), as dbt requires",
+                ut.name, m.name
+            ),
+        ));
+    }
     for g in &ut.given {
+        if g.input == Input::This {
+            if m.config.materialized != "incremental" {
+                return Err(refuse(
+                    at,
+                    format!(
+                        "unit test {}: input this is an incremental model's own rows, and model {} is a {}",
+                        ut.name, m.name, m.config.materialized
+                    ),
+                ));
+            }
+            continue;
+        }
         if !inputs.contains(&g.input) {
             return Err(refuse(
                 at,
