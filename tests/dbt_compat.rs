@@ -1300,6 +1300,215 @@ fn unit_test_fixture_files_and_this_work_as_in_dbt() {
     );
 }
 
+/// Packages as dbt uses them: a `local:` package, read where packages.yml points (before
+/// `dbt deps`) and where `dbt deps` links it (dbt_packages/), its macros called by namespace
+/// and through `adapter.dispatch` (calling each other by namespace, and dbt's cross-database
+/// macros), the project's `dispatch:` search order putting its own macro first, the package's
+/// generic test (in its tests/generic) by its namespaced name. The model builds the same rows
+/// and column types as dbt-duckdb's; the package's test failing fails both, nothing
+/// published. What dbt cannot compile is refused at load: the test by its bare name, a call to
+/// a macro of the package's other file by its bare name.
+#[test]
+fn packages_work_as_in_dbt() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
+    write("packages.yml", "packages:\n  - local: libs/money\n");
+    write(
+        "libs/money/dbt_project.yml",
+        "name: money\nversion: '1.0.0'\nconfig-version: 2\n",
+    );
+    write(
+        "libs/money/macros/cents.sql",
+        "{% macro cents(col) %}{{ return(adapter.dispatch('cents', 'money')(col)) }}{% endmacro %}\n\
+         {% macro default__cents(col) %}round({{ col }} * {{ money.factor() }}){% endmacro %}\n\
+         {% macro duckdb__cents(col) %}cast(round({{ col }} * {{ money.factor() }}) as integer){% endmacro %}\n\
+         {% macro label(col) %}{{ dbt.concat([\"'kind:'\", col]) }}{% endmacro %}\n",
+    );
+    write(
+        "libs/money/macros/factor.sql",
+        "{% macro factor() %}100{% endmacro %}\n",
+    );
+    write(
+        "libs/money/tests/generic/at_least.sql",
+        "{% test at_least(model, column_name, floor) %}\nselect * from {{ model }} where {{ column_name }} < {{ floor }}\n{% endtest %}\n",
+    );
+    write(
+        "models/reporting/scored.sql",
+        "select title_id, {{ money.cents('imdb_score') }} as score_cents, {{ money.label('title_type') }} as kind\n\
+         from {{ ref('stg_titles') }}\nwhere imdb_score is not null\n",
+    );
+    let yml = "version: 2\nmodels:\n  - name: scored\n    columns:\n      - name: score_cents\n        data_tests:\n\
+        \x20         - money.at_least: {arguments: {floor: 0}}\n";
+    write("models/reporting/_scored.yml", yml);
+    f.generated_batch("p1", 200, 8);
+    let o = f.run_project("p1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    assert_eq!(o.summary["tests"]["failed"], 0);
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_deps(&f, &project);
+    assert!(project.join("dbt_packages/money/dbt_project.yml").is_file());
+    // Only the tests whose every parent is selected (stg_credits' relationship to stg_titles
+    // is not built here).
+    let select = [
+        "--select",
+        "+scored",
+        "--indirect-selection",
+        "cautious",
+        "--vars",
+        "{batch: p1}",
+    ];
+    dbt_ok(&f, &project, &copy, &[&["build"][..], &select].concat());
+    let types = built_as_dbt_built(&f, &copy, "scored");
+    assert_eq!(types.rows[1][1], "INTEGER", "duckdb__cents was chosen: {types:?}");
+
+    let refused = |rel: &str, text: &str, ours: &str, dbts: &str| {
+        let before = std::fs::read_to_string(project.join(rel)).unwrap();
+        write(rel, text);
+        let o = f.run_project("p1", &project, &[], &[]);
+        assert_eq!(o.code, 2, "{}", o.stderr);
+        assert!(o.stdout.contains(ours), "{}", o.stdout);
+        // dbt reads the package where `dbt deps` linked it.
+        dbt_fails_saying(
+            &f,
+            &project,
+            &copy,
+            &["compile", "--select", "scored", "--vars", "{batch: p1}"],
+            dbts,
+        );
+        write(rel, &before);
+    };
+    refused(
+        "models/reporting/_scored.yml",
+        &yml.replace("money.at_least", "at_least"),
+        "generic test at_least is package money's: name it money.at_least",
+        "'test_at_least' is undefined",
+    );
+    refused(
+        "libs/money/macros/cents.sql",
+        &std::fs::read_to_string(project.join("libs/money/macros/cents.sql"))
+            .unwrap()
+            .replace("money.factor()", "factor()"),
+        "libs/money/macros/cents.sql line 2: factor() is a macro of package money in libs/money/macros/factor.sql",
+        "'factor' is undefined",
+    );
+
+    // The project's own default__cents, first in its dispatch search order, over the package's.
+    let project_yml = std::fs::read_to_string(project.join("dbt_project.yml")).unwrap();
+    write(
+        "dbt_project.yml",
+        &format!("{project_yml}\ndispatch:\n  - macro_namespace: money\n    search_order: ['landfall', 'money']\n"),
+    );
+    write(
+        "macros/cents.sql",
+        "{% macro default__cents(col) %}floor({{ col }} * 10){% endmacro %}\n",
+    );
+    let o = f.run_project("p1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    dbt_ok(&f, &project, &copy, &[&["build"][..], &select].concat());
+    let types = built_as_dbt_built(&f, &copy, "scored");
+    assert_eq!(
+        types.rows[1][1], "DOUBLE",
+        "the project's default__cents was chosen: {types:?}"
+    );
+    let published = f.marts_snapshot();
+
+    // The package's test fails: landfall's gate and dbt alike, nothing published.
+    write(
+        "models/reporting/_scored.yml",
+        &yml.replace("floor: 0}", "floor: 100000}"),
+    );
+    f.generated_batch("p2", 150, 9);
+    let o = f.run_project("p2", &project, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(o.summary["published"], false);
+    let failing = failing_test_names(&o);
+    assert!(
+        failing.len() == 1 && failing[0].starts_with("money_at_least_scored_score_cents"),
+        "{failing:?}"
+    );
+    assert_eq!(f.marts_snapshot(), published, "the published marts are untouched");
+    dbt_fails_saying(
+        &f,
+        &project,
+        &copy,
+        &[
+            "build",
+            "--select",
+            "+scored",
+            "--indirect-selection",
+            "cautious",
+            "--vars",
+            "{batch: p2}",
+        ],
+        "money_at_least_scored_score_cents__100000",
+    );
+}
+
+/// `modules.re` as Python's `re` in dbt: `match` with a named group and its position,
+/// `search` with a flag, `sub` with Python's backreferences, `split`, `findall`, `escape`, a
+/// compiled pattern, in a model and in a macro. The model builds the same rows and column types
+/// as dbt-duckdb's. `modules.datetime` is refused at load, naming the file and line.
+#[test]
+fn modules_re_works_as_in_dbt() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
+    write(
+        "macros/entity.sql",
+        r#"{% macro entity_of(model_name) %}{% set p = modules.re.compile('^(stg|int)_(?P<entity>[a-z_]+)$') %}{{ return(p.match(model_name).group('entity')) }}{% endmacro %}
+"#,
+    );
+    write(
+        "models/reporting/regexed.sql",
+        r#"{% set m = modules.re.match('^stg_(?P<entity>[a-z]+)$', 'stg_titles') %}
+select title_id,
+  '{{ m.group("entity") }}' as entity,
+  {{ m.start('entity') }} as entity_at,
+  '{{ entity_of("int_title_genres") }}' as from_macro,
+  '{{ modules.re.sub("(\\w+)_(\\w+)", "\\2_\\1", "title_type") }}' as swapped,
+  {{ modules.re.split('[-/]', '2026-12/04') | length }} as n_parts,
+  '{{ modules.re.findall("[0-9]+", "a1b22c333") | join(",") }}' as nums,
+  '{{ modules.re.escape("a.b") }}' as escaped,
+  {% if modules.re.search('^tt', 'TT123', modules.re.I) %}1{% else %}0{% endif %} as found
+from {{ ref('stg_titles') }}
+"#,
+    );
+    f.generated_batch("r1", 120, 8);
+    let o = f.run_project("r1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &["run", "--select", "+regexed", "--vars", "{batch: r1}"],
+    );
+    built_as_dbt_built(&f, &copy, "regexed");
+    let row = f.query(
+        "select entity, entity_at, from_macro, swapped, n_parts, nums, escaped, found from build_main.regexed limit 1",
+    );
+    assert_eq!(
+        serde_json::to_value(&row.rows[0]).unwrap(),
+        serde_json::json!(["titles", 4, "title_genres", "type_title", 3, "1,22,333", "a\\.b", 1])
+    );
+
+    write(
+        "models/reporting/regexed.sql",
+        "select '{{ modules.datetime.date.today() }}' as today\n",
+    );
+    let o = f.run_project("r1", &project, &[], &[]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stdout
+            .contains("models/reporting/regexed.sql line 1: `modules.datetime` is not supported"),
+        "{}",
+        o.stdout
+    );
+}
+
 /// `m` as landfall kept it (`--keep-build`) and as dbt built it over `copy`: the same rows and
 /// column types (returned, name and type per column).
 fn built_as_dbt_built(f: &Fixture, copy: &std::path::Path, m: &str) -> landfall_core::warehouse::Table {

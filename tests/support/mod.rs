@@ -301,6 +301,28 @@ pub fn dbt_on(
         .unwrap()
 }
 
+/// Real `dbt deps` on `project` (which takes neither a target path nor a warehouse): installs
+/// its packages in its dbt_packages/, as a user does before `dbt build`.
+pub fn dbt_deps(f: &Fixture, project: &Path) {
+    let out = Command::new(dbt())
+        .arg("deps")
+        .arg("--project-dir")
+        .arg(project)
+        .arg("--profiles-dir")
+        .arg(project)
+        .arg("--log-path")
+        .arg(f.dir.path().join("dbt-logs"))
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dbt deps failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// [`dbt_over_copy`] that must fail, its output saying `says`.
 pub fn dbt_fails_saying(f: &Fixture, project: &Path, copy: &Path, args: &[&str], says: &str) {
     let out = dbt_over_copy(&dbt(), f, project, copy, args);

@@ -210,15 +210,13 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
                     args.push(format!("{k}={}", jinja_literal(v)));
                 }
             }
-            if !project.macros.contains(&format!("macro test_{custom}("))
-                && !project.macros.contains(&format!("macro test_{custom} ("))
-            {
+            let Some(callee) = crate::package::generic_test_macro(project, custom)? else {
                 return Err(ProjectError::config(format!(
-                    "test {}: there is no generic test '{custom}' (built in: not_null, unique, accepted_values, relationships; or define {{% test {custom}(model, column_name) %}} in macros/)",
+                    "test {}: there is no generic test '{custom}' (built in: not_null, unique, accepted_values, relationships; or define {{% test {custom}(model, column_name) %}} in macros/, or install the package that has it)",
                     t.name
                 )));
-            }
-            render::render_call(project, &format!("test_{custom}({})", args.join(", ")), scope)?
+            };
+            render::render_call(project, &format!("{callee}({})", args.join(", ")), scope)?
         }
     })
 }

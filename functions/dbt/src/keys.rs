@@ -110,7 +110,7 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
     match place {
         Place::Project => match key {
             "name" | "profile" | "model-paths" | "test-paths" | "macro-paths" | "vars" | "on-run-start" | "models"
-            | "seeds" | "seed-paths" => Honoured,
+            | "seeds" | "seed-paths" | "dispatch" => Honoured,
             // Paths of what dbt keeps for itself or builds nothing from; a seed or snapshot
             // found in its folder is refused where the folder is read.
             "version"
@@ -138,7 +138,6 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             "sources" | "data_tests" | "tests" | "unit_tests" => refused(
                 "project-wide configs of this kind are not applied: set them on each source or test in its schema file",
             ),
-            "dispatch" => refused("macro dispatch across packages is not supported: call the macro by its name"),
             "quoting" => refused("identifier quoting is not configurable: names are used as written"),
             _ => refused(DEFAULT_REFUSAL),
         },

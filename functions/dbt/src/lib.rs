@@ -15,10 +15,12 @@
 //! - [`introspect`] is what rendering asks the warehouse (`run_query`, `statement`,
 //!   `adapter.get_columns_in_relation`): asked and answered by the caller, render stays pure.
 //!
-//! - [`seed`] reads and types seeds as dbt's agate does, and writes their tables.
+//! - [`seed`] reads and types seeds as dbt's agate does, and writes their tables;
+//! - [`package`] reads installed and local packages for their macros and generic tests;
+//! - [`modules`] is dbt's `modules.re`: Python's `re` over the regex crate.
 //!
-//! What it deliberately does not do (README, "The SQL project", lists it): dbt packages,
-//! snapshots, Python models, custom materializations. The same
+//! What it deliberately does not do (README, "The SQL project", lists it): snapshots, Python
+//! models, custom materializations, a package's models. The same
 //! folder also builds with real dbt-core, which a test checks.
 
 pub mod compile;
@@ -28,7 +30,9 @@ pub mod error;
 pub mod introspect;
 pub mod keys;
 pub mod load;
+pub mod modules;
 pub mod mutable;
+pub mod package;
 pub mod render;
 pub mod seed;
 pub mod unit;

@@ -230,6 +230,11 @@ pub struct Project {
     /// `unit_tests:` of the schema files; each is also in [`Project::tests`] (kind `unit`),
     /// run in the gate with the other tests.
     pub unit_tests: Vec<crate::unit::UnitTest>,
+    /// The packages whose macros and generic tests the project may use (crate::package).
+    pub packages: Vec<crate::package::Package>,
+    /// `dispatch:` of dbt_project.yml: a macro namespace and the packages (the project's own
+    /// name among them) `adapter.dispatch` searches for it, in order.
+    pub dispatch: Vec<(String, Vec<String>)>,
 }
 
 /// The target dbt would pick: `DBT_TARGET` (dbt's environment form of `--target`), else the
@@ -282,7 +287,7 @@ pub(crate) fn yaml_to_json(y: &Yaml) -> Value {
     serde_json::to_value(y).unwrap_or(Value::Null)
 }
 
-fn cfg_err(path: &Path, msg: impl std::fmt::Display) -> ProjectError {
+pub(crate) fn cfg_err(path: &Path, msg: impl std::fmt::Display) -> ProjectError {
     ProjectError::config(format!("{}: {msg}", path.display()))
 }
 
@@ -295,13 +300,13 @@ fn read_yaml(path: &Path) -> Result<Yaml> {
 }
 
 /// A YAML file, parsed, and its text (for the lines of messages).
-fn read_yaml_text(path: &Path) -> Result<(Yaml, String)> {
+pub(crate) fn read_yaml_text(path: &Path) -> Result<(Yaml, String)> {
     let text = read(path)?;
     let y = serde_yaml::from_str(&text).map_err(|e| cfg_err(path, format!("invalid YAML: {e}")))?;
     Ok((y, text))
 }
 
-fn files_with_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
+pub(crate) fn files_with_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
@@ -320,7 +325,7 @@ fn files_with_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
     }
 }
 
-fn string_list(v: Option<&Yaml>, default: &str) -> Vec<String> {
+pub(crate) fn string_list(v: Option<&Yaml>, default: &str) -> Vec<String> {
     match v {
         Some(Yaml::Sequence(s)) => s.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
         Some(Yaml::String(s)) => vec![s.clone()],
@@ -634,7 +639,8 @@ fn name_tests(tests: &mut [TestSpec]) {
             Some(TestTarget::Source(s, n)) => format!("source_{s}_{n}"),
             None => String::new(),
         };
-        let mut name = format!("{}_{}", t.kind, on);
+        // A package's test (`dbt_utils.expression_is_true`) as dbt names it: `dbt_utils_…`.
+        let mut name = format!("{}_{}", t.kind.replace('.', "_"), on);
         if let Some(c) = &t.column {
             name += &format!("_{c}");
         }
@@ -726,6 +732,77 @@ fn refuse_text_besides_return(file: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// The `.sql` macro files below `dirs`, converted for minijinja ([`convert_macros`], empty
+/// literals mutable) as one template text, and where each file starts in it (its first line,
+/// 0-based; paths below `root`) for messages that name the file.
+pub(crate) fn read_macros(root: &Path, dirs: &[PathBuf]) -> Result<(String, Vec<(usize, PathBuf)>)> {
+    let mut macros = String::new();
+    let mut macro_files = Vec::new();
+    for dir in dirs {
+        let mut files = Vec::new();
+        files_with_ext(dir, &["sql"], &mut files);
+        for f in files {
+            let shown = f.strip_prefix(root).unwrap_or(&f).to_path_buf();
+            let text = read(&f)?;
+            refuse_text_besides_return(&shown, &text)?;
+            macro_files.push((macros.matches('\n').count(), shown));
+            macros.push_str(&crate::mutable::rewrite_empty_literals(&convert_macros(&text)));
+            macros.push('\n');
+        }
+    }
+    Ok((macros, macro_files))
+}
+
+/// `dispatch:` of dbt_project.yml: each `macro_namespace` with its `search_order`, every name
+/// in it the project's or an installed package's (or `dbt`).
+fn read_dispatch(
+    y: &Yaml,
+    name: &str,
+    packages: &[crate::package::Package],
+    pf: &Path,
+    text: &str,
+) -> Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::new();
+    let entries = match y.get("dispatch") {
+        None | Some(Yaml::Null) => return Ok(out),
+        Some(Yaml::Sequence(entries)) => entries,
+        Some(_) => {
+            return Err(keys_error(
+                pf,
+                text,
+                "dispatch",
+                "dispatch is a list of {macro_namespace, search_order}, as in dbt",
+            ));
+        }
+    };
+    for d in entries {
+        let ns = d.get("macro_namespace").and_then(Yaml::as_str);
+        let order = d.get("search_order").and_then(Yaml::as_sequence);
+        let (Some(ns), Some(order)) = (ns, order) else {
+            return Err(keys_error(
+                pf,
+                text,
+                "dispatch",
+                "each dispatch entry needs a macro_namespace and a search_order list, as in dbt",
+            ));
+        };
+        let order: Vec<String> = order.iter().filter_map(Yaml::as_str).map(str::to_string).collect();
+        if let Some(unknown) = order
+            .iter()
+            .find(|p| p.as_str() != name && p.as_str() != "dbt" && !packages.iter().any(|k| &k.name == *p))
+        {
+            return Err(keys_error(
+                pf,
+                text,
+                "search_order",
+                &format!("dispatch of {ns}: '{unknown}' is neither this project nor an installed package"),
+            ));
+        }
+        out.push((ns.to_string(), order));
+    }
+    Ok(out)
+}
+
 /// Turn dbt's `{% test x(...) %}` blocks into minijinja macros named `test_x`.
 fn convert_macros(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -802,7 +879,9 @@ impl Project {
                         &pf,
                         &project_text,
                         k,
-                        &format!("models: '{k}' configures the models of a package, and packages are not supported"),
+                        &format!(
+                            "models: '{k}' configures the models of a package (or is a typo of the project's name '{name}'), and landfall builds no package's models"
+                        ),
                     ));
                 }
             }
@@ -811,22 +890,16 @@ impl Project {
         // Shallow folders first so deeper ones override.
         folder_cfg.sort_by_key(|(p, _)| p.len());
 
-        let mut macros = String::new();
-        let mut macro_files = Vec::new();
-        for mp in &macro_paths {
-            let mut files = Vec::new();
-            files_with_ext(&root.join(mp), &["sql"], &mut files);
-            for f in files {
-                macro_files.push((
-                    macros.matches('\n').count(),
-                    f.strip_prefix(&root).unwrap_or(&f).to_path_buf(),
-                ));
-                let text = read(&f)?;
-                refuse_text_besides_return(f.strip_prefix(&root).unwrap_or(&f), &text)?;
-                macros.push_str(&crate::mutable::rewrite_empty_literals(&convert_macros(&text)));
-                macros.push('\n');
-            }
-        }
+        // Generic tests may be in `<test-path>/generic` too, where they are no singular tests.
+        let generic_dirs: Vec<PathBuf> = test_paths.iter().map(|t| root.join(t).join("generic")).collect();
+        let macro_dirs: Vec<PathBuf> = macro_paths
+            .iter()
+            .map(|d| root.join(d))
+            .chain(generic_dirs.clone())
+            .collect();
+        let (macros, macro_files) = read_macros(&root, &macro_dirs)?;
+        let packages = crate::package::load(&root, &y, &name)?;
+        let dispatch = read_dispatch(&y, &name, &packages, &pf, &project_text)?;
 
         let mut models = load_seeds(&root, &y, &name, &pf, &project_text)?;
         let mut yml_models: BTreeMap<String, (Yaml, PathBuf, String)> = BTreeMap::new();
@@ -972,7 +1045,7 @@ impl Project {
             files_with_ext(&root.join(tp), &["sql"], &mut files);
             for f in files
                 .into_iter()
-                .filter(|f| !fixture_dirs.iter().any(|d| f.starts_with(d)))
+                .filter(|f| !fixture_dirs.iter().chain(&generic_dirs).any(|d| f.starts_with(d)))
             {
                 let sql = read(&f)?;
                 tests.push(TestSpec {
@@ -996,6 +1069,8 @@ impl Project {
             macros,
             macro_files,
             unit_tests,
+            packages,
+            dispatch,
         };
         project.parse()?;
         Ok(project)
@@ -1067,6 +1142,35 @@ impl Project {
         self.models = topo_sort(std::mem::take(&mut self.models))?;
         for ut in &self.unit_tests {
             crate::unit::check(self, ut)?;
+        }
+        render::check_packages(self)?;
+        // A generic test is a macro of the project or of a package: one that none defines is
+        // refused here, as dbt's parse refuses it.
+        for t in &self.tests {
+            let builtin = matches!(
+                t.kind.as_str(),
+                "not_null"
+                    | "unique"
+                    | "accepted_values"
+                    | "relationships"
+                    | "singular"
+                    | "unit"
+                    | "freshness_error_after"
+                    | "freshness_warn_after"
+            );
+            if !builtin && crate::package::generic_test_macro(self, &t.kind)?.is_none() {
+                let on = match &t.target {
+                    Some(TestTarget::Model(m)) => format!("model {m}"),
+                    Some(TestTarget::Source(s, n)) => format!("source {s}.{n}"),
+                    None => "a node".into(),
+                };
+                return Err(ProjectError::config(format!(
+                    "test {} on {on}: there is no generic test '{}' (built in: not_null, unique, accepted_values, relationships; or define {{% test {}(model, column_name) %}} in macros/, or install the package that has it)",
+                    t.name,
+                    t.kind,
+                    t.kind.rsplit('.').next().unwrap_or_default()
+                )));
+            }
         }
         // Singular tests must reference known models too.
         for t in &self.tests {
@@ -1248,7 +1352,9 @@ fn load_seeds(root: &Path, project: &Yaml, name: &str, pf: &Path, text: &str) ->
                     pf,
                     text,
                     k,
-                    &format!("seeds: '{k}' configures the seeds of a package, and packages are not supported"),
+                    &format!(
+                        "seeds: '{k}' configures the seeds of a package (or is a typo of the project's name), and landfall loads no package's seeds"
+                    ),
                 ));
             }
         }
@@ -1302,7 +1408,7 @@ fn read_seeds(root: &Path, models: &mut [Model]) -> Result<()> {
 }
 
 /// Refuse, at load, the files of what the engine does not build: snapshots, Python
-/// models, packages. dbt would build them, so ignoring them would publish less than dbt does.
+/// models (a package's: crate::package). dbt would build them, so ignoring them would publish less than dbt does.
 fn refuse_unsupported_files(root: &Path, project: &Yaml, model_paths: &[String]) -> Result<()> {
     let refuse = |f: &Path, why: &str| {
         Err(ProjectError::config(format!(
@@ -1329,30 +1435,6 @@ fn refuse_unsupported_files(root: &Path, project: &Yaml, model_paths: &[String])
             if text.contains("{% snapshot") || text.contains("{%- snapshot") {
                 return refuse(&f, "snapshots are not supported yet: remove the snapshot block");
             }
-        }
-    }
-    for name in ["packages.yml", "dependencies.yml"] {
-        let f = root.join(name);
-        if f.is_file() {
-            let y = read_yaml(&f)?;
-            if y.get("packages")
-                .and_then(Yaml::as_sequence)
-                .is_some_and(|p| !p.is_empty())
-            {
-                return refuse(
-                    &f,
-                    "packages are not supported yet: copy the macros you use into macros/",
-                );
-            }
-        }
-    }
-    for dir in string_list(project.get("packages-install-path"), "dbt_packages") {
-        let d = root.join(dir);
-        if std::fs::read_dir(&d).is_ok_and(|mut e| e.next().is_some()) {
-            return refuse(
-                &d,
-                "installed packages are not supported yet: copy the macros you use into macros/",
-            );
         }
     }
     Ok(())

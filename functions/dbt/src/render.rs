@@ -133,7 +133,7 @@ impl Object for Exceptions {
 const CROSS_DB: &str = include_str!("cross_db.sql");
 
 /// The names of the macros `text` defines (`{% macro name(` / `{%- macro name(`).
-fn macro_names(text: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn macro_names(text: &str) -> impl Iterator<Item = &str> {
     text.match_indices("macro ").filter_map(move |(i, _)| {
         if !text[..i].trim_end_matches([' ', '-']).ends_with("{%") {
             return None;
@@ -173,7 +173,9 @@ impl Object for DbtNamespace {
         method: &str,
         args: &[JValue],
     ) -> std::result::Result<JValue, minijinja::Error> {
-        match with_macro(state, &format!("__dbt_{method}"), |ms, m| m.call(ms, args))? {
+        match with_macro(state, MACROS_TEMPLATE, &format!("__dbt_{method}"), |ms, m| {
+            m.call(ms, args)
+        })? {
             Some(v) => Ok(v),
             None => {
                 let known: Vec<&str> = macro_names(CROSS_DB).filter_map(|n| n.strip_prefix("__dbt_")).collect();
@@ -195,13 +197,20 @@ impl Object for DbtNamespace {
 /// (the render's loader), so a render that calls no namespace does not pay for it.
 const MACROS_TEMPLATE: &str = "__macros__";
 
-/// Call `f` with the macro `name` and the state it was defined in, if there is one.
+/// The template holding a package's macros (and the cross-database ones), as
+/// [`MACROS_TEMPLATE`] holds the project's: a package's macros call each other by name.
+fn package_template(package: &str) -> String {
+    format!("{MACROS_TEMPLATE}{package}")
+}
+
+/// Call `f` with the macro `name` of `template` and the state it was defined in, if there is one.
 fn with_macro<R>(
     state: &minijinja::State<'_, '_>,
+    template: &str,
     name: &str,
     f: impl FnOnce(&minijinja::State<'_, '_>, JValue) -> std::result::Result<R, minijinja::Error>,
 ) -> std::result::Result<Option<R>, minijinja::Error> {
-    let macros = state.env().get_template(MACROS_TEMPLATE)?;
+    let macros = state.env().get_template(template)?;
     let captured = macros.render_captured(minijinja::context! {})?;
     let ms = captured.state();
     match ms.lookup(name).filter(|m| !m.is_undefined()) {
@@ -210,9 +219,10 @@ fn with_macro<R>(
     }
 }
 
-/// What `adapter.dispatch` answers: the chosen macro, called in the state it is defined in.
+/// What `adapter.dispatch` answers: the chosen macro (template, name), called in the state it
+/// is defined in.
 #[derive(Debug)]
-struct Dispatched(String);
+struct Dispatched(String, String);
 
 impl Object for Dispatched {
     fn call(
@@ -220,22 +230,58 @@ impl Object for Dispatched {
         state: &minijinja::State<'_, '_>,
         args: &[JValue],
     ) -> std::result::Result<JValue, minijinja::Error> {
-        with_macro(state, &self.0, |ms, m| m.call(ms, args))?
-            .ok_or_else(|| jerr(ErrorKind::UnknownFunction, format!("macro {} went away", self.0)))
+        with_macro(state, &self.0, &self.1, |ms, m| m.call(ms, args))?
+            .ok_or_else(|| jerr(ErrorKind::UnknownFunction, format!("macro {} went away", self.1)))
     }
 }
 
+/// A package's namespace (or the project's, by its name): `my_pkg.cents(col)` calls the macro
+/// `cents` of the package, in its own template, as dbt's `<package>.<macro>` does.
+#[derive(Debug)]
+struct Namespace {
+    package: String,
+    template: String,
+}
+
+impl Object for Namespace {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[JValue],
+    ) -> std::result::Result<JValue, minijinja::Error> {
+        with_macro(state, &self.template, method, |ms, m| m.call(ms, args))?.ok_or_else(|| {
+            jerr(
+                ErrorKind::UnknownMethod,
+                format!("package {} has no macro {method}", self.package),
+            )
+        })
+    }
+}
+
+/// The macros of one namespace: the project's (by its name) or a package's, the template
+/// they are in and their text (to know which macros exist without running it).
+#[derive(Debug)]
+struct MacroSet {
+    namespace: String,
+    template: String,
+    text: Arc<String>,
+}
+
 /// dbt's `adapter`, as far as the engine has it: `adapter.dispatch(name, macro_namespace)`
-/// finds `<target.type>__<name>`, else `default__<name>`, among the project's macros (with
-/// `macro_namespace='dbt'`, dbt's own cross-database macro); `get_columns_in_relation` and
+/// finds `<target.type>__<name>`, else `default__<name>`, in each package of the namespace's
+/// `dispatch:` search order (default: the namespace itself, the project's macros without one;
+/// `dbt` is dbt's own cross-database macro); `get_columns_in_relation` and
 /// `get_relation` ask the run's warehouse (crate::introspect), answering `[]` and `none`
 /// while parsing as dbt's parse does; `quote` quotes an identifier. Any other method is
 /// refused at load (`refuse_unknown_names`).
 #[derive(Debug)]
 struct Adapter {
     target_type: String,
-    /// The macros template's text, to know which candidates exist without running it.
-    macros: Arc<String>,
+    /// The project's macros first, then each package's.
+    sets: Arc<Vec<MacroSet>>,
+    /// The project's `dispatch:` search orders.
+    dispatch: Vec<(String, Vec<String>)>,
     scope: Arc<RenderScope>,
 }
 
@@ -359,21 +405,42 @@ impl Object for Adapter {
             (None, Some(k)) => k.get::<Option<String>>("macro_namespace")?,
             (None, None) => None,
         };
-        let candidates: Vec<String> = match namespace.as_deref() {
-            Some("dbt") => vec![format!("__dbt_{name}")],
-            _ => vec![format!("{}__{name}", self.target_type), format!("default__{name}")],
+        let root = &self.sets[0];
+        let order: Vec<String> = match namespace.as_deref() {
+            None => vec![root.namespace.clone()],
+            Some(ns) => self
+                .dispatch
+                .iter()
+                .find(|(n, _)| n == ns)
+                .map(|(_, order)| order.clone())
+                .unwrap_or_else(|| vec![ns.to_string()]),
         };
-        if let Some(c) = candidates
+        let mut candidates: Vec<(&MacroSet, String)> = Vec::new();
+        for package in &order {
+            if package == "dbt" {
+                candidates.push((root, format!("__dbt_{name}")));
+            } else if let Some(set) = self.sets.iter().find(|s| &s.namespace == package) {
+                candidates.push((set, format!("{}__{name}", self.target_type)));
+                candidates.push((set, format!("default__{name}")));
+            }
+        }
+        if let Some((set, c)) = candidates
             .iter()
-            .find(|c| macro_names(&self.macros).any(|n| n == c.as_str()))
+            .find(|(set, c)| macro_names(&set.text).any(|n| n == c.as_str()))
         {
-            return Ok(JValue::from_object(Dispatched(c.clone())));
+            return Ok(JValue::from_object(Dispatched(set.template.clone(), c.clone())));
         }
         Err(jerr(
             ErrorKind::InvalidOperation,
             format!(
-                "adapter.dispatch('{name}'): no macro {} (packages are not supported)",
-                candidates.join(" or ")
+                "adapter.dispatch('{name}'{}): no macro {} (searched {})",
+                namespace.map(|n| format!(", '{n}'")).unwrap_or_default(),
+                candidates
+                    .iter()
+                    .map(|(_, c)| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                order.join(", ")
             ),
         ))
     }
@@ -538,6 +605,86 @@ fn jerr(kind: ErrorKind, msg: impl Into<String>) -> minijinja::Error {
 /// Render `source` (from `path`, for messages) with the project's macros and the scope's context.
 pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope) -> Result<(String, Captured)> {
     let cap = Arc::new(Mutex::new(Captured::default()));
+    let mut scope = scope.clone();
+    if !scope.parsing && scope.answers.is_none() {
+        // A caller that does not answer (crate::introspect) learns what was asked from the error.
+        scope.answers = Some(Arc::new(Answers::default()));
+    }
+    let scope = Arc::new(scope);
+    let env = environment(project, &scope, &cap)?;
+    let prelude_lines = project.macros.matches('\n').count();
+    let text = format!("{}{}", project.macros, crate::mutable::rewrite_empty_literals(source));
+    let map_err = |e: minijinja::Error| {
+        let line = e.line().map(|l| l.saturating_sub(prelude_lines));
+        let what = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+        let loc = match line {
+            Some(l) if l > 0 => format!("{} line {l}", path.display()),
+            _ => format!("{} (in a macro)", path.display()),
+        };
+        ProjectError {
+            unanswered: scope.answers.as_ref().and_then(|a| a.unanswered()).map(Box::new),
+            ..ProjectError::config(format!("{loc}: cannot render the template: {what}"))
+        }
+    };
+    let mut env = env;
+    env.add_template_owned("__model__", text).map_err(map_err)?;
+    let tmpl = env.get_template("__model__").map_err(map_err)?;
+    if scope.parsing {
+        let macros = MacroText {
+            text: &project.macros,
+            files: &project.macro_files,
+        };
+        refuse_unknown_names(&env, &tmpl, project, &macros, source, path)?;
+    }
+    let out = tmpl.render(minijinja::context! {}).map_err(map_err)?;
+    drop(tmpl);
+    drop(env);
+    let cap = Arc::try_unwrap(cap)
+        .map(|m| m.into_inner().unwrap())
+        .unwrap_or_else(|a| a.lock().unwrap().clone());
+    let out = inject_ephemerals(out.trim(), &cap.refs, scope.as_ref());
+    Ok((out, cap))
+}
+
+/// Check, once at load, that each package's macros use only names the engine provides (as
+/// [`render`] checks the project's with every model): a package macro is rendered only when
+/// called, where a lenient render would print nothing for a name it lacks.
+pub fn check_packages(project: &Project) -> Result<()> {
+    let cap = Arc::new(Mutex::new(Captured::default()));
+    let scope = Arc::new(RenderScope::parsing(project));
+    let mut env = environment(project, &scope, &cap)?;
+    for p in &project.packages {
+        let Some((_, first)) = p.macro_files.first() else {
+            continue;
+        };
+        let name = format!("__check__{}", p.name);
+        env.add_template_owned(name.clone(), p.macros.clone())
+            .map_err(|e| ProjectError::config(format!("package {}: {}: {e}", p.name, first.display())))?;
+        let tmpl = env
+            .get_template(&name)
+            .map_err(|e| ProjectError::config(e.to_string()))?;
+        let macros = MacroText {
+            text: &p.macros,
+            files: &p.macro_files,
+        };
+        refuse_unknown_names(&env, &tmpl, project, &macros, "", first)?;
+    }
+    Ok(())
+}
+
+/// A macro template's text and where each of its files starts, for messages that name them.
+struct MacroText<'a> {
+    text: &'a str,
+    files: &'a [(usize, std::path::PathBuf)],
+}
+
+/// The environment one render runs in: dbt's context, as closures over `scope`, capturing in
+/// `cap` what the template called; the project's and the packages' macro templates.
+fn environment(
+    project: &Project,
+    scope: &Arc<RenderScope>,
+    cap: &Arc<Mutex<Captured>>,
+) -> Result<Environment<'static>> {
     let mut env = Environment::new();
     // dbt's parse renders with an undefined that answers itself to any lookup, so
     // `load_result('x')['data'][0]` parses where `execute` guards only its `statement`.
@@ -547,13 +694,6 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     });
     env.set_keep_trailing_newline(true);
     env.set_trim_blocks(false);
-
-    let mut scope = scope.clone();
-    if !scope.parsing && scope.answers.is_none() {
-        // A caller that does not answer (crate::introspect) learns what was asked from the error.
-        scope.answers = Some(Arc::new(Answers::default()));
-    }
-    let scope = Arc::new(scope);
     {
         let (s, c) = (scope.clone(), cap.clone());
         env.add_function(
@@ -666,21 +806,44 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
         String::new()
     });
     env.add_global("exceptions", JValue::from_object(Exceptions));
+    env.add_global("modules", JValue::from_object(crate::modules::Modules));
     env.add_global("dbt", JValue::from_object(DbtNamespace));
-    let macros = Arc::new(format!("{CROSS_DB}{}", project.macros));
+    let mut sets = vec![MacroSet {
+        namespace: project.name.clone(),
+        template: MACROS_TEMPLATE.to_string(),
+        text: Arc::new(format!("{CROSS_DB}{}", project.macros)),
+    }];
+    for p in &project.packages {
+        sets.push(MacroSet {
+            namespace: p.name.clone(),
+            template: package_template(&p.name),
+            text: Arc::new(format!("{CROSS_DB}{}", p.macros)),
+        });
+    }
+    for set in &sets {
+        env.add_global(
+            set.namespace.clone(),
+            JValue::from_object(Namespace {
+                package: set.namespace.clone(),
+                template: set.template.clone(),
+            }),
+        );
+    }
+    let sets = Arc::new(sets);
     {
-        let macros = macros.clone();
-        env.set_loader(move |name| Ok((name == MACROS_TEMPLATE).then(|| macros.to_string())));
+        let sets = sets.clone();
+        env.set_loader(move |name| Ok(sets.iter().find(|s| s.template == name).map(|s| s.text.to_string())));
     }
     env.add_global(
         "adapter",
         JValue::from_object(Adapter {
             target_type: scope.target.type_.clone(),
-            macros,
+            sets,
+            dispatch: project.dispatch.clone(),
             scope: scope.clone(),
         }),
     );
-    add_warehouse_calls(&mut env, &scope);
+    add_warehouse_calls(&mut env, scope);
     // dbt's `return()` hands a value back from a macro; a minijinja macro renders text, so a
     // text value is rendered (load refuses a macro that outputs anything besides it) and any
     // other kind refused, since its text would read differently (`'False'` is true).
@@ -719,34 +882,7 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
         env.add_global("this", JValue::from_object(this.clone()));
     }
     env.add_global("project_name", JValue::from(project.name.clone()));
-
-    let prelude_lines = project.macros.matches('\n').count();
-    let text = format!("{}{}", project.macros, crate::mutable::rewrite_empty_literals(source));
-    let map_err = |e: minijinja::Error| {
-        let line = e.line().map(|l| l.saturating_sub(prelude_lines));
-        let what = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
-        let loc = match line {
-            Some(l) if l > 0 => format!("{} line {l}", path.display()),
-            _ => format!("{} (in a macro)", path.display()),
-        };
-        ProjectError {
-            unanswered: scope.answers.as_ref().and_then(|a| a.unanswered()).map(Box::new),
-            ..ProjectError::config(format!("{loc}: cannot render the template: {what}"))
-        }
-    };
-    env.add_template_owned("__model__", text).map_err(map_err)?;
-    let tmpl = env.get_template("__model__").map_err(map_err)?;
-    if scope.parsing {
-        refuse_unknown_names(&env, &tmpl, project, source, path)?;
-    }
-    let out = tmpl.render(minijinja::context! {}).map_err(map_err)?;
-    drop(tmpl);
-    drop(env);
-    let cap = Arc::try_unwrap(cap)
-        .map(|m| m.into_inner().unwrap())
-        .unwrap_or_else(|a| a.lock().unwrap().clone());
-    let out = inject_ephemerals(out.trim(), &cap.refs, scope.as_ref());
-    Ok((out, cap))
+    Ok(env)
 }
 
 /// Compile the project's ephemeral models for `scope` (in DAG order, so one may ref another)
@@ -825,8 +961,10 @@ fn unsupported_name(name: &str) -> String {
             "the adapter methods landfall has are {}: compute the value in SQL or with run_query",
             ADAPTER_METHODS.join(", ")
         ),
-        "modules" => "modules (Python's datetime, re, …) is not supported yet: compute the value in SQL".into(),
-        "dbt_utils" => "packages are not supported yet: copy the macros you use into macros/".into(),
+        "modules" => "landfall has modules.re, not Python's other modules (for modules.datetime, compute dates in SQL or use run_started_at)".into(),
+        "dbt_utils" | "dbt_expectations" | "dbt_date" | "audit_helper" | "codegen" => {
+            "it is a package's namespace, and no package of that name is installed: declare it in packages.yml and run `dbt deps`".into()
+        }
         _ => "it is not defined here (not a project macro nor a name of dbt's context that landfall provides)".into(),
     }
 }
@@ -835,18 +973,21 @@ fn unsupported_name(name: &str) -> String {
 /// minijinja's own inside macros and loops.
 const IMPLICIT_NAMES: &[&str] = &["this", "loop", "caller", "varargs", "kwargs", "self", "super"];
 
+/// Refuse the first name `tmpl` (`source` after the `macros`, from `path`) reads that is not
+/// defined, or a method `adapter` or a package's namespace lacks, naming its file and line.
 fn refuse_unknown_names(
     env: &Environment<'_>,
     tmpl: &minijinja::Template<'_, '_>,
     project: &Project,
+    macros: &MacroText<'_>,
     source: &str,
     path: &Path,
 ) -> Result<()> {
     let mut defined: std::collections::HashSet<&str> = env.globals().map(|(n, _)| n).collect();
     // A macro may call one defined further down (or in a later file): all are defined by the
     // time anything renders.
-    defined.extend(macro_names(CROSS_DB).chain(macro_names(&project.macros)));
-    defined.extend(set_names(source).chain(set_names(&project.macros)));
+    defined.extend(macro_names(CROSS_DB).chain(macro_names(macros.text)));
+    defined.extend(set_names(source).chain(set_names(macros.text)));
     // One analysis (it parses the template again): names with their attribute lookups.
     let read = tmpl.undeclared_variables(true);
     let mut unknown: Vec<String> = read
@@ -855,14 +996,31 @@ fn refuse_unknown_names(
         .filter(|n| !defined.contains(n) && !IMPLICIT_NAMES.contains(n))
         .map(str::to_string)
         .collect();
-    // `adapter` is defined, with some of dbt's methods.
+    // `adapter` is defined, with some of dbt's methods; a namespace, with its macros.
+    let lacks = |n: &str| {
+        let (head, method) = n.split_once('.')?;
+        if head == "adapter" {
+            return Some(!ADAPTER_METHODS.contains(&method));
+        }
+        if head == "modules" {
+            let module = method.split('.').next().unwrap_or(method);
+            return Some(!crate::modules::MODULES.contains(&module));
+        }
+        let text = match project.packages.iter().find(|p| p.name == head) {
+            Some(p) => &p.macros,
+            None if head == project.name => &project.macros,
+            None => return None,
+        };
+        Some(!macro_names(text).chain(macro_names(CROSS_DB)).any(|m| m == method))
+    };
     unknown.extend(
         read.iter()
-            .filter(|n| {
-                n.strip_prefix("adapter.")
-                    .is_some_and(|m| !ADAPTER_METHODS.contains(&m))
-            })
-            .cloned(),
+            .filter(|n| lacks(n) == Some(true))
+            .map(|n| match n.strip_prefix("modules.") {
+                // The module, not the path through it: `modules.datetime`.
+                Some(rest) => format!("modules.{}", rest.split('.').next().unwrap_or(rest)),
+                None => n.clone(),
+            }),
     );
     unknown.sort();
     unknown.dedup();
@@ -873,19 +1031,21 @@ fn refuse_unknown_names(
             ok(l[..i].chars().next_back()) && ok(l[i + name.len()..].chars().next())
         })
     };
-    let in_macros = project.macros.lines().position(word);
+    let in_macros = macros.text.lines().position(word);
     let at = match (source.lines().position(word), in_macros) {
         (Some(i), _) => format!("{} line {}", path.display(), i + 1),
-        (None, Some(i)) => match project.macro_files.iter().rev().find(|(start, _)| *start <= i) {
+        (None, Some(i)) => match macros.files.iter().rev().find(|(start, _)| *start <= i) {
             Some((start, file)) => format!("{} line {}", file.display(), i - start + 1),
             None => format!("{} (in a macro)", path.display()),
         },
         (None, None) => path.display().to_string(),
     };
-    Err(ProjectError::config(format!(
-        "{at}: `{name}` is not supported: {}",
-        unsupported_name(name)
-    )))
+    let why = match name.split_once('.') {
+        Some(("modules", _)) => unsupported_name("modules"),
+        Some((head, method)) if head != "adapter" => format!("package {head} has no macro {method}"),
+        _ => unsupported_name(name),
+    };
+    Err(ProjectError::config(format!("{at}: `{name}` is not supported: {why}")))
 }
 
 /// Check, as the parse does for models, that a template the engine renders later (a hook)

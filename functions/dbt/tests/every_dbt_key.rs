@@ -72,6 +72,7 @@ fn sample(key: &str) -> Value {
         "on-run-start" => json!(["select 1"]),
         "seed-paths" => json!(["seeds"]),
         "version" | "config-version" => json!(2),
+        "dispatch" => json!([{"macro_namespace": "dbt", "search_order": ["walk", "dbt"]}]),
         _ => json!("x"),
     }
 }
@@ -352,10 +353,10 @@ fn hooks_from_every_level_add_up_in_dbts_order() {
 }
 
 /// What dbt would build from files the engine does not read is refused too: a snapshot, a
-/// Python model, a package.
+/// Python model, a package's model; and a package that is declared but not there.
 #[test]
-fn snapshots_python_models_and_packages_are_refused_naming_the_file() {
-    let cases: [(&str, &str, &str); 4] = [
+fn snapshots_python_models_and_packages_that_build_are_refused_naming_the_file() {
+    let cases: [(&str, &str, &str); 5] = [
         (
             "snapshots/s.sql",
             "{% snapshot s %}select 1{% endsnapshot %}",
@@ -369,12 +370,17 @@ fn snapshots_python_models_and_packages_are_refused_naming_the_file() {
         (
             "packages.yml",
             "packages:\n  - local: ../utils\n",
-            "packages.yml: packages are not supported",
+            "packages.yml line 2: the local package ../utils has no dbt_project.yml",
         ),
         (
-            "dbt_packages/dbt_utils/dbt_project.yml",
-            "name: dbt_utils\n",
-            "dbt_packages: installed packages are not supported",
+            "packages.yml",
+            "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n",
+            "packages.yml: 1 package(s) declared, 0 installed in dbt_packages/: run `dbt deps`",
+        ),
+        (
+            "dbt_packages/p/models/x.sql",
+            "select 1 as x\n",
+            "dbt_packages/p/models/x.sql: package p: its models would be built by dbt",
         ),
     ];
     for (file, text, says) in cases {
@@ -382,6 +388,9 @@ fn snapshots_python_models_and_packages_are_refused_naming_the_file() {
         let p = dir.path();
         std::fs::create_dir_all(p.join(file).parent().unwrap()).unwrap();
         std::fs::write(p.join(file), text).unwrap();
+        if file.starts_with("dbt_packages/p/") {
+            std::fs::write(p.join("dbt_packages/p/dbt_project.yml"), "name: p\n").unwrap();
+        }
         let e = Project::load(p).unwrap_err().message;
         assert!(e.contains(says), "{file}: {e}");
     }
@@ -416,7 +425,7 @@ fn a_name_the_engine_lacks_is_refused_at_load_not_rendered_empty() {
         (
             "models/_m.yml",
             "models:\n  - name: m\n    config:\n      post_hook: \"insert into log select '{{ modules.datetime.date.today() }}'\"\n",
-            "models/m.sql post_hook 1 line 1: `modules`",
+            "models/m.sql post_hook 1 line 1: `modules.datetime`",
         ),
     ];
     for (file, text, says) in cases {

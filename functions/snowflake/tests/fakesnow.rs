@@ -1292,3 +1292,88 @@ async fn a_seed_loads_through_the_snowflake_adapter_as_on_duckdb() {
         "Snowflake and DuckDB disagree"
     );
 }
+
+/// A package through the Snowflake adapter: installed in dbt_packages/, its macro called by
+/// namespace dispatches to its `snowflake__` implementation (DuckDB's run takes `default__`),
+/// its generic test runs in the gate (passing, then failing with nothing published), and the
+/// mart has DuckDB's rows; `modules.re` renders as on DuckDB.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_package_s_macros_and_tests_run_through_the_snowflake_adapter() {
+    use landfall_core::pipeline::{self, RunOptions};
+    let mut st = Staged::start("LANDFALL_PKG").await;
+    let project_dir = st.tmp.path().join("shop");
+    shop::copy_shop_project(&project_dir);
+    let write = |rel: &str, text: &str| {
+        let p = project_dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write("dbt_packages/money/dbt_project.yml", "name: money\nversion: '1.0.0'\n");
+    write(
+        "dbt_packages/money/macros/cents.sql",
+        "{% macro cents(col) %}{{ return(adapter.dispatch('cents', 'money')(col)) }}{% endmacro %}\n\
+         {% macro default__cents(col) %}cast(round({{ col }} * 100) as integer){% endmacro %}\n\
+         {% macro snowflake__cents(col) %}round({{ col }} * 100)::integer{% endmacro %}\n\
+         {% macro engine() %}{{ return(adapter.dispatch('engine', 'money')()) }}{% endmacro %}\n\
+         {% macro default__engine() %}'default'{% endmacro %}\n\
+         {% macro snowflake__engine() %}'snowflake'{% endmacro %}\n\
+         {% test at_least(model, column_name, floor) %}select * from {{ model }} where {{ column_name }} < {{ floor }}{% endtest %}\n",
+    );
+    write(
+        "models/marts/revenue_cents.sql",
+        "select customer_id, {{ money.cents('revenue') }} as cents, {{ money.engine() }} as engine, '{{ modules.re.sub('_(\\\\w)', '-\\\\1', 'revenue_cents') }}' as slug from {{ ref('customer_revenue') }}\n",
+    );
+    let yml = "version: 2\nmodels:\n  - name: revenue_cents\n    columns:\n      - name: cents\n        data_tests:\n          - money.at_least: {arguments: {floor: 0}}\n";
+    write("models/marts/_revenue_cents.yml", yml);
+    st.project = Project::load(&project_dir).unwrap();
+    shop::land_shop(&st.landing.join("b1"), 4);
+    let alerts = landfall_local::AlertFile::new(st.tmp.path().join("alerts.jsonl"));
+    let settings = interleave::notify_settings(&alerts);
+    let input = serde_json::json!({"bucket": "landing", "batch": "b1"});
+    let s = pipeline::run(st.deps(), &settings, &input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(s.status, "succeeded", "{s:#?}");
+    let sql = "select customer_id, cents, engine, slug from marts.revenue_cents order by customer_id";
+    let on_snowflake = rows_as_text(&st.wh, sql).await;
+    assert!(
+        !on_snowflake.is_empty()
+            && on_snowflake
+                .iter()
+                .all(|r| r[2] == "snowflake" && r[3] == "revenue-cents"),
+        "{on_snowflake:?}"
+    );
+    let (_dir, duck, d) = on_duckdb(&st, &settings, &input, &[]).await;
+    assert_eq!(d.status, "succeeded", "{d:#?}");
+    let strip = |rows: Vec<Vec<String>>| rows.into_iter().map(|r| r[..2].to_vec()).collect::<Vec<_>>();
+    let on_duck = rows_as_text(&duck, sql).await;
+    assert!(on_duck.iter().all(|r| r[2] == "default"), "{on_duck:?}");
+    assert_eq!(
+        strip(on_duck),
+        strip(on_snowflake.clone()),
+        "Snowflake and DuckDB disagree"
+    );
+
+    // The package's test fails in the gate on Snowflake: nothing of the batch is published.
+    write(
+        "models/marts/_revenue_cents.yml",
+        &yml.replace("floor: 0", "floor: 100000000"),
+    );
+    st.project = Project::load(&project_dir).unwrap();
+    shop::land_shop(&st.landing.join("b2"), 5);
+    let input = serde_json::json!({"bucket": "landing", "batch": "b2"});
+    let s = pipeline::run(st.deps(), &settings, &input, &Quiet, &RunOptions::default())
+        .await
+        .unwrap();
+    assert!(!s.published, "{s:#?}");
+    assert_eq!(
+        s.failing_tests.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["money_at_least_revenue_cents_cents__100000000"],
+        "{s:#?}"
+    );
+    assert_eq!(
+        rows_as_text(&st.wh, sql).await,
+        on_snowflake,
+        "the published mart is b1's"
+    );
+}
