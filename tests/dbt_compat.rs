@@ -697,9 +697,10 @@ fn execute_is_true_when_building_as_in_dbt() {
 }
 
 /// `adapter.dispatch` picks `<adapter>__<macro>`, else `default__<macro>`, and `return()`
-/// hands its SQL back, as dbt does; `adapter.dispatch('concat', 'dbt')` is dbt's own macro.
-/// A macro that renders text besides its return, and an adapter method landfall lacks, are
-/// refused at load naming the file and line.
+/// hands its value back, as dbt does: SQL text, a list (looped over, its other output
+/// discarded), a boolean from a macro calling another; `adapter.dispatch('concat', 'dbt')` is
+/// dbt's own macro. An adapter method landfall lacks is refused at load naming the file and
+/// line.
 #[test]
 fn adapter_dispatch_and_return_work_as_in_dbt() {
     let f = Fixture::new();
@@ -713,12 +714,15 @@ fn adapter_dispatch_and_return_work_as_in_dbt() {
          {% macro duckdb__type_label(col) %}'duckdb:' || {{ col }}{% endmacro %}\n\
          {% macro shout(col) %}{{ return(adapter.dispatch('hello_label')(col)) }}{% endmacro %}\n\
          {% macro default__hello_label(col) %}upper({{ col }}){% endmacro %}\n\
-         {% macro joined(a, b) %}{% set parts = [a, b] %}{{ return(adapter.dispatch('concat', 'dbt')(parts)) }}{% endmacro %}\n",
+         {% macro joined(a, b) %}{% set parts = [a, b] %}{{ return(adapter.dispatch('concat', 'dbt')(parts)) }}{% endmacro %}\n\
+         {% macro kinds() %}\n  -- discarded with the rest of the output, as dbt discards it\n  {{ return(['MOVIE', 'SHOW']) }}\n{% endmacro %}\n\
+         {% macro wide() %}{{ return(kinds() | length > 1) }}{% endmacro %}\n",
     );
     std::fs::create_dir_all(project.join("models/reporting")).unwrap();
     write(
         "models/reporting/dispatched.sql",
         "select {{ type_label('title_type') }} as label, {{ shout('title') }} as loud, {{ joined('title_id', \"'!'\") }} as bang\n\
+         {% for k in kinds() %}, title_type = '{{ k }}' as is_{{ k | lower }}{% endfor %}{% if wide() %}, true as wide{% endif %}\n\
          from {{ ref('stg_titles') }}\n",
     );
     f.generated_batch("d1", 120, 8);
@@ -748,13 +752,9 @@ fn adapter_dispatch_and_return_work_as_in_dbt() {
         }
     };
     refused(
-        "{% macro type_label(col) %}\n-- a comment dbt would discard\n{{ return(\"'x'\") }}{% endmacro %}\n\
-         {% macro shout(col) %}{{ col }}{% endmacro %}{% macro joined(a, b) %}{{ a }}{% endmacro %}\n",
-        &["macros/dispatched.sql line 1", "text besides its return()"],
-    );
-    refused(
         "{% macro type_label(col) %}\n{% do adapter.drop_relation(this) %}{{ return(col) }}{% endmacro %}\n\
-         {% macro shout(col) %}{{ col }}{% endmacro %}{% macro joined(a, b) %}{{ a }}{% endmacro %}\n",
+         {% macro shout(col) %}{{ col }}{% endmacro %}{% macro joined(a, b) %}{{ a }}{% endmacro %}\n\
+         {% macro kinds() %}{{ return([]) }}{% endmacro %}{% macro wide() %}{{ return(false) }}{% endmacro %}\n",
         &[
             "macros/dispatched.sql line 2",
             "`adapter.drop_relation` is not supported",

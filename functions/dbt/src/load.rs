@@ -681,57 +681,6 @@ fn name_tests(tests: &mut [TestSpec]) {
     }
 }
 
-/// A macro that calls `return()` must render nothing else: dbt discards the rest of its
-/// output when it returns, the engine's `return` renders its value in place (render.rs).
-fn refuse_text_besides_return(file: &Path, text: &str) -> Result<()> {
-    let mut rest = text;
-    let mut offset = 0;
-    while let Some(start) = rest.find("macro ") {
-        let Some(end) = rest[start..].find("endmacro") else {
-            break;
-        };
-        let body = &rest[start..start + end];
-        let body = &body[body.find("%}").map(|i| i + 2).unwrap_or(0)..];
-        if body.contains("return(") {
-            // What renders once the tags, comments and return expressions are taken out.
-            let mut left = String::new();
-            let mut b = body;
-            while let Some(i) = b.find('{') {
-                left.push_str(&b[..i]);
-                let t = &b[i..];
-                let close = if t.starts_with("{%") {
-                    t.find("%}").map(|j| j + 2)
-                } else if t.starts_with("{#") {
-                    t.find("#}").map(|j| j + 2)
-                } else if t.starts_with("{{") {
-                    let j = t.find("}}").map(|j| j + 2);
-                    if !j.is_some_and(|j| t[..j].contains("return(")) {
-                        left.push('x');
-                    }
-                    j
-                } else {
-                    left.push('{');
-                    Some(1)
-                };
-                let Some(close) = close else { break };
-                b = &b[i + close..];
-            }
-            left.push_str(b);
-            let stray = left.trim().trim_end_matches(['{', '%', '-']).trim();
-            if !stray.is_empty() {
-                let line = text[..offset + start].matches('\n').count() + 1;
-                return Err(ProjectError::config(format!(
-                    "{} line {line}: the macro renders text besides its return(), which dbt discards and landfall cannot: keep only the return (and set/if tags) in it",
-                    file.display()
-                )));
-            }
-        }
-        offset += start + end + 8;
-        rest = &rest[start + end + 8..];
-    }
-    Ok(())
-}
-
 /// The `.sql` macro files below `dirs`, converted for minijinja ([`convert_macros`], empty
 /// literals mutable) as one template text, and where each file starts in it (its first line,
 /// 0-based; paths below `root`) for messages that name the file.
@@ -744,7 +693,6 @@ pub(crate) fn read_macros(root: &Path, dirs: &[PathBuf]) -> Result<(String, Vec<
         for f in files {
             let shown = f.strip_prefix(root).unwrap_or(&f).to_path_buf();
             let text = read(&f)?;
-            refuse_text_besides_return(&shown, &text)?;
             macro_files.push((macros.matches('\n').count(), shown));
             macros.push_str(&crate::mutable::rewrite_empty_literals(&convert_macros(&text)));
             macros.push('\n');
@@ -1079,6 +1027,9 @@ impl Project {
     /// Render every model once (as dbt's parser does) to collect `config()`, `ref()` and
     /// `source()`, then order the models so each comes after what it refers to.
     fn parse(&mut self) -> Result<()> {
+        // The macros first: a name one lacks is refused with its own file and line, in
+        // branches the models' renders do not take too.
+        render::check_macros(self)?;
         let names: Vec<String> = self.models.iter().map(|m| m.name.clone()).collect();
         for i in 0..self.models.len() {
             let scope = RenderScope::parsing(self);
@@ -1143,7 +1094,6 @@ impl Project {
         for ut in &self.unit_tests {
             crate::unit::check(self, ut)?;
         }
-        render::check_packages(self)?;
         // A generic test is a macro of the project or of a package: one that none defines is
         // refused here, as dbt's parse refuses it.
         for t in &self.tests {

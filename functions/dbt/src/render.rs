@@ -219,10 +219,77 @@ fn with_macro<R>(
     }
 }
 
-/// What `adapter.dispatch` answers: the chosen macro (template, name), called in the state it
-/// is defined in.
+/// The prefix a project's or a package's macro definitions take in the template that serves
+/// them, so that a bare call finds the global that calls the macro in a frame of its own
+/// ([`MacroFn`]) rather than the macro itself: what `return()` returns is handed back whatever
+/// its kind, as in dbt. dbt's own macros (cross_db.sql) return nothing and keep their names.
+const DEFINED_PREFIX: &str = "__lf_";
+
+/// `text` with each macro definition's name prefixed ([`DEFINED_PREFIX`]).
+fn prefixed_definitions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut last = 0;
+    for (i, _) in text.match_indices("macro ") {
+        if !text[..i].trim_end_matches([' ', '-']).ends_with("{%") {
+            continue;
+        }
+        let rest = &text[i + 6..];
+        let at = i + 6 + (rest.len() - rest.trim_start().len());
+        out.push_str(&text[last..at]);
+        out.push_str(DEFINED_PREFIX);
+        last = at;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// The values `return()` handed back, one slot per macro call in progress (innermost last).
+type Frames = Arc<Mutex<Vec<Option<JValue>>>>;
+
+/// Call the macro `name` of `template` in a frame: its `return()` value if it returned one
+/// (the rest of its output discarded, as dbt discards it), else what it rendered.
+fn call_framed(
+    state: &minijinja::State<'_, '_>,
+    frames: &Frames,
+    template: &str,
+    name: &str,
+    args: &[JValue],
+) -> std::result::Result<Option<JValue>, minijinja::Error> {
+    frames.lock().unwrap().push(None);
+    let out = with_macro(state, template, &format!("{DEFINED_PREFIX}{name}"), |ms, m| {
+        m.call(ms, args)
+    });
+    let returned = frames.lock().unwrap().pop().flatten();
+    Ok(out?.map(|rendered| returned.unwrap_or(rendered)))
+}
+
+/// A macro of the project or of a package, by its name: called in a frame ([`call_framed`]).
 #[derive(Debug)]
-struct Dispatched(String, String);
+struct MacroFn {
+    template: String,
+    name: String,
+    frames: Frames,
+}
+
+impl Object for MacroFn {
+    fn call(
+        self: &Arc<Self>,
+        state: &minijinja::State<'_, '_>,
+        args: &[JValue],
+    ) -> std::result::Result<JValue, minijinja::Error> {
+        call_framed(state, &self.frames, &self.template, &self.name, args)?
+            .ok_or_else(|| jerr(ErrorKind::UnknownFunction, format!("macro {} went away", self.name)))
+    }
+}
+
+/// What `adapter.dispatch` answers: the chosen macro, called in the state it is defined in
+/// (framed, unless it is one of dbt's own).
+#[derive(Debug)]
+struct Dispatched {
+    template: String,
+    name: String,
+    frames: Option<Frames>,
+}
 
 impl Object for Dispatched {
     fn call(
@@ -230,8 +297,11 @@ impl Object for Dispatched {
         state: &minijinja::State<'_, '_>,
         args: &[JValue],
     ) -> std::result::Result<JValue, minijinja::Error> {
-        with_macro(state, &self.0, &self.1, |ms, m| m.call(ms, args))?
-            .ok_or_else(|| jerr(ErrorKind::UnknownFunction, format!("macro {} went away", self.1)))
+        let out = match &self.frames {
+            Some(f) => call_framed(state, f, &self.template, &self.name, args)?,
+            None => with_macro(state, &self.template, &self.name, |ms, m| m.call(ms, args))?,
+        };
+        out.ok_or_else(|| jerr(ErrorKind::UnknownFunction, format!("macro {} went away", self.name)))
     }
 }
 
@@ -241,16 +311,31 @@ impl Object for Dispatched {
 struct Namespace {
     package: String,
     template: String,
+    /// The package's macros' text, to know which it has.
+    text: Arc<String>,
+    frames: Frames,
 }
 
 impl Object for Namespace {
+    /// `money.ten` without calling it: how the package's template binds its macros' bare names.
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        let name = key.as_str()?;
+        macro_names(&self.text).any(|m| m == name).then(|| {
+            JValue::from_object(MacroFn {
+                template: self.template.clone(),
+                name: name.to_string(),
+                frames: self.frames.clone(),
+            })
+        })
+    }
+
     fn call_method(
         self: &Arc<Self>,
         state: &minijinja::State<'_, '_>,
         method: &str,
         args: &[JValue],
     ) -> std::result::Result<JValue, minijinja::Error> {
-        with_macro(state, &self.template, method, |ms, m| m.call(ms, args))?.ok_or_else(|| {
+        call_framed(state, &self.frames, &self.template, method, args)?.ok_or_else(|| {
             jerr(
                 ErrorKind::UnknownMethod,
                 format!("package {} has no macro {method}", self.package),
@@ -266,6 +351,8 @@ struct MacroSet {
     namespace: String,
     template: String,
     text: Arc<String>,
+    /// What the template holds: the macros with their definitions prefixed.
+    served: Arc<String>,
 }
 
 /// dbt's `adapter`, as far as the engine has it: `adapter.dispatch(name, macro_namespace)`
@@ -283,6 +370,7 @@ struct Adapter {
     /// The project's `dispatch:` search orders.
     dispatch: Vec<(String, Vec<String>)>,
     scope: Arc<RenderScope>,
+    frames: Frames,
 }
 
 /// The `adapter` methods the engine has.
@@ -428,7 +516,13 @@ impl Object for Adapter {
             .iter()
             .find(|(set, c)| macro_names(&set.text).any(|n| n == c.as_str()))
         {
-            return Ok(JValue::from_object(Dispatched(set.template.clone(), c.clone())));
+            // dbt's own macros keep their names; the project's and packages' are prefixed.
+            let own = c.starts_with("__dbt_");
+            return Ok(JValue::from_object(Dispatched {
+                template: set.template.clone(),
+                name: c.clone(),
+                frames: (!own).then(|| self.frames.clone()),
+            }));
         }
         Err(jerr(
             ErrorKind::InvalidOperation,
@@ -612,13 +706,15 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     }
     let scope = Arc::new(scope);
     let env = environment(project, &scope, &cap)?;
-    let prelude_lines = project.macros.matches('\n').count();
-    let text = format!("{}{}", project.macros, crate::mutable::rewrite_empty_literals(source));
+    let text = crate::mutable::rewrite_empty_literals(source);
     let map_err = |e: minijinja::Error| {
-        let line = e.line().map(|l| l.saturating_sub(prelude_lines));
         let what = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
-        let loc = match line {
-            Some(l) if l > 0 => format!("{} line {l}", path.display()),
+        let loc = match (e.name(), e.line()) {
+            (Some("__model__"), Some(l)) => format!("{} line {l}", path.display()),
+            (Some(t), Some(l)) => match macro_location(project, t, l) {
+                Some(at) => format!("{} (in the macro at {at})", path.display()),
+                None => format!("{} (in a macro)", path.display()),
+            },
             _ => format!("{} (in a macro)", path.display()),
         };
         ProjectError {
@@ -630,11 +726,9 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     env.add_template_owned("__model__", text).map_err(map_err)?;
     let tmpl = env.get_template("__model__").map_err(map_err)?;
     if scope.parsing {
-        let macros = MacroText {
-            text: &project.macros,
-            files: &project.macro_files,
-        };
+        let macros = MacroText { text: "", files: &[] };
         refuse_unknown_names(&env, &tmpl, project, &macros, source, path)?;
+        refuse_call_blocks_into_macros(project, source, path)?;
     }
     let out = tmpl.render(minijinja::context! {}).map_err(map_err)?;
     drop(tmpl);
@@ -646,28 +740,81 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
     Ok((out, cap))
 }
 
-/// Check, once at load, that each package's macros use only names the engine provides (as
-/// [`render`] checks the project's with every model): a package macro is rendered only when
-/// called, where a lenient render would print nothing for a name it lacks.
-pub fn check_packages(project: &Project) -> Result<()> {
+/// Check, once at load, that the project's and each package's macros use only names the engine
+/// provides, as [`render`] checks each model's: a macro is rendered only when called, where a
+/// lenient render would print nothing for a name it lacks. A `{% call %}` block into one of
+/// them is refused too ([`refuse_call_blocks_into_macros`]).
+pub fn check_macros(project: &Project) -> Result<()> {
     let cap = Arc::new(Mutex::new(Captured::default()));
     let scope = Arc::new(RenderScope::parsing(project));
     let mut env = environment(project, &scope, &cap)?;
-    for p in &project.packages {
-        let Some((_, first)) = p.macro_files.first() else {
-            continue;
-        };
-        let name = format!("__check__{}", p.name);
-        env.add_template_owned(name.clone(), p.macros.clone())
-            .map_err(|e| ProjectError::config(format!("package {}: {}: {e}", p.name, first.display())))?;
-        let tmpl = env
-            .get_template(&name)
-            .map_err(|e| ProjectError::config(e.to_string()))?;
-        let macros = MacroText {
-            text: &p.macros,
-            files: &p.macro_files,
-        };
+    let sets = std::iter::once((project.name.as_str(), &project.macros, &project.macro_files)).chain(
+        project
+            .packages
+            .iter()
+            .map(|p| (p.name.as_str(), &p.macros, &p.macro_files)),
+    );
+    for (name, text, files) in sets {
+        let Some((_, first)) = files.first() else { continue };
+        let t = format!("__check__{name}");
+        env.add_template_owned(t.clone(), text.clone())
+            .map_err(|e| ProjectError::config(format!("{}: {e}", first.display())))?;
+        let tmpl = env.get_template(&t).map_err(|e| ProjectError::config(e.to_string()))?;
+        let macros = MacroText { text, files };
         refuse_unknown_names(&env, &tmpl, project, &macros, "", first)?;
+        for (i, (_, file)) in files.iter().enumerate() {
+            let start = files[i].0;
+            let end = files.get(i + 1).map(|f| f.0).unwrap_or(usize::MAX);
+            let lines: Vec<&str> = text.lines().skip(start).take(end.saturating_sub(start)).collect();
+            refuse_call_blocks_into_macros(project, &lines.join("\n"), file)?;
+        }
+    }
+    Ok(())
+}
+
+/// Where line `line` of the macros template `template` is: a macro file and its line.
+fn macro_location(project: &Project, template: &str, line: usize) -> Option<String> {
+    let cross = CROSS_DB.matches('\n').count();
+    let (files, skip) = if template == MACROS_TEMPLATE {
+        (&project.macro_files, cross)
+    } else {
+        let p = project
+            .packages
+            .iter()
+            .find(|p| package_template(&p.name) == template)?;
+        (&p.macro_files, cross + 1)
+    };
+    let i = line.checked_sub(1 + skip)?;
+    let (start, file) = files.iter().rev().find(|(start, _)| *start <= i)?;
+    Some(format!("{} line {}", file.display(), i - start + 1))
+}
+
+/// A `{% call m(…) %}` block into a project's or a package's macro is refused: the macro runs
+/// in its own template ([`MacroFn`]), where the block's body, which belongs to the caller's,
+/// cannot be called. (`{% call statement(…) %}` is the engine's own and works.)
+fn refuse_call_blocks_into_macros(project: &Project, text: &str, path: &Path) -> Result<()> {
+    for (i, _) in text.match_indices("call ") {
+        if !text[..i].trim_end_matches([' ', '-']).ends_with("{%") {
+            continue;
+        }
+        let callee: String = text[i + 5..]
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+            .collect();
+        let bare = callee.rsplit('.').next().unwrap_or(&callee);
+        let ours = macro_names(&project.macros).any(|m| m == callee)
+            || project
+                .packages
+                .iter()
+                .any(|p| callee.starts_with(&format!("{}.", p.name)) && macro_names(&p.macros).any(|m| m == bare));
+        if ours {
+            let line = text[..i].matches('\n').count() + 1;
+            return Err(ProjectError::config(format!(
+                "{} line {line}: a {{% call {callee}(…) %}} block is not supported (only statement's is): pass the text to the macro as an argument",
+                path.display()
+            )));
+        }
     }
     Ok(())
 }
@@ -808,16 +955,24 @@ fn environment(
     env.add_global("exceptions", JValue::from_object(Exceptions));
     env.add_global("modules", JValue::from_object(crate::modules::Modules));
     env.add_global("dbt", JValue::from_object(DbtNamespace));
+    let frames: Frames = Arc::default();
     let mut sets = vec![MacroSet {
         namespace: project.name.clone(),
         template: MACROS_TEMPLATE.to_string(),
         text: Arc::new(format!("{CROSS_DB}{}", project.macros)),
+        served: Arc::new(format!("{CROSS_DB}{}", prefixed_definitions(&project.macros))),
     }];
     for p in &project.packages {
+        // A package's macros call each other by their bare names (in one file, as dbt allows):
+        // each name is bound, on the template's first line, to the package's framed macro.
+        let binds: String = macro_names(&p.macros)
+            .map(|m| format!("{{% set {m} = {}.{m} %}}", p.name))
+            .collect();
         sets.push(MacroSet {
             namespace: p.name.clone(),
             template: package_template(&p.name),
             text: Arc::new(format!("{CROSS_DB}{}", p.macros)),
+            served: Arc::new(format!("{binds}\n{CROSS_DB}{}", prefixed_definitions(&p.macros))),
         });
     }
     for set in &sets {
@@ -826,13 +981,26 @@ fn environment(
             JValue::from_object(Namespace {
                 package: set.namespace.clone(),
                 template: set.template.clone(),
+                text: set.text.clone(),
+                frames: frames.clone(),
+            }),
+        );
+    }
+    // The project's macros by their bare names, each called in a frame of its own.
+    for name in macro_names(&project.macros) {
+        env.add_global(
+            name.to_string(),
+            JValue::from_object(MacroFn {
+                template: MACROS_TEMPLATE.to_string(),
+                name: name.to_string(),
+                frames: frames.clone(),
             }),
         );
     }
     let sets = Arc::new(sets);
     {
         let sets = sets.clone();
-        env.set_loader(move |name| Ok(sets.iter().find(|s| s.template == name).map(|s| s.text.to_string())));
+        env.set_loader(move |name| Ok(sets.iter().find(|s| s.template == name).map(|s| s.served.to_string())));
     }
     env.add_global(
         "adapter",
@@ -841,20 +1009,28 @@ fn environment(
             sets,
             dispatch: project.dispatch.clone(),
             scope: scope.clone(),
+            frames: frames.clone(),
         }),
     );
     add_warehouse_calls(&mut env, scope);
-    // dbt's `return()` hands a value back from a macro; a minijinja macro renders text, so a
-    // text value is rendered (load refuses a macro that outputs anything besides it) and any
+    // dbt's `return()` hands a value back from a macro: into the frame of the macro call in
+    // progress ([`call_framed`]; the first return wins, as dbt stops at it). A macro defined in
+    // the model's own file is called without a frame: its text value is rendered in place, any
     // other kind refused, since its text would read differently (`'False'` is true).
-    env.add_function("return", |v: JValue| -> std::result::Result<JValue, minijinja::Error> {
+    env.add_function("return", move |v: JValue| -> std::result::Result<JValue, minijinja::Error> {
         use minijinja::value::ValueKind;
+        if let Some(slot) = frames.lock().unwrap().last_mut() {
+            if slot.is_none() {
+                *slot = Some(v);
+            }
+            return Ok(JValue::from(""));
+        }
         match v.kind() {
             ValueKind::String | ValueKind::Number | ValueKind::Undefined => Ok(v),
             ValueKind::Plain if v.as_object().is_some() => Ok(v),
             other => Err(jerr(
                 ErrorKind::InvalidOperation,
-                format!("return() of a {other} from a macro is not supported: return SQL text"),
+                format!("return() of a {other} from a macro defined in a model's file is not supported: define the macro in macros/"),
             )),
         }
     });

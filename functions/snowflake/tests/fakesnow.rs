@@ -1296,7 +1296,7 @@ async fn a_seed_loads_through_the_snowflake_adapter_as_on_duckdb() {
 /// A package through the Snowflake adapter: installed in dbt_packages/, its macro called by
 /// namespace dispatches to its `snowflake__` implementation (DuckDB's run takes `default__`),
 /// its generic test runs in the gate (passing, then failing with nothing published), and the
-/// mart has DuckDB's rows; `modules.re` renders as on DuckDB.
+/// mart has DuckDB's rows; `modules.re` and a list `return()` render as on DuckDB.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_package_s_macros_and_tests_run_through_the_snowflake_adapter() {
     use landfall_core::pipeline::{self, RunOptions};
@@ -1315,13 +1315,13 @@ async fn a_package_s_macros_and_tests_run_through_the_snowflake_adapter() {
          {% macro default__cents(col) %}cast(round({{ col }} * 100) as integer){% endmacro %}\n\
          {% macro snowflake__cents(col) %}round({{ col }} * 100)::integer{% endmacro %}\n\
          {% macro engine() %}{{ return(adapter.dispatch('engine', 'money')()) }}{% endmacro %}\n\
-         {% macro default__engine() %}'default'{% endmacro %}\n\
-         {% macro snowflake__engine() %}'snowflake'{% endmacro %}\n\
+         {% macro default__engine() %}{{ return([\"'default'\"]) }}{% endmacro %}\n\
+         {% macro snowflake__engine() %}{{ return([\"'snowflake'\", 'unused']) }}{% endmacro %}\n\
          {% test at_least(model, column_name, floor) %}select * from {{ model }} where {{ column_name }} < {{ floor }}{% endtest %}\n",
     );
     write(
         "models/marts/revenue_cents.sql",
-        "select customer_id, {{ money.cents('revenue') }} as cents, {{ money.engine() }} as engine, '{{ modules.re.sub('_(\\\\w)', '-\\\\1', 'revenue_cents') }}' as slug from {{ ref('customer_revenue') }}\n",
+        "select customer_id, {{ money.cents('revenue') }} as cents, {{ money.engine()[0] }} as engine, '{{ modules.re.sub('_(\\\\w)', '-\\\\1', 'revenue_cents') }}' as slug from {{ ref('customer_revenue') }}\n",
     );
     let yml = "version: 2\nmodels:\n  - name: revenue_cents\n    columns:\n      - name: cents\n        data_tests:\n          - money.at_least: {arguments: {floor: 0}}\n";
     write("models/marts/_revenue_cents.yml", yml);
