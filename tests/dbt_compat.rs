@@ -1509,6 +1509,112 @@ from {{ ref('stg_titles') }}
     );
 }
 
+/// Snapshots as dbt keeps them, over three batches landing one after another: a `timestamp`
+/// snapshot (every row of a later batch is newer: its current version closed at the new
+/// `updated_at`, a new one inserted) and a `check` one on two columns (an unchanged batch adds
+/// nothing; a changed row gets a new version, a vanished one stays current), both in one file
+/// configured by `snapshots:` in dbt_project.yml and `config()`. After each batch landfall's
+/// snapshots hold dbt-duckdb's rows (the `check` one's times aside, which are the moment each
+/// ran) and column types. A snapshot without a `unique_key` fails both at load.
+#[test]
+fn snapshots_keep_history_as_dbt_keeps_it() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
+    let project_yml = std::fs::read_to_string(project.join("dbt_project.yml")).unwrap();
+    write(
+        "dbt_project.yml",
+        &format!("{project_yml}\nsnapshots:\n  landfall:\n    +target_schema: snapshots\n"),
+    );
+    let query = "select trim(id) as title_id, trim(title) as title, runtime, cast('{{ var(\"batch\") }}' as timestamp) as updated_at\n\
+                 from {{ source('raw', 'titles') }}\n\
+                 where _batch = '{{ var(\"batch\") }}' and trim(id) <> ''\n\
+                 qualify row_number() over (partition by trim(id) order by _row_number) = 1\n";
+    let snapshots = format!(
+        "{{% snapshot titles_history %}}\n{{{{ config(unique_key='title_id', strategy='timestamp', updated_at='updated_at') }}}}\n{query}{{% endsnapshot %}}\n\n\
+         {{% snapshot titles_checked %}}\n{{{{ config(unique_key='title_id', strategy='check', check_cols=['title', 'runtime']) }}}}\n{query}{{% endsnapshot %}}\n"
+    );
+    write("snapshots/titles.sql", &snapshots);
+    let rows = |db: &std::path::Path, schema: &str| {
+        let q = |sql: String| query_file(db, &sql);
+        (
+            q(format!("select * from {schema}.titles_history order by all")),
+            q(format!(
+                "select title_id, title, runtime, dbt_valid_to is null as current from {schema}.titles_checked order by all"
+            )),
+            q(format!(
+                "select table_name, column_name, data_type from information_schema.columns where table_schema = '{schema}' order by table_name, ordinal_position"
+            )),
+        )
+    };
+    // The same titles twice, then others (another seed).
+    for (batch, seed) in [("2026-01-01", 8), ("2026-01-02", 8), ("2026-01-03", 9)] {
+        f.generated_batch(batch, 120, seed);
+        let o = f.run_project(batch, &project, &[], &[]);
+        assert_ok(&o);
+        // dbt on landfall's own warehouse: its snapshots go to `snapshots`, landfall's to
+        // `build_snapshots`, the raw batch is the one landfall loaded.
+        let out = dbt_on(
+            &dbt(),
+            &f,
+            &project,
+            &f.warehouse(),
+            &["snapshot", "--vars", &format!("{{batch: '{batch}'}}")],
+        );
+        assert!(
+            out.status.success(),
+            "dbt snapshot {batch}:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let (ours, theirs) = (
+            rows(&f.warehouse(), "build_snapshots"),
+            rows(&f.warehouse(), "snapshots"),
+        );
+        assert_eq!(ours.0, theirs.0, "{batch}: the timestamp snapshot");
+        assert_eq!(ours.1, theirs.1, "{batch}: the check snapshot");
+        assert_eq!(ours.2.rows.len(), 16, "{:?}", ours.2);
+        assert_eq!(ours.2, theirs.2, "{batch}: column types");
+    }
+    let history =
+        f.query("select count(*), count(*) filter (where dbt_valid_to is null) from build_snapshots.titles_history");
+    let checked =
+        f.query("select count(*), count(*) filter (where dbt_valid_to is null) from build_snapshots.titles_checked");
+    assert!(
+        history.rows[0][0].as_i64() > history.rows[0][1].as_i64(),
+        "versions were closed: {history:?}"
+    );
+    assert!(
+        checked.rows[0][0].as_i64() < history.rows[0][0].as_i64(),
+        "the unchanged batch added no version to the check snapshot: {checked:?} {history:?}"
+    );
+    assert!(
+        checked.rows[0][0].as_i64() > checked.rows[0][1].as_i64(),
+        "the third batch changed titles it shares with the first: {checked:?}"
+    );
+
+    write(
+        "snapshots/titles.sql",
+        &snapshots.replacen("unique_key='title_id', ", "", 1),
+    );
+    let o = f.run_project("2026-01-03", &project, &[], &[]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stdout
+            .contains("snapshots/titles.sql (snapshot titles_history): a snapshot needs a unique_key"),
+        "{}",
+        o.stdout
+    );
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_fails_saying(
+        &f,
+        &project,
+        &copy,
+        &["snapshot", "--vars", "{batch: '2026-01-03'}"],
+        "unique_key",
+    );
+}
+
 /// `m` as landfall kept it (`--keep-build`) and as dbt built it over `copy`: the same rows and
 /// column types (returned, name and type per column).
 fn built_as_dbt_built(f: &Fixture, copy: &std::path::Path, m: &str) -> landfall_core::warehouse::Table {

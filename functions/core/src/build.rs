@@ -101,13 +101,14 @@ pub fn untagged(schema: &str) -> &str {
 }
 
 /// Where a model is built by run `run_id`: the run's own build schema.
-/// An incremental model is the exception: it grows from its previous build, so it lives in the
-/// untagged `build_<schema>` of the warehouse's own database, shared by every run (as dbt's
-/// incremental table is), even when builds go elsewhere ([`Warehouse::build_catalog`]).
+/// An incremental model and a snapshot are the exceptions: they grow from their previous
+/// build, so they live in the untagged `build_<schema>` of the warehouse's own database, shared
+/// by every run (as dbt's incremental table and snapshot are), even when builds go elsewhere
+/// ([`Warehouse::build_catalog`]).
 pub fn build_relation(m: &Model, wh: &dyn Warehouse, run_id: &str) -> Relation {
     let schema = m.config.schema.as_deref().unwrap_or("main");
     let name = m.config.alias.clone().unwrap_or_else(|| m.name.clone());
-    if m.config.materialized == "incremental" {
+    if matches!(m.config.materialized.as_str(), "incremental" | "snapshot") {
         return Relation::new(format!("{BUILD_PREFIX}{schema}"), name);
     }
     Relation {
@@ -172,6 +173,54 @@ pub struct ModelRun {
     pub relation: String,
     pub materialized: String,
     pub duration_ms: u64,
+}
+
+/// Keep the snapshot `m` at `rel` up to date with its query `sql` (landfall_dbt::snapshot):
+/// created on its first build; later, the changed current rows closed and the new versions and
+/// keys inserted, from a staging table beside it, in one transaction. `--full-refresh` leaves
+/// it as it is, as dbt leaves a snapshot.
+async fn build_snapshot(wh: &dyn Warehouse, m: &Model, rel: &Relation, sql: &str) -> Result<()> {
+    use landfall_dbt::snapshot;
+    let at = format!("{} (snapshot {})", m.path.display(), m.name);
+    let strategy = snapshot::strategy(&m.config, &at)?;
+    let target_type = wh.target_type();
+    if !wh.relation_exists(rel).await? {
+        let create = snapshot::create(&rel.to_string(), sql, &m.config, &strategy, target_type);
+        return wh.execute_long(&create).await;
+    }
+    let columns = wh.columns(rel).await?;
+    let query_columns: Vec<String> = wh.describe(sql).await?.into_iter().map(|c| c.name).collect();
+    let kept: Vec<&String> = columns
+        .iter()
+        .filter(|c| !snapshot::DBT_COLUMNS.contains(&c.as_str()))
+        .collect();
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    if let Some(new) = query_columns.iter().find(|q| !kept.iter().any(|c| same(c, q))) {
+        return Err(PipelineError::config(format!(
+            "{at}: the query has a column the snapshot {rel} does not ({new}): dbt would add it; landfall does not yet, so add it to the snapshot table by hand (alter table … add column) or keep the query's columns"
+        )));
+    }
+    let check_cols: Vec<String> = match &strategy {
+        snapshot::Strategy::Check { columns: Some(c) } => c.clone(),
+        _ => query_columns.clone(),
+    };
+    let staging = Relation {
+        name: format!("{}__snapshot_staging", rel.name),
+        ..rel.clone()
+    };
+    let build = snapshot::staging(
+        &staging.to_string(),
+        &rel.to_string(),
+        sql,
+        &m.config,
+        &strategy,
+        &check_cols,
+        target_type,
+    );
+    wh.execute_long(&build).await?;
+    wh.transaction(&snapshot::merge(&rel.to_string(), &staging.to_string(), &columns))
+        .await?;
+    wh.execute(&format!("drop table if exists {staging}")).await
 }
 
 /// Run the project's `on-run-start` hooks.
@@ -421,6 +470,7 @@ async fn build_model(
             .execute_long(&format!("create or replace table {rel} as\n{sql}"))
             .await
             .map_err(ctx)?,
+        "snapshot" => build_snapshot(wh, m, &rel, &sql).await.map_err(ctx)?,
         other => {
             return Err(PipelineError::config(format!(
                 "{}: materialized='{other}' is not supported",

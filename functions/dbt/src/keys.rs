@@ -41,6 +41,9 @@ pub enum Place {
     /// A seed's configuration: `+key` in `dbt_project.yml`'s `seeds:`, or a schema file's
     /// `config:`.
     SeedConfig,
+    /// A snapshot's configuration: `+key` in `dbt_project.yml`'s `snapshots:`, or `config()`
+    /// in its `{% snapshot %}` block.
+    SnapshotConfig,
 }
 
 impl Place {
@@ -59,6 +62,7 @@ impl Place {
             Place::TestConfig => "a data test config",
             Place::Seed => "a seed property",
             Place::SeedConfig => "a seed config",
+            Place::SnapshotConfig => "a snapshot config",
         }
     }
 }
@@ -110,9 +114,8 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
     match place {
         Place::Project => match key {
             "name" | "profile" | "model-paths" | "test-paths" | "macro-paths" | "vars" | "on-run-start" | "models"
-            | "seeds" | "seed-paths" | "dispatch" => Honoured,
-            // Paths of what dbt keeps for itself or builds nothing from; a seed or snapshot
-            // found in its folder is refused where the folder is read.
+            | "seeds" | "seed-paths" | "dispatch" | "snapshot-paths" => Honoured,
+            // Paths of what dbt keeps for itself or builds nothing from (packages: crate::package).
             "version"
             | "config-version"
             | "require-dbt-version"
@@ -123,7 +126,6 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             | "docs-paths"
             | "asset-paths"
             | "analysis-paths"
-            | "snapshot-paths"
             | "query-comment"
             | "exposures"
             | "metrics"
@@ -134,7 +136,7 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             "on-run-end" => refused(
                 "on-run-end hooks are not run yet: put the statement in on-run-start, or in a model of the marts",
             ),
-            "snapshots" => refused("snapshots are not supported yet: remove the snapshots' configuration"),
+            "snapshots" => Honoured,
             "sources" | "data_tests" | "tests" | "unit_tests" => refused(
                 "project-wide configs of this kind are not applied: set them on each source or test in its schema file",
             ),
@@ -186,7 +188,9 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             // Run in the gate; their own keys are checked by unit::parse.
             "unit_tests" => Honoured,
             "seeds" => Honoured,
-            "snapshots" => refused("snapshots are not supported yet"),
+            "snapshots" => refused(
+                "a snapshot's properties in a schema file (columns, tests) are not read yet: test the snapshot with a singular test",
+            ),
             _ => refused(DEFAULT_REFUSAL),
         },
         Place::Model => match key {
@@ -262,6 +266,35 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             "database" => refused("seeds load into the run's own warehouse database: remove it"),
             "grants" => refused("landfall grants nothing on what it builds: grant on the published schemas"),
             "materialized" => refused("a seed is a table: remove materialized"),
+            _ => refused(DEFAULT_REFUSAL),
+        },
+        Place::SnapshotConfig => match key {
+            "unique_key" | "updated_at" | "check_cols" | "target_schema" | "schema" | "alias" | "enabled" | "tags"
+            | "meta" | "pre_hook" | "post_hook" | "pre-hook" | "post-hook" => Honoured,
+            "strategy" => match value.as_str() {
+                Some("timestamp" | "check") => Honoured,
+                _ => refused("the snapshot strategies are timestamp and check"),
+            },
+            // What dbt does by default: a row gone from the source stays current.
+            "hard_deletes" => match value.as_str() {
+                Some("ignore") => Honoured,
+                _ => refused(
+                    "only hard_deletes='ignore' (dbt's default) is supported: rows gone from the source stay current",
+                ),
+            },
+            "invalidate_hard_deletes" => match value.as_bool() {
+                Some(false) => Honoured,
+                _ => refused("invalidating hard deletes is not supported: rows gone from the source stay current"),
+            },
+            "description" | "docs" | "persist_docs" | "group" => Inert,
+            "target_database" | "database" => {
+                refused("snapshots are kept in the run's own warehouse database: remove it")
+            }
+            "snapshot_meta_column_names" | "dbt_valid_to_current" => refused(
+                "the snapshot's columns are dbt's defaults (dbt_valid_from, dbt_valid_to null while current, …): remove it",
+            ),
+            "grants" => refused("landfall grants nothing on what it builds: grant on the published schemas"),
+            "materialized" => refused("a snapshot is a snapshot: remove materialized"),
             _ => refused(DEFAULT_REFUSAL),
         },
         Place::TestConfig => match key {

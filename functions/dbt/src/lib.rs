@@ -17,10 +17,11 @@
 //!
 //! - [`seed`] reads and types seeds as dbt's agate does, and writes their tables;
 //! - [`package`] reads installed and local packages for their macros and generic tests;
-//! - [`modules`] is dbt's `modules.re`: Python's `re` over the regex crate.
+//! - [`modules`] is dbt's `modules.re`: Python's `re` over the regex crate;
+//! - [`snapshot`] reads `{% snapshot %}` blocks and writes the statements that keep them.
 //!
-//! What it deliberately does not do (README, "The SQL project", lists it): snapshots, Python
-//! models, custom materializations, a package's models. The same
+//! What it deliberately does not do (README, "The SQL project", lists it): Python models,
+//! custom materializations, a package's models. The same
 //! folder also builds with real dbt-core, which a test checks.
 
 pub mod compile;
@@ -35,6 +36,7 @@ pub mod mutable;
 pub mod package;
 pub mod render;
 pub mod seed;
+pub mod snapshot;
 pub mod unit;
 
 pub use error::{ProjectError, Result};

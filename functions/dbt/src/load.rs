@@ -30,6 +30,10 @@ pub struct ModelConfig {
     /// A seed's `column_types` (column → the engine's type) and `delimiter`.
     pub column_types: Map<String, Value>,
     pub delimiter: Option<String>,
+    /// A snapshot's `strategy`, `updated_at` and `check_cols` (crate::snapshot).
+    pub strategy: Option<String>,
+    pub updated_at: Option<String>,
+    pub check_cols: Option<Value>,
 }
 
 /// A hook config's statements: a string, a `{sql: …}` mapping, or a list of either.
@@ -94,6 +98,11 @@ impl ModelConfig {
                 }
             }
             "delimiter" => self.delimiter = v.as_str().map(str::to_string),
+            "strategy" => self.strategy = v.as_str().map(str::to_string),
+            "updated_at" => self.updated_at = v.as_str().map(str::to_string),
+            "check_cols" => self.check_cols = Some(v.clone()),
+            // A snapshot's schema, as written (dbt's legacy target_schema).
+            "target_schema" => self.schema = v.as_str().map(str::to_string),
             _ => {} // other dbt configs (docs, persist_docs, …) mean nothing here
         }
         Ok(())
@@ -834,7 +843,7 @@ impl Project {
                 }
             }
         }
-        refuse_unsupported_files(&root, &y, &model_paths)?;
+        refuse_unsupported_files(&root, &model_paths)?;
         // Shallow folders first so deeper ones override.
         folder_cfg.sort_by_key(|(p, _)| p.len());
 
@@ -850,6 +859,15 @@ impl Project {
         let dispatch = read_dispatch(&y, &name, &packages, &pf, &project_text)?;
 
         let mut models = load_seeds(&root, &y, &name, &pf, &project_text)?;
+        for s in load_snapshots(&root, &y, &name, &pf, &project_text)? {
+            if models.iter().any(|m| m.name == s.name) {
+                return Err(cfg_err(
+                    &s.path,
+                    format!("snapshot '{}' is named like a seed; names must be unique", s.name),
+                ));
+            }
+            models.push(s);
+        }
         let mut yml_models: BTreeMap<String, (Yaml, PathBuf, String)> = BTreeMap::new();
         let mut sources = Vec::new();
         let mut tests = Vec::new();
@@ -1079,6 +1097,9 @@ impl Project {
         for m in self.models.iter().filter(|m| m.config.contract_enforced) {
             check_contract(m)?;
         }
+        for m in self.models.iter().filter(|m| m.config.materialized == "snapshot") {
+            crate::snapshot::strategy(&m.config, &format!("{} (snapshot {})", m.path.display(), m.name))?;
+        }
         for m in &self.models {
             for (which, hooks) in [("pre_hook", &m.config.pre_hook), ("post_hook", &m.config.post_hook)] {
                 for (i, hook) in hooks.iter().enumerate() {
@@ -1242,8 +1263,12 @@ fn check_contract(m: &Model) -> Result<()> {
 }
 
 fn apply_captured(m: &mut Model, cap: &Captured) -> Result<()> {
+    let place = match m.config.materialized.as_str() {
+        "snapshot" => Place::SnapshotConfig,
+        _ => Place::ModelConfig,
+    };
     for (k, v) in &cap.config {
-        keys::check(Place::ModelConfig, k, v, &m.path, &m.raw_sql)?;
+        keys::check(place, k, v, &m.path, &m.raw_sql)?;
         m.config.apply(k, v)?;
     }
     m.refs = cap.refs.clone();
@@ -1286,16 +1311,25 @@ fn folder_config(folder_cfg: &[FolderConfig], dirs: &[String], materialized: &st
 /// `seed`, built in BuildStaging (before any model can ref it), configured by `seeds:` in
 /// dbt_project.yml as dbt configures it (folders, `+column_types`, `+delimiter`, `+schema`, …)
 /// and typed at load so a value dbt could not load is refused now (crate::seed).
-fn load_seeds(root: &Path, project: &Yaml, name: &str, pf: &Path, text: &str) -> Result<Vec<Model>> {
+/// The folder configs of `kind` (`seeds`, `snapshots`) in dbt_project.yml, shallow folders
+/// first so deeper ones override.
+fn project_folder_configs(
+    project: &Yaml,
+    kind: &str,
+    place: Place,
+    name: &str,
+    pf: &Path,
+    text: &str,
+) -> Result<Vec<FolderConfig>> {
     let mut folder_cfg = Vec::new();
-    if let Some(Yaml::Mapping(seeds)) = project.get("seeds") {
-        for (k, v) in seeds {
+    if let Some(Yaml::Mapping(nodes)) = project.get(kind) {
+        for (k, v) in nodes {
             let k = k.as_str().unwrap_or_default();
             if k == name {
-                folder_configs(Place::SeedConfig, v, vec![], &mut folder_cfg, pf, text)?;
+                folder_configs(place, v, vec![], &mut folder_cfg, pf, text)?;
             } else if k.starts_with('+') || CONFIG_KEYS.contains(&k) || !matches!(v, Yaml::Mapping(_)) {
                 let value = yaml_to_json(v);
-                keys::check(Place::SeedConfig, k, &value, pf, text)?;
+                keys::check(place, k, &value, pf, text)?;
                 folder_cfg.push((vec![], vec![(k.trim_start_matches('+').to_string(), value)]));
             } else {
                 return Err(keys_error(
@@ -1303,13 +1337,63 @@ fn load_seeds(root: &Path, project: &Yaml, name: &str, pf: &Path, text: &str) ->
                     text,
                     k,
                     &format!(
-                        "seeds: '{k}' configures the seeds of a package (or is a typo of the project's name), and landfall loads no package's seeds"
+                        "{kind}: '{k}' configures the {kind} of a package (or is a typo of the project's name), and landfall builds no package's {kind}"
                     ),
                 ));
             }
         }
     }
     folder_cfg.sort_by_key(|(p, _)| p.len());
+    Ok(folder_cfg)
+}
+
+/// The `{% snapshot %}` blocks of the snapshot paths, each a model materialized `snapshot`
+/// (crate::snapshot), configured by `snapshots:` of dbt_project.yml and its `config()`.
+fn load_snapshots(root: &Path, project: &Yaml, name: &str, pf: &Path, text: &str) -> Result<Vec<Model>> {
+    let folder_cfg = project_folder_configs(project, "snapshots", Place::SnapshotConfig, name, pf, text)?;
+    let mut snapshots: Vec<Model> = Vec::new();
+    for dir in string_list(project.get("snapshot-paths"), "snapshots") {
+        let base = root.join(&dir);
+        let mut ymls = Vec::new();
+        files_with_ext(&base, &["yml", "yaml"], &mut ymls);
+        if let Some(f) = ymls.first() {
+            return Err(cfg_err(
+                f.strip_prefix(root).unwrap_or(f),
+                "snapshots defined or described in YAML are not supported yet: define each in a {% snapshot %} block, and test it with a singular test",
+            ));
+        }
+        let mut files = Vec::new();
+        files_with_ext(&base, &["sql"], &mut files);
+        for f in files {
+            let rel = f.strip_prefix(root).unwrap_or(&f).to_path_buf();
+            let file_text = read(&f)?;
+            for b in crate::snapshot::blocks(&rel, &file_text)? {
+                if snapshots.iter().any(|m| m.name == b.name) {
+                    return Err(cfg_err(&rel, format!("a second snapshot named '{}'", b.name)));
+                }
+                let mut config = folder_config(&folder_cfg, &folders_below(&base, &f), "snapshot")?;
+                config.schema = config.schema.or(Some("snapshots".into()));
+                snapshots.push(Model {
+                    name: b.name,
+                    path: rel.clone(),
+                    layer: "snapshots".into(),
+                    // Its lines are the file's, for messages.
+                    raw_sql: format!("{}{}", "\n".repeat(b.line - 1), b.body),
+                    config,
+                    refs: vec![],
+                    sources: vec![],
+                    columns: vec![],
+                    constraints_at: None,
+                    seed: None,
+                });
+            }
+        }
+    }
+    Ok(snapshots)
+}
+
+fn load_seeds(root: &Path, project: &Yaml, name: &str, pf: &Path, text: &str) -> Result<Vec<Model>> {
+    let folder_cfg = project_folder_configs(project, "seeds", Place::SeedConfig, name, pf, text)?;
     let mut seeds = Vec::new();
     for dir in string_list(project.get("seed-paths"), "seeds") {
         let base = root.join(&dir);
@@ -1357,9 +1441,10 @@ fn read_seeds(root: &Path, models: &mut [Model]) -> Result<()> {
     Ok(())
 }
 
-/// Refuse, at load, the files of what the engine does not build: snapshots, Python
-/// models (a package's: crate::package). dbt would build them, so ignoring them would publish less than dbt does.
-fn refuse_unsupported_files(root: &Path, project: &Yaml, model_paths: &[String]) -> Result<()> {
+/// Refuse, at load, the files of what the engine does not build: Python models, a snapshot
+/// block among the models (a package's: crate::package). dbt would build them, so ignoring
+/// them would publish less than dbt does.
+fn refuse_unsupported_files(root: &Path, model_paths: &[String]) -> Result<()> {
     let refuse = |f: &Path, why: &str| {
         Err(ProjectError::config(format!(
             "{}: {why}",
@@ -1367,12 +1452,6 @@ fn refuse_unsupported_files(root: &Path, project: &Yaml, model_paths: &[String])
         )))
     };
     let mut found = Vec::new();
-    for dir in string_list(project.get("snapshot-paths"), "snapshots") {
-        files_with_ext(&root.join(dir), &["sql"], &mut found);
-    }
-    if let Some(f) = found.first() {
-        return refuse(f, "snapshots are not supported yet: remove it");
-    }
     for dir in model_paths {
         files_with_ext(&root.join(dir), &["py"], &mut found);
         if let Some(f) = found.first() {
@@ -1383,7 +1462,10 @@ fn refuse_unsupported_files(root: &Path, project: &Yaml, model_paths: &[String])
         for f in sql {
             let text = read(&f)?;
             if text.contains("{% snapshot") || text.contains("{%- snapshot") {
-                return refuse(&f, "snapshots are not supported yet: remove the snapshot block");
+                return refuse(
+                    &f,
+                    "a snapshot block belongs in the snapshot paths (snapshots/), as in dbt: move it there",
+                );
             }
         }
     }

@@ -89,7 +89,7 @@ struct Case {
 impl Case {
     fn new() -> Self {
         Case {
-            project: "name: walk\nprofile: walk\nmodels:\n  walk:\n    sub:\n      +schema: s\nseeds:\n  walk:\n    seedsub:\n      +schema: s2\n".into(),
+            project: "name: walk\nprofile: walk\nmodels:\n  walk:\n    sub:\n      +schema: s\nseeds:\n  walk:\n    seedsub:\n      +schema: s2\nsnapshots:\n  walk:\n    snapsub:\n      +schema: s3\n".into(),
             schema: [
                 "version: 2",
                 "sources:",
@@ -157,6 +157,7 @@ fn structural(place: Place, key: &str) -> bool {
             "vars",
             "models",
             "seeds",
+            "snapshots",
         ]
         .contains(&k),
         Place::SchemaFile => ["models", "sources", "version", "seeds"].contains(&k),
@@ -235,6 +236,20 @@ fn every_key_dbt_accepts_is_honoured_or_refused_at_load_with_its_line() {
         tally.check(
             "seeds: in dbt_project.yml",
             Place::SeedConfig,
+            &key,
+            &v,
+            &c,
+            "dbt_project.yml",
+        );
+    }
+    // dbt_project.yml, a folder's snapshot config.
+    for key in properties(&project_schema, Some("ProjectSnapshotConfig")) {
+        let v = sample(&key);
+        let mut c = Case::new();
+        Case::insert(&mut c.project, "snapshots:\n  walk:", 4, &format!("{key}: {v}"));
+        tally.check(
+            "snapshots: in dbt_project.yml",
+            Place::SnapshotConfig,
             &key,
             &v,
             &c,
@@ -352,15 +367,21 @@ fn hooks_from_every_level_add_up_in_dbts_order() {
     assert_eq!(m.config.pre_hook, ["select 'pre'"]);
 }
 
-/// What dbt would build from files the engine does not read is refused too: a snapshot, a
-/// Python model, a package's model; and a package that is declared but not there.
+/// What dbt would build from files the engine does not read is refused too: a snapshot block
+/// among the models, a snapshot in YAML, a Python model, a package's model; and a package that
+/// is declared but not there.
 #[test]
 fn snapshots_python_models_and_packages_that_build_are_refused_naming_the_file() {
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 6] = [
         (
-            "snapshots/s.sql",
+            "models/s.sql",
             "{% snapshot s %}select 1{% endsnapshot %}",
-            "snapshots/s.sql: snapshots are not supported",
+            "models/s.sql: a snapshot block belongs in the snapshot paths",
+        ),
+        (
+            "snapshots/s.yml",
+            "snapshots:\n  - name: s\n    relation: ref('m')\n",
+            "snapshots/s.yml: snapshots defined or described in YAML are not supported yet",
         ),
         (
             "models/p.py",

@@ -1377,3 +1377,77 @@ async fn a_package_s_macros_and_tests_run_through_the_snowflake_adapter() {
         "the published mart is b1's"
     );
 }
+
+/// Snapshots through the Snowflake adapter, over two batches: a `check` snapshot of every
+/// column and a `timestamp` one. The second batch changes one customer's name and adds one:
+/// the check snapshot closes the changed row's version and inserts its new one and the new
+/// customer; the timestamp one (the same `updated_at`) only gains the new customer. Both hold
+/// what the same two runs leave on DuckDB (the check snapshot's times aside, which are the
+/// moment each ran).
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_keep_history_through_the_snowflake_adapter_as_on_duckdb() {
+    use landfall_core::pipeline::{self, RunOptions};
+    let mut st = Staged::start("LANDFALL_SNAP").await;
+    let project_dir = st.tmp.path().join("shop");
+    shop::copy_shop_project(&project_dir);
+    let query = "select customer_id, name, vip, cast(signed_up as timestamp) as signed_up from {{ source('raw', 'customers') }} where _batch = '{{ var(\"batch\") }}'\n";
+    std::fs::create_dir_all(project_dir.join("snapshots")).unwrap();
+    std::fs::write(
+        project_dir.join("snapshots/customers.sql"),
+        format!(
+            "{{% snapshot customers_checked %}}\n{{{{ config(target_schema='history', unique_key='customer_id', strategy='check', check_cols='all') }}}}\n{query}{{% endsnapshot %}}\n\
+             {{% snapshot customers_stamped %}}\n{{{{ config(target_schema='history', unique_key='customer_id', strategy='timestamp', updated_at='signed_up') }}}}\n{query}{{% endsnapshot %}}\n"
+        ),
+    )
+    .unwrap();
+    st.project = Project::load(&project_dir).unwrap();
+    shop::land_shop(&st.landing.join("b1"), 4);
+    shop::land_shop(&st.landing.join("b2"), 5);
+    let customers = st.landing.join("b2/customers.csv");
+    let text = std::fs::read_to_string(&customers).unwrap();
+    std::fs::write(&customers, text.replace("Bo 2", "Bo the second")).unwrap();
+    let alerts = landfall_local::AlertFile::new(st.tmp.path().join("alerts.jsonl"));
+    let settings = interleave::notify_settings(&alerts);
+    let dir = tempfile::tempdir().unwrap();
+    let duck = landfall_duckdb::DuckWarehouse::open(dir.path().join("w.duckdb"), &Default::default()).unwrap();
+    let storage = LocalFolder::new(&st.landing);
+    for batch in ["b1", "b2"] {
+        let input = serde_json::json!({"bucket": "landing", "batch": batch});
+        let s = pipeline::run(st.deps(), &settings, &input, &Quiet, &RunOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(s.status, "succeeded", "{s:#?}");
+        let deps = Deps {
+            warehouse: &duck,
+            storage: &storage,
+            project: &st.project,
+        };
+        let d = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(d.status, "succeeded", "{d:#?}");
+    }
+    let checked =
+        "select customer_id, name, vip, dbt_valid_to is null from build_history.customers_checked order by 1, 2";
+    // A null TIMESTAMP_NTZ does not read back through fakesnow's Arrow: `dbt_valid_to is null`.
+    let stamped = "select customer_id, name, cast(dbt_valid_from as varchar), dbt_valid_to is null, dbt_scd_id from build_history.customers_stamped order by 1, 2";
+    let on_snowflake = rows_as_text(&st.wh, checked).await;
+    assert_eq!(on_snowflake, rows_as_text(&duck, checked).await, "the check snapshot");
+    assert_eq!(
+        on_snowflake.len(),
+        6,
+        "4 first versions, Bo's second, customer 5: {on_snowflake:?}"
+    );
+    assert!(
+        on_snowflake.iter().any(|r| r[1] == "Bo 2" && r[3] == "false")
+            && on_snowflake.iter().any(|r| r[1] == "Bo the second" && r[3] == "true"),
+        "{on_snowflake:?}"
+    );
+    let stamped_rows = rows_as_text(&st.wh, stamped).await;
+    assert_eq!(stamped_rows.len(), 5, "{stamped_rows:?}");
+    assert_eq!(
+        stamped_rows,
+        rows_as_text(&duck, stamped).await,
+        "the timestamp snapshot"
+    );
+}
