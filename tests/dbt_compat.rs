@@ -1515,7 +1515,9 @@ from {{ ref('stg_titles') }}
 /// nothing; a changed row gets a new version, a vanished one stays current), both in one file
 /// configured by `snapshots:` in dbt_project.yml and `config()`. After each batch landfall's
 /// snapshots hold dbt-duckdb's rows (the `check` one's times aside, which are the moment each
-/// ran) and column types. A snapshot without a `unique_key` fails both at load.
+/// ran) and column types. Tests from a property file beside the snapshots run in the gate:
+/// its keys are not unique once a key has two versions, for landfall and dbt alike. A
+/// snapshot without a `unique_key` fails both at load.
 #[test]
 fn snapshots_keep_history_as_dbt_keeps_it() {
     let f = Fixture::new();
@@ -1592,6 +1594,25 @@ fn snapshots_keep_history_as_dbt_keeps_it() {
         checked.rows[0][0].as_i64() > checked.rows[0][1].as_i64(),
         "the third batch changed titles it shares with the first: {checked:?}"
     );
+
+    // Tests on a snapshot, from a property file beside it: its scd ids are unique, its keys
+    // are not (a key has a version per batch): the gate fails, as dbt's test does.
+    write(
+        "snapshots/_snapshots.yml",
+        "version: 2\nsnapshots:\n  - name: titles_history\n    columns:\n      - name: dbt_scd_id\n        data_tests: [unique, not_null]\n      - name: title_id\n        data_tests: [unique]\n",
+    );
+    f.generated_batch("2026-01-04", 120, 9);
+    let o = f.run_project("2026-01-04", &project, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(failing_test_names(&o), ["unique_titles_history_title_id"]);
+    dbt_fails_saying(
+        &f,
+        &project,
+        &f.dir.path().join("dbt.duckdb"),
+        &["test", "--select", "titles_history", "--vars", "{batch: '2026-01-04'}"],
+        "FAIL",
+    );
+    std::fs::remove_file(project.join("snapshots/_snapshots.yml")).unwrap();
 
     write(
         "snapshots/titles.sql",

@@ -41,9 +41,11 @@ pub enum Place {
     /// A seed's configuration: `+key` in `dbt_project.yml`'s `seeds:`, or a schema file's
     /// `config:`.
     SeedConfig,
-    /// A snapshot's configuration: `+key` in `dbt_project.yml`'s `snapshots:`, or `config()`
-    /// in its `{% snapshot %}` block.
+    /// A snapshot's configuration: `+key` in `dbt_project.yml`'s `snapshots:`, a schema
+    /// file's `config:`, or `config()` in its `{% snapshot %}` block.
     SnapshotConfig,
+    /// A snapshot's entry in a schema file (its properties: columns, tests).
+    Snapshot,
 }
 
 impl Place {
@@ -63,6 +65,7 @@ impl Place {
             Place::Seed => "a seed property",
             Place::SeedConfig => "a seed config",
             Place::SnapshotConfig => "a snapshot config",
+            Place::Snapshot => "a snapshot property",
         }
     }
 }
@@ -188,9 +191,7 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             // Run in the gate; their own keys are checked by unit::parse.
             "unit_tests" => Honoured,
             "seeds" => Honoured,
-            "snapshots" => refused(
-                "a snapshot's properties in a schema file (columns, tests) are not read yet: test the snapshot with a singular test",
-            ),
+            "snapshots" => Honoured,
             _ => refused(DEFAULT_REFUSAL),
         },
         Place::Model => match key {
@@ -266,6 +267,14 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             "database" => refused("seeds load into the run's own warehouse database: remove it"),
             "grants" => refused("landfall grants nothing on what it builds: grant on the published schemas"),
             "materialized" => refused("a seed is a table: remove materialized"),
+            _ => refused(DEFAULT_REFUSAL),
+        },
+        Place::Snapshot => match key {
+            "name" | "columns" | "config" | "tests" | "data_tests" => Honoured,
+            "description" | "static_analysis_off_reason" => Inert,
+            "relation" => refused(
+                "a snapshot defined in YAML (relation:) is not supported yet: define it in a {% snapshot %} block in snapshots/",
+            ),
             _ => refused(DEFAULT_REFUSAL),
         },
         Place::SnapshotConfig => match key {

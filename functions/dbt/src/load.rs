@@ -902,9 +902,15 @@ impl Project {
         }
         // Unit test fixture files, and not singular tests: `<test-path>/fixtures/`.
         let fixture_dirs: Vec<PathBuf> = test_paths.iter().map(|t| root.join(t).join("fixtures")).collect();
-        // Property files, as dbt reads them: beside the models and beside the seeds.
+        // Property files, as dbt reads them: beside the models, the seeds and the snapshots.
         let seed_paths = string_list(y.get("seed-paths"), "seeds");
-        for base in model_paths.iter().chain(&seed_paths).map(|d| root.join(d)) {
+        let snapshot_paths = string_list(y.get("snapshot-paths"), "snapshots");
+        for base in model_paths
+            .iter()
+            .chain(&seed_paths)
+            .chain(&snapshot_paths)
+            .map(|d| root.join(d))
+        {
             let mut ymls = Vec::new();
             files_with_ext(&base, &["yml", "yaml"], &mut ymls);
             for f in ymls {
@@ -928,6 +934,7 @@ impl Project {
                 for (kind, place, config_place) in [
                     ("models", Place::Model, Place::ModelConfig),
                     ("seeds", Place::Seed, Place::SeedConfig),
+                    ("snapshots", Place::Snapshot, Place::SnapshotConfig),
                 ] {
                     for m in y.get(kind).and_then(Yaml::as_sequence).into_iter().flatten() {
                         let n = m
@@ -984,7 +991,9 @@ impl Project {
             let Some(m) = models.iter_mut().find(|m| &m.name == n) else {
                 return Err(cfg_err(
                     f,
-                    format!("describes model or seed '{n}', but there is no {n}.sql nor {n}.csv"),
+                    format!(
+                        "describes model, seed or snapshot '{n}', but there is no {n}.sql, {n}.csv nor {{% snapshot {n} %}}"
+                    ),
                 ));
             };
             let target = TestTarget::Model(n.clone());
@@ -1354,14 +1363,6 @@ fn load_snapshots(root: &Path, project: &Yaml, name: &str, pf: &Path, text: &str
     let mut snapshots: Vec<Model> = Vec::new();
     for dir in string_list(project.get("snapshot-paths"), "snapshots") {
         let base = root.join(&dir);
-        let mut ymls = Vec::new();
-        files_with_ext(&base, &["yml", "yaml"], &mut ymls);
-        if let Some(f) = ymls.first() {
-            return Err(cfg_err(
-                f.strip_prefix(root).unwrap_or(f),
-                "snapshots defined or described in YAML are not supported yet: define each in a {% snapshot %} block, and test it with a singular test",
-            ));
-        }
         let mut files = Vec::new();
         files_with_ext(&base, &["sql"], &mut files);
         for f in files {

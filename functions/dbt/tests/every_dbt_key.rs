@@ -71,8 +71,10 @@ fn sample(key: &str) -> Value {
         "constraints" => json!([]),
         "on-run-start" => json!(["select 1"]),
         "seed-paths" => json!(["seeds"]),
+        "snapshot-paths" => json!(["snapshots"]),
         "version" | "config-version" => json!(2),
         "dispatch" => json!([{"macro_namespace": "dbt", "search_order": ["walk", "dbt"]}]),
+        "check_cols" => json!("all"),
         _ => json!("x"),
     }
 }
@@ -108,6 +110,10 @@ impl Case {
                 "  - name: codes",
                 "    columns:",
                 "      - name: code",
+                "snapshots:",
+                "  - name: snap",
+                "    columns:",
+                "      - name: id",
                 "",
             ]
             .join("\n"),
@@ -133,6 +139,12 @@ impl Case {
         std::fs::write(p.join("models/_m.yml"), &self.schema).unwrap();
         std::fs::write(p.join("models/m.sql"), &self.sql).unwrap();
         std::fs::write(p.join("seeds/codes.csv"), "code,label\n1,one\n").unwrap();
+        std::fs::create_dir_all(p.join("snapshots")).unwrap();
+        std::fs::write(
+            p.join("snapshots/snap.sql"),
+            "{% snapshot snap %}{{ config(unique_key='id', strategy='check', check_cols='all') }}select 1 as id{% endsnapshot %}\n",
+        )
+        .unwrap();
         dir
     }
 
@@ -160,12 +172,12 @@ fn structural(place: Place, key: &str) -> bool {
             "snapshots",
         ]
         .contains(&k),
-        Place::SchemaFile => ["models", "sources", "version", "seeds"].contains(&k),
+        Place::SchemaFile => ["models", "sources", "version", "seeds", "snapshots"].contains(&k),
         Place::Model => ["name", "columns", "config", "tests", "data_tests"].contains(&k),
         Place::Column => ["name", "tests", "data_tests", "config"].contains(&k),
         Place::Source => ["name", "tables", "config", "schema"].contains(&k),
         Place::SourceTable => ["name", "identifier", "columns", "tests", "data_tests", "config"].contains(&k),
-        Place::Seed => ["name", "columns", "config"].contains(&k),
+        Place::Seed | Place::Snapshot => ["name", "columns", "config"].contains(&k),
         _ => false,
     }
 }
@@ -268,7 +280,7 @@ fn every_key_dbt_accepts_is_honoured_or_refused_at_load_with_its_line() {
         tally.check("config()", Place::ModelConfig, &key, &v, &c, "m.sql");
     }
     // Schema-file levels: (definition, place, the base line it goes under, its indent).
-    let levels: [(Option<&str>, Place, &str, usize); 11] = [
+    let levels: [(Option<&str>, Place, &str, usize); 13] = [
         (None, Place::SchemaFile, "version: 2", 0),
         (Some("ModelProperties"), Place::Model, "  - name: m", 4),
         (Some("ColumnProperties"), Place::Column, "      - name: id", 8),
@@ -280,6 +292,8 @@ fn every_key_dbt_accepts_is_honoured_or_refused_at_load_with_its_line() {
         (Some("DataTestConfig"), Place::TestConfig, "", 0),
         (Some("SeedProperties"), Place::Seed, "  - name: codes", 4),
         (Some("SeedConfig"), Place::SeedConfig, "  - name: codes", 4),
+        (Some("SnapshotProperties"), Place::Snapshot, "  - name: snap", 4),
+        (Some("SnapshotConfig"), Place::SnapshotConfig, "  - name: snap", 4),
     ];
     for (def, place, under, indent) in levels {
         for key in properties(&resources, def) {
@@ -295,7 +309,11 @@ fn every_key_dbt_accepts_is_honoured_or_refused_at_load_with_its_line() {
                         &format!("- not_null:\n              config: {{{key}: {v}}}\n"),
                     )
                 }
-                Place::ColumnConfig | Place::SourceConfig | Place::TableConfig | Place::SeedConfig => {
+                Place::ColumnConfig
+                | Place::SourceConfig
+                | Place::TableConfig
+                | Place::SeedConfig
+                | Place::SnapshotConfig => {
                     Case::insert(&mut c.schema, under, indent, &format!("config: {{{key}: {v}}}"))
                 }
                 _ => Case::insert(&mut c.schema, under, indent, &format!("{key}: {v}")),
@@ -345,7 +363,7 @@ fn a_refused_key_says_where_and_what_to_do_instead() {
     let mut c = Case::new();
     c.schema += "unit_tests:\n  - name: u\n    model: m\n";
     let e = c.load().1.unwrap_err();
-    assert!(e.contains("_m.yml line 19: unit test u needs expect: rows"), "{e}");
+    assert!(e.contains("_m.yml line 23: unit test u needs expect: rows"), "{e}");
 }
 
 /// Hooks add up as in dbt: the project's folder hooks, then the model's own, in order.
@@ -381,7 +399,7 @@ fn snapshots_python_models_and_packages_that_build_are_refused_naming_the_file()
         (
             "snapshots/s.yml",
             "snapshots:\n  - name: s\n    relation: ref('m')\n",
-            "snapshots/s.yml: snapshots defined or described in YAML are not supported yet",
+            "snapshots/s.yml line 3: `relation` (a snapshot property) is not supported",
         ),
         (
             "models/p.py",
