@@ -1636,6 +1636,110 @@ fn snapshots_keep_history_as_dbt_keeps_it() {
     );
 }
 
+/// Model versions as dbt has them: `scores` in two versions, v1 in `scores_v1.sql` and the
+/// latest, v2, in `scores.sql` (where dbt finds it), each built as `scores_v<v>`;
+/// `ref('scores')` is the latest, `ref('scores', v=1)` and `version=1` the first; each version
+/// has the model's columns but those it excludes, and the tests on them (`generation`'s only
+/// on v1). Every relation has dbt-duckdb's rows and types; a test on v1 failing fails both
+/// under the version's name. A ref to a version that does not exist fails both.
+#[test]
+fn model_versions_build_and_resolve_as_in_dbt() {
+    let f = Fixture::new();
+    let project = f.dir.path().join("project");
+    copy_project(&project);
+    let write = |rel: &str, text: &str| write_file(&project, rel, text);
+    write(
+        "models/reporting/scores_v1.sql",
+        "select title_id, imdb_score, 'v1' as generation from {{ ref('stg_titles') }}\n",
+    );
+    write(
+        "models/reporting/scores.sql",
+        "select title_id, imdb_score, tmdb_score from {{ ref('stg_titles') }}\n",
+    );
+    let users = "select 'latest' as which, count(*) as n, max(tmdb_score) as top from {{ ref('scores') }}\n\
+                 union all select 'v1', count(*), null from {{ ref('scores', v=1) }}\n\
+                 union all select 'v1 again', count(*), null from {{ ref('scores', version=1) }}\n";
+    write("models/reporting/score_users.sql", users);
+    let yml = "version: 2\nmodels:\n  - name: scores\n    latest_version: 2\n    columns:\n\
+        \x20     - name: title_id\n        data_tests: [not_null, unique]\n\
+        \x20     - name: imdb_score\n\
+        \x20     - name: generation\n        data_tests: [{accepted_values: {arguments: {values: ['v1']}}}]\n\
+        \x20     - name: tmdb_score\n\
+        \x20   versions:\n\
+        \x20     - v: 2\n        columns:\n          - include: all\n            exclude: [generation]\n\
+        \x20     - v: 1\n        columns:\n          - include: all\n            exclude: [tmdb_score]\n";
+    write("models/reporting/_scores.yml", yml);
+    f.generated_batch("v1", 150, 8);
+    let o = f.run_project("v1", &project, &["--keep-build"], &[]);
+    assert_ok(&o);
+    let copy = f.dir.path().join("dbt.duckdb");
+    dbt_ok(
+        &f,
+        &project,
+        &copy,
+        &[
+            "build",
+            "--select",
+            "+score_users",
+            "--indirect-selection",
+            "cautious",
+            "--vars",
+            "{batch: v1}",
+        ],
+    );
+    for m in ["scores_v1", "scores_v2", "score_users"] {
+        built_as_dbt_built(&f, &copy, m);
+    }
+    let users = f.query("select which, n from build_main.score_users order by which");
+    assert_eq!(users.rows.len(), 3);
+    assert!(users.rows.iter().all(|r| r[1] == users.rows[0][1]), "{users:?}");
+
+    // generation's test is v1's only: failing, it fails as v1's, for landfall and dbt.
+    write(
+        "models/reporting/_scores.yml",
+        &yml.replace("values: ['v1']", "values: ['v0']"),
+    );
+    f.generated_batch("v2", 120, 9);
+    let o = f.run_project("v2", &project, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(failing_test_names(&o), ["accepted_values_scores_v1_generation__v0"]);
+    dbt_fails_saying(
+        &f,
+        &project,
+        &copy,
+        &[
+            "build",
+            "--select",
+            "+score_users",
+            "--indirect-selection",
+            "cautious",
+            "--vars",
+            "{batch: v2}",
+        ],
+        "accepted_values_scores_v1_generation__v0",
+    );
+
+    write("models/reporting/_scores.yml", yml);
+    write(
+        "models/reporting/score_users.sql",
+        "select * from {{ ref('scores', v=3) }}\n",
+    );
+    let o = f.run_project("v2", &project, &[], &[]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stdout.contains("ref('scores', v=3): model scores has versions 2, 1"),
+        "{}",
+        o.stdout
+    );
+    dbt_fails_saying(
+        &f,
+        &project,
+        &copy,
+        &["compile", "--select", "score_users", "--vars", "{batch: v2}"],
+        "scores",
+    );
+}
+
 /// `m` as landfall kept it (`--keep-build`) and as dbt built it over `copy`: the same rows and
 /// column types (returned, name and type per column).
 fn built_as_dbt_built(f: &Fixture, copy: &std::path::Path, m: &str) -> landfall_core::warehouse::Table {

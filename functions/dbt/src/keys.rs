@@ -46,6 +46,8 @@ pub enum Place {
     SnapshotConfig,
     /// A snapshot's entry in a schema file (its properties: columns, tests).
     Snapshot,
+    /// An entry of a model's `versions:`.
+    Version,
 }
 
 impl Place {
@@ -66,6 +68,7 @@ impl Place {
             Place::SeedConfig => "a seed config",
             Place::SnapshotConfig => "a snapshot config",
             Place::Snapshot => "a snapshot property",
+            Place::Version => "a model version property",
         }
     }
 }
@@ -210,9 +213,8 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             | "primary_entity"
             | "derived_semantics"
             | "static_analysis_off_reason" => Inert,
-            "versions" | "latest_version" => {
-                refused("model versions are not supported yet: give each version its own model name")
-            }
+            // Each version becomes a model `<name>_v<v>` (load.rs, expand_versions).
+            "versions" | "latest_version" => Honoured,
             _ => refused(DEFAULT_REFUSAL),
         },
         Place::Column => match key {
@@ -267,6 +269,13 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
             "database" => refused("seeds load into the run's own warehouse database: remove it"),
             "grants" => refused("landfall grants nothing on what it builds: grant on the published schemas"),
             "materialized" => refused("a seed is a table: remove materialized"),
+            _ => refused(DEFAULT_REFUSAL),
+        },
+        Place::Version => match key {
+            "v" | "defined_in" | "columns" | "config" | "tests" | "data_tests" | "meta" | "tags" | "constraints" => {
+                Honoured
+            }
+            "description" | "docs" | "deprecation_date" | "access" | "group" => Inert,
             _ => refused(DEFAULT_REFUSAL),
         },
         Place::Snapshot => match key {

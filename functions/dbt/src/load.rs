@@ -244,6 +244,192 @@ pub struct Project {
     /// `dispatch:` of dbt_project.yml: a macro namespace and the packages (the project's own
     /// name among them) `adapter.dispatch` searches for it, in order.
     pub dispatch: Vec<(String, Vec<String>)>,
+    /// The versioned models: each version is the model `<name>_v<v>` of [`Project::models`].
+    pub versions: Vec<Versioned>,
+}
+
+/// A model with `versions:` (dbt's model versions): each version is a model of its own,
+/// `<name>_v<v>` (its relation's name too, as dbt names it); `ref('<name>')` is the latest,
+/// `ref('<name>', v=…)` one of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    pub name: String,
+    /// `latest_version`, else the greatest `v`.
+    pub latest: String,
+    /// Each `v` and the model it is.
+    pub versions: Vec<(String, String)>,
+}
+
+impl Versioned {
+    /// The model `ref(name, v=…)` reads: the version asked for, else the latest.
+    pub fn model(&self, v: Option<&str>) -> Option<&str> {
+        let v = v.unwrap_or(&self.latest);
+        self.versions.iter().find(|(x, _)| x == v).map(|(_, m)| m.as_str())
+    }
+}
+
+/// A YAML scalar as text (`v: 2` and `v: '2'` alike).
+fn scalar_text(y: &Yaml) -> Option<String> {
+    match y {
+        Yaml::Number(n) => Some(n.to_string()),
+        Yaml::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A version's columns, as dbt resolves them: the model's columns (all, or those `include`d,
+/// minus those `exclude`d), each replaced by the version's own definition of it, then the
+/// version's other columns. A version that lists no columns has the model's.
+fn version_columns(top: Option<&Yaml>, version: Option<&Yaml>, at: &str) -> Result<Yaml> {
+    let top: Vec<Yaml> = top.and_then(Yaml::as_sequence).cloned().unwrap_or_default();
+    let Some(own) = version.and_then(Yaml::as_sequence) else {
+        return Ok(Yaml::Sequence(top));
+    };
+    let name_of = |c: &Yaml| c.get("name").and_then(Yaml::as_str).map(str::to_string);
+    let names = |y: Option<&Yaml>| -> Vec<String> {
+        y.and_then(Yaml::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    };
+    let (mut include, mut exclude) = (None, Vec::new());
+    let mut defined = Vec::new();
+    for c in own {
+        match c.get("include") {
+            Some(Yaml::String(s)) if s == "all" || s == "*" => exclude = names(c.get("exclude")),
+            Some(list @ Yaml::Sequence(_)) => {
+                include = Some(names(Some(list)));
+                exclude = names(c.get("exclude"));
+            }
+            Some(other) => {
+                return Err(ProjectError::config(format!(
+                    "{at}: include is 'all' or a list of columns, found {other:?}"
+                )));
+            }
+            None => defined.push(c.clone()),
+        }
+    }
+    let mut out: Vec<Yaml> = top
+        .into_iter()
+        .filter(|c| {
+            name_of(c).is_some_and(|n| include.as_ref().is_none_or(|i| i.contains(&n)) && !exclude.contains(&n))
+        })
+        .collect();
+    for c in defined {
+        match out.iter().position(|x| name_of(x) == name_of(&c)) {
+            Some(i) => out[i] = c,
+            None => out.push(c),
+        }
+    }
+    Ok(Yaml::Sequence(out))
+}
+
+/// Each versioned model of the schema files becomes one model per version: the file
+/// (`defined_in`, else `<name>_v<v>.sql`, else `<name>.sql`, as dbt looks) renamed
+/// `<name>_v<v>`, described by the model's entry with the version's columns, config, tests
+/// and meta over it.
+fn expand_versions(
+    models: &mut [Model],
+    yml_models: &mut BTreeMap<String, (Yaml, PathBuf, String)>,
+) -> Result<Vec<Versioned>> {
+    let names: Vec<String> = yml_models
+        .iter()
+        .filter(|(_, (y, _, _))| y.get("versions").is_some_and(|v| !v.is_null()))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let mut out = Vec::new();
+    for n in names {
+        let (y, f, text) = yml_models.remove(&n).unwrap();
+        let at = keys::located(&f, &text, "versions");
+        let Some(list) = y.get("versions").and_then(Yaml::as_sequence) else {
+            return Err(ProjectError::config(format!(
+                "{at}: versions is a list of {{v: …}}, as in dbt"
+            )));
+        };
+        let mut versions = Vec::new();
+        for e in list {
+            keys::check_node(Place::Version, Place::ModelConfig, e, &f, &text)?;
+            let v = e
+                .get("v")
+                .and_then(scalar_text)
+                .ok_or_else(|| ProjectError::config(format!("{at}: each version of model {n} needs its v")))?;
+            let internal = format!("{n}_v{v}");
+            let defined_in = e.get("defined_in").and_then(Yaml::as_str);
+            let file = match defined_in {
+                Some(d) => models.iter().position(|m| m.name == d),
+                None => models
+                    .iter()
+                    .position(|m| m.name == internal)
+                    .or_else(|| models.iter().position(|m| m.name == n)),
+            };
+            let Some(i) = file else {
+                return Err(ProjectError::config(format!(
+                    "{at}: model {n} version {v} has no file: {}.sql (or {n}.sql), or name it with defined_in",
+                    defined_in.unwrap_or(&internal)
+                )));
+            };
+            models[i].name = internal.clone();
+            let mut entry = match y.clone() {
+                Yaml::Mapping(m) => m,
+                _ => serde_yaml::Mapping::new(),
+            };
+            entry.remove("versions");
+            entry.remove("latest_version");
+            entry.insert("name".into(), internal.clone().into());
+            entry.insert(
+                "columns".into(),
+                version_columns(y.get("columns"), e.get("columns"), &at)?,
+            );
+            let mut config = y.get("config").and_then(Yaml::as_mapping).cloned().unwrap_or_default();
+            for (k, v) in e.get("config").and_then(Yaml::as_mapping).into_iter().flatten() {
+                config.insert(k.clone(), v.clone());
+            }
+            entry.insert("config".into(), Yaml::Mapping(config));
+            for k in ["tests", "data_tests"] {
+                let mut tests: Vec<Yaml> = y.get(k).and_then(Yaml::as_sequence).cloned().unwrap_or_default();
+                tests.extend(e.get(k).and_then(Yaml::as_sequence).cloned().unwrap_or_default());
+                if !tests.is_empty() {
+                    entry.insert(k.into(), Yaml::Sequence(tests));
+                }
+            }
+            for k in ["meta", "tags", "constraints"] {
+                if let Some(x) = e.get(k) {
+                    entry.insert(k.into(), x.clone());
+                }
+            }
+            if yml_models.contains_key(&internal) {
+                return Err(ProjectError::config(format!(
+                    "{at}: model {n} version {v} is {internal}, which another entry describes"
+                )));
+            }
+            yml_models.insert(internal.clone(), (Yaml::Mapping(entry), f.clone(), text.clone()));
+            versions.push((v, internal));
+        }
+        let latest = match y.get("latest_version").and_then(scalar_text) {
+            Some(l) => l,
+            None => versions
+                .iter()
+                .map(|(v, _)| v.clone())
+                .max_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => x.total_cmp(&y),
+                    _ => a.cmp(b),
+                })
+                .unwrap_or_default(),
+        };
+        if !versions.iter().any(|(v, _)| *v == latest) {
+            return Err(ProjectError::config(format!(
+                "{}: latest_version {latest} of model {n} is none of its versions",
+                keys::located(&f, &text, "latest_version")
+            )));
+        }
+        out.push(Versioned {
+            name: n,
+            latest,
+            versions,
+        });
+    }
+    Ok(out)
 }
 
 /// The target dbt would pick: `DBT_TARGET` (dbt's environment form of `--target`), else the
@@ -987,6 +1173,7 @@ impl Project {
                 }
             }
         }
+        let versions = expand_versions(&mut models, &mut yml_models)?;
         for (n, (y, f, text)) in &yml_models {
             let Some(m) = models.iter_mut().find(|m| &m.name == n) else {
                 return Err(cfg_err(
@@ -1046,6 +1233,7 @@ impl Project {
             unit_tests,
             packages,
             dispatch,
+            versions,
         };
         project.parse()?;
         Ok(project)

@@ -843,14 +843,47 @@ fn environment(
     env.set_trim_blocks(false);
     {
         let (s, c) = (scope.clone(), cap.clone());
+        let versioned = project.versions.clone();
         env.add_function(
             "ref",
-            move |args: minijinja::value::Rest<String>| -> std::result::Result<JValue, minijinja::Error> {
-                // ref('model') or ref('package', 'model')
-                let name = args
+            move |args: minijinja::value::Rest<JValue>| -> std::result::Result<JValue, minijinja::Error> {
+                // ref('model'), ref('package', 'model'), ref('model', v=2) / version=2
+                let (positional, kwargs) = split_args(&args)?;
+                let name = positional
                     .last()
-                    .cloned()
+                    .map(|v| v.to_string())
                     .ok_or_else(|| jerr(ErrorKind::MissingArgument, "ref() needs a model name"))?;
+                let version = match &kwargs {
+                    Some(k) => match k.get::<Option<JValue>>("v")? {
+                        Some(v) => Some(v),
+                        None => k.get::<Option<JValue>>("version")?,
+                    },
+                    None => None,
+                }
+                .map(|v| v.to_string());
+                let name = match (versioned.iter().find(|x| x.name == name), &version) {
+                    (Some(x), v) => x.model(v.as_deref()).map(str::to_string).ok_or_else(|| {
+                        jerr(
+                            ErrorKind::InvalidOperation,
+                            format!(
+                                "ref('{name}', v={}): model {name} has versions {}",
+                                v.as_deref().unwrap_or_default(),
+                                x.versions
+                                    .iter()
+                                    .map(|(v, _)| v.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    })?,
+                    (None, Some(v)) => {
+                        return Err(jerr(
+                            ErrorKind::InvalidOperation,
+                            format!("ref('{name}', v={v}): model {name} has no versions"),
+                        ));
+                    }
+                    (None, None) => name,
+                };
                 let rel = s.models.get(&name).cloned().ok_or_else(|| {
                     jerr(
                         ErrorKind::InvalidOperation,

@@ -75,6 +75,9 @@ fn sample(key: &str) -> Value {
         "version" | "config-version" => json!(2),
         "dispatch" => json!([{"macro_namespace": "dbt", "search_order": ["walk", "dbt"]}]),
         "check_cols" => json!("all"),
+        // The base model's one version, in its own file (m.sql, as dbt finds it).
+        "versions" => json!([{"v": 1}]),
+        "latest_version" => json!(1),
         _ => json!("x"),
     }
 }

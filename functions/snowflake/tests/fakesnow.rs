@@ -1296,7 +1296,8 @@ async fn a_seed_loads_through_the_snowflake_adapter_as_on_duckdb() {
 /// A package through the Snowflake adapter: installed in dbt_packages/, its macro called by
 /// namespace dispatches to its `snowflake__` implementation (DuckDB's run takes `default__`),
 /// its generic test runs in the gate (passing, then failing with nothing published), and the
-/// mart has DuckDB's rows; `modules.re` and a list `return()` render as on DuckDB.
+/// mart has DuckDB's rows; `modules.re`, a list `return()` and refs to a versioned model's
+/// latest and first versions render as on DuckDB.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_package_s_macros_and_tests_run_through_the_snowflake_adapter() {
     use landfall_core::pipeline::{self, RunOptions};
@@ -1321,7 +1322,14 @@ async fn a_package_s_macros_and_tests_run_through_the_snowflake_adapter() {
     );
     write(
         "models/marts/revenue_cents.sql",
-        "select customer_id, {{ money.cents('revenue') }} as cents, {{ money.engine()[0] }} as engine, '{{ modules.re.sub('_(\\\\w)', '-\\\\1', 'revenue_cents') }}' as slug from {{ ref('customer_revenue') }}\n",
+        "select customer_id, {{ money.cents('revenue') }} as cents, {{ money.engine()[0] }} as engine, '{{ modules.re.sub('_(\\\\w)', '-\\\\1', 'revenue_cents') }}' as slug, (select one from {{ ref('tiny') }}) * 10 + (select one from {{ ref('tiny', v=1) }}) as versions from {{ ref('customer_revenue') }}\n",
+    );
+    // A versioned model: `tiny` (v2, the latest, in tiny.sql) and v1.
+    write("models/marts/tiny.sql", "select 2 as one\n");
+    write("models/marts/tiny_v1.sql", "select 1 as one\n");
+    write(
+        "models/marts/_tiny.yml",
+        "version: 2\nmodels:\n  - name: tiny\n    latest_version: 2\n    versions:\n      - v: 2\n      - v: 1\n",
     );
     let yml = "version: 2\nmodels:\n  - name: revenue_cents\n    columns:\n      - name: cents\n        data_tests:\n          - money.at_least: {arguments: {floor: 0}}\n";
     write("models/marts/_revenue_cents.yml", yml);
@@ -1334,13 +1342,13 @@ async fn a_package_s_macros_and_tests_run_through_the_snowflake_adapter() {
         .await
         .unwrap();
     assert_eq!(s.status, "succeeded", "{s:#?}");
-    let sql = "select customer_id, cents, engine, slug from marts.revenue_cents order by customer_id";
+    let sql = "select customer_id, cents, engine, slug, versions from marts.revenue_cents order by customer_id";
     let on_snowflake = rows_as_text(&st.wh, sql).await;
     assert!(
         !on_snowflake.is_empty()
             && on_snowflake
                 .iter()
-                .all(|r| r[2] == "snowflake" && r[3] == "revenue-cents"),
+                .all(|r| r[2] == "snowflake" && r[3] == "revenue-cents" && r[4].starts_with("21")),
         "{on_snowflake:?}"
     );
     let (_dir, duck, d) = on_duckdb(&st, &settings, &input, &[]).await;
