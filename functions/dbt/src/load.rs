@@ -216,6 +216,25 @@ pub struct Model {
     pub seed: Option<std::sync::Arc<crate::seed::RawSeed>>,
 }
 
+impl Model {
+    /// A model as its file gives it, before the parse learns its refs and a schema file its
+    /// columns.
+    fn new(name: String, path: PathBuf, layer: String, raw_sql: String, config: ModelConfig) -> Model {
+        Model {
+            name,
+            path,
+            layer,
+            raw_sql,
+            config,
+            refs: vec![],
+            sources: vec![],
+            columns: vec![],
+            constraints_at: None,
+            seed: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Project {
     pub root: PathBuf,
@@ -1072,18 +1091,13 @@ impl Project {
                         format!("a second model named '{mname}'; model names must be unique"),
                     ));
                 }
-                models.push(Model {
-                    name: mname,
-                    path: f.strip_prefix(&root).unwrap_or(&f).to_path_buf(),
-                    layer: dirs.first().cloned().unwrap_or_default(),
-                    raw_sql: read(&f)?,
+                models.push(Model::new(
+                    mname,
+                    f.strip_prefix(&root).unwrap_or(&f).to_path_buf(),
+                    dirs.first().cloned().unwrap_or_default(),
+                    read(&f)?,
                     config,
-                    refs: vec![],
-                    sources: vec![],
-                    columns: vec![],
-                    constraints_at: None,
-                    seed: None,
-                });
+                ));
             }
         }
         // Unit test fixture files, and not singular tests: `<test-path>/fixtures/`.
@@ -1562,19 +1576,9 @@ fn load_snapshots(root: &Path, project: &Yaml, name: &str, pf: &Path, text: &str
                 }
                 let mut config = folder_config(&folder_cfg, &folders_below(&base, &f), "snapshot")?;
                 config.schema = config.schema.or(Some("snapshots".into()));
-                snapshots.push(Model {
-                    name: b.name,
-                    path: rel.clone(),
-                    layer: "snapshots".into(),
-                    // Its lines are the file's, for messages.
-                    raw_sql: format!("{}{}", "\n".repeat(b.line - 1), b.body),
-                    config,
-                    refs: vec![],
-                    sources: vec![],
-                    columns: vec![],
-                    constraints_at: None,
-                    seed: None,
-                });
+                // Its lines are the file's, for messages.
+                let sql = format!("{}{}", "\n".repeat(b.line - 1), b.body);
+                snapshots.push(Model::new(b.name, rel.clone(), "snapshots".into(), sql, config));
             }
         }
     }
@@ -1598,18 +1602,7 @@ fn load_seeds(root: &Path, project: &Yaml, name: &str, pf: &Path, text: &str) ->
                     format!("a second seed named '{sname}'; names must be unique"),
                 ));
             }
-            seeds.push(Model {
-                name: sname,
-                path: rel,
-                layer: "staging".into(),
-                raw_sql: String::new(),
-                config,
-                refs: vec![],
-                sources: vec![],
-                columns: vec![],
-                constraints_at: None,
-                seed: None,
-            });
+            seeds.push(Model::new(sname, rel, "staging".into(), String::new(), config));
         }
     }
     Ok(seeds)
