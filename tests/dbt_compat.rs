@@ -1512,7 +1512,8 @@ from {{ ref('stg_titles') }}
 /// Snapshots as dbt keeps them, over three batches landing one after another: a `timestamp`
 /// snapshot (every row of a later batch is newer: its current version closed at the new
 /// `updated_at`, a new one inserted) and a `check` one on two columns (an unchanged batch adds
-/// nothing; a changed row gets a new version, a vanished one stays current), both in one file
+/// nothing; a changed row gets a new version, a vanished one stays current) and a `timestamp`
+/// one with `hard_deletes='invalidate'` (a vanished row is closed), all in one file
 /// configured by `snapshots:` in dbt_project.yml and `config()`. After each batch landfall's
 /// snapshots hold dbt-duckdb's rows (the `check` one's times aside, which are the moment each
 /// ran) and column types. Tests from a property file beside the snapshots run in the gate:
@@ -1535,7 +1536,8 @@ fn snapshots_keep_history_as_dbt_keeps_it() {
                  qualify row_number() over (partition by trim(id) order by _row_number) = 1\n";
     let snapshots = format!(
         "{{% snapshot titles_history %}}\n{{{{ config(unique_key='title_id', strategy='timestamp', updated_at='updated_at') }}}}\n{query}{{% endsnapshot %}}\n\n\
-         {{% snapshot titles_checked %}}\n{{{{ config(unique_key='title_id', strategy='check', check_cols=['title', 'runtime']) }}}}\n{query}{{% endsnapshot %}}\n"
+         {{% snapshot titles_checked %}}\n{{{{ config(unique_key='title_id', strategy='check', check_cols=['title', 'runtime']) }}}}\n{query}{{% endsnapshot %}}\n\
+         {{% snapshot titles_invalidated %}}\n{{{{ config(unique_key='title_id', strategy='timestamp', updated_at='updated_at', hard_deletes='invalidate') }}}}\n{query}{{% endsnapshot %}}\n"
     );
     write("snapshots/titles.sql", &snapshots);
     let rows = |db: &std::path::Path, schema: &str| {
@@ -1544,6 +1546,9 @@ fn snapshots_keep_history_as_dbt_keeps_it() {
             q(format!("select * from {schema}.titles_history order by all")),
             q(format!(
                 "select title_id, title, runtime, dbt_valid_to is null as current from {schema}.titles_checked order by all"
+            )),
+            q(format!(
+                "select title_id, title, dbt_valid_from, dbt_valid_to is null as current from {schema}.titles_invalidated order by all"
             )),
             q(format!(
                 "select table_name, column_name, data_type from information_schema.columns where table_schema = '{schema}' order by table_name, ordinal_position"
@@ -1575,8 +1580,9 @@ fn snapshots_keep_history_as_dbt_keeps_it() {
         );
         assert_eq!(ours.0, theirs.0, "{batch}: the timestamp snapshot");
         assert_eq!(ours.1, theirs.1, "{batch}: the check snapshot");
-        assert_eq!(ours.2.rows.len(), 16, "{:?}", ours.2);
-        assert_eq!(ours.2, theirs.2, "{batch}: column types");
+        assert_eq!(ours.2, theirs.2, "{batch}: the snapshot that invalidates hard deletes");
+        assert_eq!(ours.3.rows.len(), 24, "{:?}", ours.3);
+        assert_eq!(ours.3, theirs.3, "{batch}: column types");
     }
     let history =
         f.query("select count(*), count(*) filter (where dbt_valid_to is null) from build_snapshots.titles_history");
@@ -1594,6 +1600,17 @@ fn snapshots_keep_history_as_dbt_keeps_it() {
         checked.rows[0][0].as_i64() > checked.rows[0][1].as_i64(),
         "the third batch changed titles it shares with the first: {checked:?}"
     );
+    // The titles the third batch no longer has: current in the history, closed where hard
+    // deletes are invalidated.
+    let gone = |t: &str| {
+        f.query(&format!(
+            "select count(*) from build_snapshots.{t} s where dbt_valid_to is null and not exists (select 1 from build_snapshots.titles_history h where h.title_id = s.title_id and h.updated_at = timestamp '2026-01-03')"
+        ))
+        .rows[0][0]
+            .as_i64()
+            .unwrap()
+    };
+    assert!(gone("titles_history") > 0 && gone("titles_invalidated") == 0);
 
     // Tests on a snapshot, from a property file beside it: its scd ids are unique, its keys
     // are not (a key has a version per batch): the gate fails, as dbt's test does.

@@ -293,16 +293,16 @@ pub fn handling(place: Place, key: &str, value: &Value) -> Handling {
                 Some("timestamp" | "check") => Honoured,
                 _ => refused("the snapshot strategies are timestamp and check"),
             },
-            // What dbt does by default: a row gone from the source stays current.
+            // A row gone from the source stays current (dbt's default) or is closed.
             "hard_deletes" => match value.as_str() {
-                Some("ignore") => Honoured,
+                Some("ignore" | "invalidate") => Honoured,
                 _ => refused(
-                    "only hard_deletes='ignore' (dbt's default) is supported: rows gone from the source stay current",
+                    "hard_deletes is 'ignore' (a row gone from the source stays current) or 'invalidate' (it is closed); 'new_record' is not supported",
                 ),
             },
             "invalidate_hard_deletes" => match value.as_bool() {
-                Some(false) => Honoured,
-                _ => refused("invalidating hard deletes is not supported: rows gone from the source stay current"),
+                Some(_) => Honoured,
+                None => refused("invalidate_hard_deletes is true or false"),
             },
             "description" | "docs" | "persist_docs" | "group" => Inert,
             "target_database" | "database" => {

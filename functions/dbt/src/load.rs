@@ -30,10 +30,12 @@ pub struct ModelConfig {
     /// A seed's `column_types` (column → the engine's type) and `delimiter`.
     pub column_types: Map<String, Value>,
     pub delimiter: Option<String>,
-    /// A snapshot's `strategy`, `updated_at` and `check_cols` (crate::snapshot).
+    /// A snapshot's `strategy`, `updated_at`, `check_cols` and whether a row gone from the
+    /// source is closed (`hard_deletes: invalidate`, dbt's older `invalidate_hard_deletes`).
     pub strategy: Option<String>,
     pub updated_at: Option<String>,
     pub check_cols: Option<Value>,
+    pub invalidate_hard_deletes: bool,
 }
 
 /// A hook config's statements: a string, a `{sql: …}` mapping, or a list of either.
@@ -101,6 +103,8 @@ impl ModelConfig {
             "strategy" => self.strategy = v.as_str().map(str::to_string),
             "updated_at" => self.updated_at = v.as_str().map(str::to_string),
             "check_cols" => self.check_cols = Some(v.clone()),
+            "hard_deletes" => self.invalidate_hard_deletes = v.as_str() == Some("invalidate"),
+            "invalidate_hard_deletes" => self.invalidate_hard_deletes = v.as_bool().unwrap_or(false),
             // A snapshot's schema, as written (dbt's legacy target_schema).
             "target_schema" => self.schema = v.as_str().map(str::to_string),
             _ => {} // other dbt configs (docs, persist_docs, …) mean nothing here

@@ -5,7 +5,7 @@
 //! newer `updated_at`; `check`: a `check_cols` value differs) and inserts their new versions and
 //! the new keys, through a staging table as dbt's snapshot materialization does (its SQL, here
 //! in Rust, so both engines run the same statements). Rows gone from the source stay current
-//! (dbt's `hard_deletes: ignore`).
+//! (dbt's `hard_deletes: ignore`), or are closed at the build's time (`invalidate`).
 
 use crate::error::{ProjectError, Result};
 use crate::load::ModelConfig;
@@ -198,6 +198,29 @@ pub fn staging(
     let mut args = config.unique_key.clone();
     args.push(u.clone());
     let scd = scd_id(&args);
+    // dbt's deletes: the current rows whose key the source no longer has, closed now.
+    let (deletes, union_deletes) = if config.invalidate_hard_deletes {
+        let now = now(target_type);
+        (
+            format!(
+                ",
+deletes_source_data as (
+    select *, {select_keys} from snapshot_query
+),
+deletes as (
+    select 'delete' as dbt_change_type, source_data.*, {now} as dbt_valid_from, {now} as dbt_updated_at,
+        {now} as dbt_valid_to, snapshotted_data.dbt_scd_id
+    from snapshotted_data
+    left join deletes_source_data as source_data on {join}
+    where {}
+)",
+                all("source_data", "is null")
+            ),
+            "\nunion all\nselect * from deletes".to_string(),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     format!(
         "create or replace table {staging} as
 with snapshot_query as (
@@ -226,10 +249,10 @@ updates as (
     from updates_source_data as source_data
     join snapshotted_data on {join}
     where ({changed})
-)
+){deletes}
 select * from insertions
 union all
-select * from updates",
+select * from updates{union_deletes}",
         all("snapshotted_data", "is null"),
         all("snapshotted_data", "is not null"),
     )

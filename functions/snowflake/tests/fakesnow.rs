@@ -1389,8 +1389,9 @@ async fn a_package_s_macros_and_tests_run_through_the_snowflake_adapter() {
 /// Snapshots through the Snowflake adapter, over two batches: a `check` snapshot of every
 /// column and a `timestamp` one. The second batch changes one customer's name and adds one:
 /// the check snapshot closes the changed row's version and inserts its new one and the new
-/// customer; the timestamp one (the same `updated_at`) only gains the new customer. Both hold
-/// what the same two runs leave on DuckDB (the check snapshot's times aside, which are the
+/// customer; the timestamp one (the same `updated_at`) only gains the new customer; a third
+/// batch without two customers closes them where hard deletes are invalidated. All hold what
+/// the same runs leave on DuckDB (the check snapshot's times aside, which are the
 /// moment each ran).
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshots_keep_history_through_the_snowflake_adapter_as_on_duckdb() {
@@ -1404,13 +1405,24 @@ async fn snapshots_keep_history_through_the_snowflake_adapter_as_on_duckdb() {
         project_dir.join("snapshots/customers.sql"),
         format!(
             "{{% snapshot customers_checked %}}\n{{{{ config(target_schema='history', unique_key='customer_id', strategy='check', check_cols='all') }}}}\n{query}{{% endsnapshot %}}\n\
-             {{% snapshot customers_stamped %}}\n{{{{ config(target_schema='history', unique_key='customer_id', strategy='timestamp', updated_at='signed_up') }}}}\n{query}{{% endsnapshot %}}\n"
+             {{% snapshot customers_stamped %}}\n{{{{ config(target_schema='history', unique_key='customer_id', strategy='timestamp', updated_at='signed_up') }}}}\n{query}{{% endsnapshot %}}\n\
+             {{% snapshot customers_kept %}}\n{{{{ config(target_schema='history', unique_key='customer_id', strategy='timestamp', updated_at='signed_up', invalidate_hard_deletes=true) }}}}\n{query}{{% endsnapshot %}}\n"
         ),
     )
     .unwrap();
     st.project = Project::load(&project_dir).unwrap();
     shop::land_shop(&st.landing.join("b1"), 4);
     shop::land_shop(&st.landing.join("b2"), 5);
+    // Landed with the others: the staged folder holds what was there when it started.
+    shop::land_shop(&st.landing.join("b3"), 4);
+    let b3 = st.landing.join("b3/customers.csv");
+    let kept: Vec<String> = std::fs::read_to_string(&b3)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("4;"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&b3, kept.concat()).unwrap();
     let customers = st.landing.join("b2/customers.csv");
     let text = std::fs::read_to_string(&customers).unwrap();
     std::fs::write(&customers, text.replace("Bo 2", "Bo the second")).unwrap();
@@ -1457,5 +1469,37 @@ async fn snapshots_keep_history_through_the_snowflake_adapter_as_on_duckdb() {
         stamped_rows,
         rows_as_text(&duck, stamped).await,
         "the timestamp snapshot"
+    );
+
+    // A third batch without customers 4 and 5: invalidate_hard_deletes closes them.
+    let input = serde_json::json!({"bucket": "landing", "batch": "b3"});
+    let on_duck = Deps {
+        warehouse: &duck,
+        storage: &storage,
+        project: &st.project,
+    };
+    for deps in [st.deps(), on_duck] {
+        let s = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(s.status, "succeeded", "{s:#?}");
+    }
+    let kept = "select customer_id, dbt_valid_to is null from build_history.customers_kept order by 1";
+    let on_snowflake = rows_as_text(&st.wh, kept).await;
+    assert_eq!(
+        on_snowflake,
+        rows_as_text(&duck, kept).await,
+        "the snapshot invalidating hard deletes"
+    );
+    let current: Vec<&str> = on_snowflake
+        .iter()
+        .filter(|r| r[1] == "true")
+        .map(|r| r[0].as_str())
+        .collect();
+    assert_eq!(current, ["1.000000", "2.000000", "3.000000"], "{on_snowflake:?}");
+    assert_eq!(
+        rows_as_text(&st.wh, stamped).await.len(),
+        5,
+        "the other keeps customers 4 and 5 current"
     );
 }
