@@ -1555,13 +1555,9 @@ fn snapshots_keep_history_as_dbt_keeps_it() {
             )),
         )
     };
-    // The same titles twice, then others (another seed).
-    for (batch, seed) in [("2026-01-01", 8), ("2026-01-02", 8), ("2026-01-03", 9)] {
-        f.generated_batch(batch, 120, seed);
-        let o = f.run_project(batch, &project, &[], &[]);
-        assert_ok(&o);
-        // dbt on landfall's own warehouse: its snapshots go to `snapshots`, landfall's to
-        // `build_snapshots`, the raw batch is the one landfall loaded.
+    // dbt on landfall's own warehouse: its snapshots go to `snapshots`, landfall's to
+    // `build_snapshots`, the raw batch is the one landfall loaded.
+    let dbt_snapshot = |batch: &str| {
         let out = dbt_on(
             &dbt(),
             &f,
@@ -1574,6 +1570,8 @@ fn snapshots_keep_history_as_dbt_keeps_it() {
             "dbt snapshot {batch}:\n{}",
             String::from_utf8_lossy(&out.stdout)
         );
+    };
+    let same_as_dbt = |batch: &str, columns: usize| {
         let (ours, theirs) = (
             rows(&f.warehouse(), "build_snapshots"),
             rows(&f.warehouse(), "snapshots"),
@@ -1581,8 +1579,16 @@ fn snapshots_keep_history_as_dbt_keeps_it() {
         assert_eq!(ours.0, theirs.0, "{batch}: the timestamp snapshot");
         assert_eq!(ours.1, theirs.1, "{batch}: the check snapshot");
         assert_eq!(ours.2, theirs.2, "{batch}: the snapshot that invalidates hard deletes");
-        assert_eq!(ours.3.rows.len(), 24, "{:?}", ours.3);
+        assert_eq!(ours.3.rows.len(), columns, "{:?}", ours.3);
         assert_eq!(ours.3, theirs.3, "{batch}: column types");
+    };
+    // The same titles twice, then others (another seed).
+    for (batch, seed) in [("2026-01-01", 8), ("2026-01-02", 8), ("2026-01-03", 9)] {
+        f.generated_batch(batch, 120, seed);
+        let o = f.run_project(batch, &project, &[], &[]);
+        assert_ok(&o);
+        dbt_snapshot(batch);
+        same_as_dbt(batch, 24);
     }
     let history =
         f.query("select count(*), count(*) filter (where dbt_valid_to is null) from build_snapshots.titles_history");
@@ -1622,6 +1628,7 @@ fn snapshots_keep_history_as_dbt_keeps_it() {
     let o = f.run_project("2026-01-04", &project, &[], &[]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert_eq!(failing_test_names(&o), ["unique_titles_history_title_id"]);
+    dbt_snapshot("2026-01-04");
     dbt_fails_saying(
         &f,
         &project,
@@ -1630,6 +1637,16 @@ fn snapshots_keep_history_as_dbt_keeps_it() {
         "FAIL",
     );
     std::fs::remove_file(project.join("snapshots/_snapshots.yml")).unwrap();
+
+    // The query gains a column: each snapshot gets it (older rows null), as dbt adds it.
+    write(
+        "snapshots/titles.sql",
+        &snapshots.replace("runtime, cast(", "runtime, release_year, cast("),
+    );
+    f.generated_batch("2026-01-05", 120, 9);
+    assert_ok(&f.run_project("2026-01-05", &project, &[], &[]));
+    dbt_snapshot("2026-01-05");
+    same_as_dbt("2026-01-05", 27);
 
     write(
         "snapshots/titles.sql",

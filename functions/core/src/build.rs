@@ -188,22 +188,22 @@ async fn build_snapshot(wh: &dyn Warehouse, m: &Model, rel: &Relation, sql: &str
         let create = snapshot::create(&rel.to_string(), sql, &m.config, &strategy, target_type);
         return wh.execute_long(&create).await;
     }
-    let columns = wh.columns(rel).await?;
-    let query_columns: Vec<String> = wh.describe(sql).await?.into_iter().map(|c| c.name).collect();
-    let kept: Vec<&String> = columns
-        .iter()
-        .filter(|c| !snapshot::DBT_COLUMNS.contains(&c.as_str()))
-        .collect();
+    let existing = wh.columns(rel).await?;
+    let described = wh.describe(sql).await?;
     let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    if let Some(new) = query_columns.iter().find(|q| !kept.iter().any(|c| same(c, q))) {
-        return Err(PipelineError::config(format!(
-            "{at}: the query has a column the snapshot {rel} does not ({new}): dbt would add it; landfall does not yet, so add it to the snapshot table by hand (alter table … add column) or keep the query's columns"
-        )));
-    }
+    // The query's columns the snapshot lacks: added to it after the staging table is built, as
+    // dbt's `create_columns` adds them (older rows null).
+    let missing: Vec<_> = described
+        .iter()
+        .filter(|q| !existing.iter().any(|c| same(c, &q.name)))
+        .collect();
     let check_cols: Vec<String> = match &strategy {
         snapshot::Strategy::Check { columns: Some(c) } => c.clone(),
-        _ => query_columns.clone(),
+        _ => described.iter().map(|c| c.name.clone()).collect(),
     };
+    // dbt's `check` strategy: a checked column the snapshot lacks makes every row changed.
+    let column_added = matches!(strategy, snapshot::Strategy::Check { .. })
+        && check_cols.iter().any(|c| missing.iter().any(|m| same(&m.name, c)));
     let staging = Relation {
         name: format!("{}__snapshot_staging", rel.name),
         ..rel.clone()
@@ -214,10 +214,22 @@ async fn build_snapshot(wh: &dyn Warehouse, m: &Model, rel: &Relation, sql: &str
         sql,
         &m.config,
         &strategy,
-        &check_cols,
+        if column_added { &[] } else { &check_cols },
         target_type,
     );
     wh.execute_long(&build).await?;
+    for c in &missing {
+        wh.execute(&format!(
+            "alter table {rel} add column {} {}",
+            crate::warehouse::portable_ident(&c.name),
+            c.data_type
+        ))
+        .await?;
+    }
+    let columns = match missing.is_empty() {
+        true => existing,
+        false => wh.columns(rel).await?,
+    };
     wh.transaction(&snapshot::merge(&rel.to_string(), &staging.to_string(), &columns))
         .await?;
     wh.execute(&format!("drop table if exists {staging}")).await

@@ -152,7 +152,8 @@ pub fn create(target: &str, sql: &str, config: &ModelConfig, strategy: &Strategy
 
 /// The staging table of a later build, as dbt's `snapshot_staging_table`: the rows to insert
 /// (new keys, new versions of changed rows) and the current rows to close (by `dbt_scd_id`).
-/// `check_cols` are the columns `check` compares (for `all`: every column of the query).
+/// `check_cols` are the columns `check` compares (for `all`: every column of the query); none
+/// means every row changed (dbt's `get_true_sql` when a checked column is new).
 pub fn staging(
     staging: &str,
     target: &str,
@@ -192,7 +193,10 @@ pub fn staging(
                     )
                 })
                 .collect();
-            format!("({})", per.join(" or "))
+            match per.is_empty() {
+                true => "(TRUE)".to_string(),
+                false => format!("({})", per.join(" or ")),
+            }
         }
     };
     let mut args = config.unique_key.clone();

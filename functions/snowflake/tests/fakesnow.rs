@@ -1415,6 +1415,7 @@ async fn snapshots_keep_history_through_the_snowflake_adapter_as_on_duckdb() {
     shop::land_shop(&st.landing.join("b2"), 5);
     // Landed with the others: the staged folder holds what was there when it started.
     shop::land_shop(&st.landing.join("b3"), 4);
+    shop::land_shop(&st.landing.join("b4"), 3);
     let b3 = st.landing.join("b3/customers.csv");
     let kept: Vec<String> = std::fs::read_to_string(&b3)
         .unwrap()
@@ -1502,4 +1503,57 @@ async fn snapshots_keep_history_through_the_snowflake_adapter_as_on_duckdb() {
         5,
         "the other keeps customers 4 and 5 current"
     );
+
+    // The query gains a column: the snapshots get it, and for the `check` one of every column
+    // each current row has changed (dbt's rule), so each gets a new version.
+    let file = project_dir.join("snapshots/customers.sql");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(
+            "select customer_id, name, vip,",
+            "select customer_id, name, vip, 'gold' as tier,",
+        ),
+    )
+    .unwrap();
+    st.project = Project::load(&project_dir).unwrap();
+    let input = serde_json::json!({"bucket": "landing", "batch": "b4"});
+    let on_duck = Deps {
+        warehouse: &duck,
+        storage: &storage,
+        project: &st.project,
+    };
+    for deps in [st.deps(), on_duck] {
+        let s = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(s.status, "succeeded", "{s:#?}");
+    }
+    let checked =
+        "select customer_id, name, tier, dbt_valid_to is null from build_history.customers_checked order by 1, 2, 3";
+    let on_snowflake = rows_as_text(&st.wh, checked).await;
+    assert_eq!(
+        on_snowflake,
+        rows_as_text(&duck, checked).await,
+        "the check snapshot with a new column"
+    );
+    // Customers 1 to 3 have a new, current version with the column; 4 and 5, gone from the
+    // source, stay current without it (hard deletes ignored).
+    let current: Vec<(&str, &str)> = on_snowflake
+        .iter()
+        .filter(|r| r[3] == "true")
+        .map(|r| (r[0].as_str(), r[2].as_str()))
+        .collect();
+    assert_eq!(
+        current,
+        [
+            ("1.000000", "gold"),
+            ("2.000000", "gold"),
+            ("3.000000", "gold"),
+            ("4.000000", "null"),
+            ("5.000000", "null")
+        ],
+        "{on_snowflake:?}"
+    );
+    assert_eq!(on_snowflake.len(), 10, "{on_snowflake:?}");
 }
