@@ -285,36 +285,32 @@ pub fn dbt_on(
     copy: &std::path::Path,
     args: &[&str],
 ) -> std::process::Output {
-    Command::new(dbt)
-        .args(args)
+    dbt_command(dbt, f, project, args)
+        .arg("--target-path")
+        .arg(f.dir.path().join("dbt-target"))
+        .env("LANDFALL_DBT_DUCKDB_PATH", copy)
+        .output()
+        .unwrap()
+}
+
+/// Real dbt with `args` on `project`, its profile beside it, its logs in the fixture's folder.
+fn dbt_command(dbt: &str, f: &Fixture, project: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(dbt);
+    c.args(args)
         .arg("--project-dir")
         .arg(project)
         .arg("--profiles-dir")
         .arg(project)
-        .arg("--target-path")
-        .arg(f.dir.path().join("dbt-target"))
         .arg("--log-path")
         .arg(f.dir.path().join("dbt-logs"))
-        .env("LANDFALL_DBT_DUCKDB_PATH", copy)
-        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        .output()
-        .unwrap()
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false");
+    c
 }
 
 /// Real `dbt deps` on `project` (which takes neither a target path nor a warehouse): installs
 /// its packages in its dbt_packages/, as a user does before `dbt build`.
 pub fn dbt_deps(f: &Fixture, project: &Path) {
-    let out = Command::new(dbt())
-        .arg("deps")
-        .arg("--project-dir")
-        .arg(project)
-        .arg("--profiles-dir")
-        .arg(project)
-        .arg("--log-path")
-        .arg(f.dir.path().join("dbt-logs"))
-        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        .output()
-        .unwrap();
+    let out = dbt_command(&dbt(), f, project, &["deps"]).output().unwrap();
     assert!(
         out.status.success(),
         "dbt deps failed:\n{}\n{}",

@@ -92,6 +92,21 @@ pub fn failures_relation(project: &Project, t: &TestSpec, scope: &RenderScope) -
     Ok(crate::Relation::new(schema.trim(), t.name.clone()))
 }
 
+/// A test whose kind no macro of the project or of a package defines.
+pub fn no_generic_test(t: &TestSpec) -> ProjectError {
+    let on = match &t.target {
+        Some(TestTarget::Model(m)) => format!("model {m}"),
+        Some(TestTarget::Source(s, n)) => format!("source {s}.{n}"),
+        None => "a node".into(),
+    };
+    ProjectError::config(format!(
+        "test {} on {on}: there is no generic test '{}' (built in: not_null, unique, accepted_values, relationships; or define {{% test {}(model, column_name) %}} in macros/, or install the package that has it)",
+        t.name,
+        t.kind,
+        t.kind.rsplit('.').next().unwrap_or_default()
+    ))
+}
+
 /// The SQL whose rows are the test's failures.
 pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Result<String> {
     if let (Some(sql), Some(path)) = (&t.sql, &t.path) {
@@ -211,10 +226,7 @@ pub fn compile_test(project: &Project, t: &TestSpec, scope: &RenderScope) -> Res
                 }
             }
             let Some(callee) = crate::package::generic_test_macro(project, custom)? else {
-                return Err(ProjectError::config(format!(
-                    "test {}: there is no generic test '{custom}' (built in: not_null, unique, accepted_values, relationships; or define {{% test {custom}(model, column_name) %}} in macros/, or install the package that has it)",
-                    t.name
-                )));
+                return Err(no_generic_test(t));
             };
             render::render_call(project, &format!("{callee}({})", args.join(", ")), scope)?
         }

@@ -845,6 +845,18 @@ fn keys_error(file: &Path, text: &str, key: &str, why: &str) -> ProjectError {
     ProjectError::config(format!("{}: {why}", keys::located(file, text, key)))
 }
 
+/// The kinds of test the engine compiles itself (crate::compile), not through a macro.
+const BUILT_IN_TESTS: &[&str] = &[
+    "not_null",
+    "unique",
+    "accepted_values",
+    "relationships",
+    "singular",
+    "unit",
+    "freshness_error_after",
+    "freshness_warn_after",
+];
+
 /// dbt's generic-test naming, made unique with a numeric suffix when needed.
 fn name_tests(tests: &mut [TestSpec]) {
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -869,16 +881,7 @@ fn name_tests(tests: &mut [TestSpec]) {
                 .collect();
             name += &format!("__{}", v.join("__"));
         }
-        if !matches!(
-            t.kind.as_str(),
-            "not_null"
-                | "unique"
-                | "accepted_values"
-                | "relationships"
-                | "singular"
-                | "freshness_error_after"
-                | "freshness_warn_after"
-        ) {
+        if !BUILT_IN_TESTS.contains(&t.kind.as_str()) {
             // project generic tests: scalar arguments tell two uses apart (e.g. two thresholds)
             for v in t.args.values() {
                 match v {
@@ -917,6 +920,25 @@ pub(crate) fn read_macros(root: &Path, dirs: &[PathBuf]) -> Result<(String, Vec<
         }
     }
     Ok((macros, macro_files))
+}
+
+/// Where line `i` (0-based) of a macros text read by [`read_macros`] is: `file line n`.
+pub(crate) fn macro_file_line(files: &[(usize, PathBuf)], i: usize) -> Option<String> {
+    let (start, file) = files.iter().rev().find(|(start, _)| *start <= i)?;
+    Some(format!("{} line {}", file.display(), i - start + 1))
+}
+
+/// Each file's part of a macros text read by [`read_macros`], with the file.
+pub(crate) fn macro_file_texts<'a>(text: &str, files: &'a [(usize, PathBuf)]) -> Vec<(&'a Path, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, (start, file))| {
+            let end = files.get(i + 1).map(|f| f.0).unwrap_or(lines.len()).min(lines.len());
+            (file.as_path(), lines[(*start).min(end)..end].join("\n"))
+        })
+        .collect()
 }
 
 /// `dispatch:` of dbt_project.yml: each `macro_namespace` with its `search_order`, every name
@@ -1332,30 +1354,9 @@ impl Project {
         }
         // A generic test is a macro of the project or of a package: one that none defines is
         // refused here, as dbt's parse refuses it.
-        for t in &self.tests {
-            let builtin = matches!(
-                t.kind.as_str(),
-                "not_null"
-                    | "unique"
-                    | "accepted_values"
-                    | "relationships"
-                    | "singular"
-                    | "unit"
-                    | "freshness_error_after"
-                    | "freshness_warn_after"
-            );
-            if !builtin && crate::package::generic_test_macro(self, &t.kind)?.is_none() {
-                let on = match &t.target {
-                    Some(TestTarget::Model(m)) => format!("model {m}"),
-                    Some(TestTarget::Source(s, n)) => format!("source {s}.{n}"),
-                    None => "a node".into(),
-                };
-                return Err(ProjectError::config(format!(
-                    "test {} on {on}: there is no generic test '{}' (built in: not_null, unique, accepted_values, relationships; or define {{% test {}(model, column_name) %}} in macros/, or install the package that has it)",
-                    t.name,
-                    t.kind,
-                    t.kind.rsplit('.').next().unwrap_or_default()
-                )));
+        for t in self.tests.iter().filter(|t| !BUILT_IN_TESTS.contains(&t.kind.as_str())) {
+            if crate::package::generic_test_macro(self, &t.kind)?.is_none() {
+                return Err(crate::compile::no_generic_test(t));
             }
         }
         // Singular tests must reference known models too.

@@ -219,16 +219,10 @@ pub fn generic_test_macro(project: &crate::Project, kind: &str) -> Result<Option
 /// in dbt (`'factor' is undefined`), so it is refused here, where the package's macros share
 /// one template and the call would work.
 fn refuse_bare_calls_across_files(package: &str, macros: &str, files: &[(usize, PathBuf)]) -> Result<()> {
-    let lines: Vec<&str> = macros.lines().collect();
-    let file_text = |i: usize| {
-        let start = files[i].0;
-        let end = files.get(i + 1).map(|f| f.0).unwrap_or(lines.len());
-        lines[start.min(lines.len())..end.min(lines.len())].join("\n")
-    };
-    let texts: Vec<String> = (0..files.len()).map(file_text).collect();
-    for (i, text) in texts.iter().enumerate() {
+    let texts = crate::load::macro_file_texts(macros, files);
+    for (i, (file, text)) in texts.iter().enumerate() {
         let own: Vec<&str> = crate::render::macro_names(text).collect();
-        for (j, other) in texts.iter().enumerate().filter(|(j, _)| *j != i) {
+        for (other_file, other) in texts.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, t)| t) {
             for m in crate::render::macro_names(other).filter(|m| !own.contains(m)) {
                 let call = format!("{m}(");
                 let bare = text.match_indices(&call).find(|(at, _)| {
@@ -240,8 +234,8 @@ fn refuse_bare_calls_across_files(package: &str, macros: &str, files: &[(usize, 
                     let line = text[..at].matches('\n').count() + 1;
                     return Err(ProjectError::config(format!(
                         "{} line {line}: {m}() is a macro of package {package} in {}, which dbt does not find by its bare name from another file: call it as {package}.{m}()",
-                        files[i].1.display(),
-                        files[j].1.display()
+                        file.display(),
+                        other_file.display()
                     )));
                 }
             }

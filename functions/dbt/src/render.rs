@@ -132,30 +132,38 @@ impl Object for Exceptions {
 /// [`DbtNamespace`].
 const CROSS_DB: &str = include_str!("cross_db.sql");
 
+/// Where each tag of `text` that opens with `word` (`{% word …` / `{%- word …`) has its
+/// argument: the offset just past the word and the spaces after it.
+fn tag_arguments<'a>(text: &'a str, word: &'a str) -> impl Iterator<Item = usize> + 'a {
+    text.match_indices(word).filter_map(move |(i, _)| {
+        let after = i + word.len();
+        let opens = text[..i].trim_end_matches([' ', '-']).ends_with("{%");
+        let spaced = text[after..].starts_with(char::is_whitespace);
+        (opens && spaced).then(|| after + (text[after..].len() - text[after..].trim_start().len()))
+    })
+}
+
+/// The identifier at the start of `text`.
+fn leading_ident(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
 /// The names of the macros `text` defines (`{% macro name(` / `{%- macro name(`).
 pub(crate) fn macro_names(text: &str) -> impl Iterator<Item = &str> {
-    text.match_indices("macro ").filter_map(move |(i, _)| {
-        if !text[..i].trim_end_matches([' ', '-']).ends_with("{%") {
-            return None;
-        }
-        let name = text[i + 6..].trim_start();
-        let end = name
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(name.len());
-        Some(&name[..end])
-    })
+    tag_arguments(text, "macro").map(move |at| leading_ident(&text[at..]))
 }
 
 /// The names `{% set a = … %}` / `{% set a, b = … %}` / `{% set a %}…{% endset %}` assign in
 /// `text`. minijinja's analysis scopes a `set` inside `{% if %}` to the branch, where at run
 /// time (as in Jinja) it outlives it: `{% if execute %}{% set r = run_query(…) %}{% endif %}`.
 fn set_names(text: &str) -> impl Iterator<Item = &str> {
-    text.match_indices("set ").flat_map(move |(i, _)| {
-        let opens = text[..i].trim_end_matches([' ', '-']).ends_with("{%");
-        let rest = &text[i + 4..];
+    tag_arguments(text, "set").flat_map(move |at| {
+        let rest = &text[at..];
         let end = rest.find(['=', '%', '}']).unwrap_or(rest.len());
-        let targets = if opens { &rest[..end] } else { "" };
-        targets
+        rest[..end]
             .split(',')
             .map(str::trim)
             .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'))
@@ -229,12 +237,7 @@ const DEFINED_PREFIX: &str = "__lf_";
 fn prefixed_definitions(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 256);
     let mut last = 0;
-    for (i, _) in text.match_indices("macro ") {
-        if !text[..i].trim_end_matches([' ', '-']).ends_with("{%") {
-            continue;
-        }
-        let rest = &text[i + 6..];
-        let at = i + 6 + (rest.len() - rest.trim_start().len());
+    for at in tag_arguments(text, "macro") {
         out.push_str(&text[last..at]);
         out.push_str(DEFINED_PREFIX);
         last = at;
@@ -263,35 +266,17 @@ fn call_framed(
     Ok(out?.map(|rendered| returned.unwrap_or(rendered)))
 }
 
-/// A macro of the project or of a package, by its name: called in a frame ([`call_framed`]).
+/// A macro by its name, called in the state of the template it is defined in: a project's or
+/// a package's in a frame ([`call_framed`]); one of dbt's own (what `adapter.dispatch(…,
+/// 'dbt')` answers) without one, as it returns nothing.
 #[derive(Debug)]
 struct MacroFn {
-    template: String,
-    name: String,
-    frames: Frames,
-}
-
-impl Object for MacroFn {
-    fn call(
-        self: &Arc<Self>,
-        state: &minijinja::State<'_, '_>,
-        args: &[JValue],
-    ) -> std::result::Result<JValue, minijinja::Error> {
-        call_framed(state, &self.frames, &self.template, &self.name, args)?
-            .ok_or_else(|| jerr(ErrorKind::UnknownFunction, format!("macro {} went away", self.name)))
-    }
-}
-
-/// What `adapter.dispatch` answers: the chosen macro, called in the state it is defined in
-/// (framed, unless it is one of dbt's own).
-#[derive(Debug)]
-struct Dispatched {
     template: String,
     name: String,
     frames: Option<Frames>,
 }
 
-impl Object for Dispatched {
+impl Object for MacroFn {
     fn call(
         self: &Arc<Self>,
         state: &minijinja::State<'_, '_>,
@@ -309,10 +294,7 @@ impl Object for Dispatched {
 /// `cents` of the package, in its own template, as dbt's `<package>.<macro>` does.
 #[derive(Debug)]
 struct Namespace {
-    package: String,
-    template: String,
-    /// The package's macros' text, to know which it has.
-    text: Arc<String>,
+    set: Arc<MacroSet>,
     frames: Frames,
 }
 
@@ -320,11 +302,11 @@ impl Object for Namespace {
     /// `money.ten` without calling it: how the package's template binds its macros' bare names.
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
         let name = key.as_str()?;
-        macro_names(&self.text).any(|m| m == name).then(|| {
+        self.set.defines(name).then(|| {
             JValue::from_object(MacroFn {
-                template: self.template.clone(),
+                template: self.set.template.clone(),
                 name: name.to_string(),
-                frames: self.frames.clone(),
+                frames: Some(self.frames.clone()),
             })
         })
     }
@@ -335,10 +317,10 @@ impl Object for Namespace {
         method: &str,
         args: &[JValue],
     ) -> std::result::Result<JValue, minijinja::Error> {
-        call_framed(state, &self.frames, &self.template, method, args)?.ok_or_else(|| {
+        call_framed(state, &self.frames, &self.set.template, method, args)?.ok_or_else(|| {
             jerr(
                 ErrorKind::UnknownMethod,
-                format!("package {} has no macro {method}", self.package),
+                format!("package {} has no macro {method}", self.set.namespace),
             )
         })
     }
@@ -350,9 +332,29 @@ impl Object for Namespace {
 struct MacroSet {
     namespace: String,
     template: String,
-    text: Arc<String>,
+    /// The names of the macros it defines, dbt's cross-database ones included.
+    names: std::collections::HashSet<String>,
     /// What the template holds: the macros with their definitions prefixed.
-    served: Arc<String>,
+    served: String,
+}
+
+impl MacroSet {
+    /// The set of `namespace`'s `macros`, served as `template` after `first_line`.
+    fn new(namespace: &str, template: String, macros: &str, first_line: &str) -> MacroSet {
+        MacroSet {
+            namespace: namespace.to_string(),
+            template,
+            names: macro_names(CROSS_DB)
+                .chain(macro_names(macros))
+                .map(str::to_string)
+                .collect(),
+            served: format!("{first_line}{CROSS_DB}{}", prefixed_definitions(macros)),
+        }
+    }
+
+    fn defines(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
 }
 
 /// dbt's `adapter`, as far as the engine has it: `adapter.dispatch(name, macro_namespace)`
@@ -366,7 +368,7 @@ struct MacroSet {
 struct Adapter {
     target_type: String,
     /// The project's macros first, then each package's.
-    sets: Arc<Vec<MacroSet>>,
+    sets: Vec<Arc<MacroSet>>,
     /// The project's `dispatch:` search orders.
     dispatch: Vec<(String, Vec<String>)>,
     scope: Arc<RenderScope>,
@@ -503,7 +505,7 @@ impl Object for Adapter {
                 .map(|(_, order)| order.clone())
                 .unwrap_or_else(|| vec![ns.to_string()]),
         };
-        let mut candidates: Vec<(&MacroSet, String)> = Vec::new();
+        let mut candidates: Vec<(&Arc<MacroSet>, String)> = Vec::new();
         for package in &order {
             if package == "dbt" {
                 candidates.push((root, format!("__dbt_{name}")));
@@ -512,13 +514,10 @@ impl Object for Adapter {
                 candidates.push((set, format!("default__{name}")));
             }
         }
-        if let Some((set, c)) = candidates
-            .iter()
-            .find(|(set, c)| macro_names(&set.text).any(|n| n == c.as_str()))
-        {
+        if let Some((set, c)) = candidates.iter().find(|(set, c)| set.defines(c)) {
             // dbt's own macros keep their names; the project's and packages' are prefixed.
             let own = c.starts_with("__dbt_");
-            return Ok(JValue::from_object(Dispatched {
+            return Ok(JValue::from_object(MacroFn {
                 template: set.template.clone(),
                 name: c.clone(),
                 frames: (!own).then(|| self.frames.clone()),
@@ -705,7 +704,7 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
         scope.answers = Some(Arc::new(Answers::default()));
     }
     let scope = Arc::new(scope);
-    let env = environment(project, &scope, &cap)?;
+    let mut env = environment(project, &scope, &cap)?;
     let text = crate::mutable::rewrite_empty_literals(source);
     let map_err = |e: minijinja::Error| {
         let what = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
@@ -722,7 +721,6 @@ pub fn render(project: &Project, source: &str, path: &Path, scope: &RenderScope)
             ..ProjectError::config(format!("{loc}: cannot render the template: {what}"))
         }
     };
-    let mut env = env;
     env.add_template_owned("__model__", text).map_err(map_err)?;
     let tmpl = env.get_template("__model__").map_err(map_err)?;
     if scope.parsing {
@@ -762,11 +760,8 @@ pub fn check_macros(project: &Project) -> Result<()> {
         let tmpl = env.get_template(&t).map_err(|e| ProjectError::config(e.to_string()))?;
         let macros = MacroText { text, files };
         refuse_unknown_names(&env, &tmpl, project, &macros, "", first)?;
-        for (i, (_, file)) in files.iter().enumerate() {
-            let start = files[i].0;
-            let end = files.get(i + 1).map(|f| f.0).unwrap_or(usize::MAX);
-            let lines: Vec<&str> = text.lines().skip(start).take(end.saturating_sub(start)).collect();
-            refuse_call_blocks_into_macros(project, &lines.join("\n"), file)?;
+        for (file, part) in crate::load::macro_file_texts(text, files) {
+            refuse_call_blocks_into_macros(project, &part, file)?;
         }
     }
     Ok(())
@@ -784,21 +779,15 @@ fn macro_location(project: &Project, template: &str, line: usize) -> Option<Stri
             .find(|p| package_template(&p.name) == template)?;
         (&p.macro_files, cross + 1)
     };
-    let i = line.checked_sub(1 + skip)?;
-    let (start, file) = files.iter().rev().find(|(start, _)| *start <= i)?;
-    Some(format!("{} line {}", file.display(), i - start + 1))
+    crate::load::macro_file_line(files, line.checked_sub(1 + skip)?)
 }
 
 /// A `{% call m(…) %}` block into a project's or a package's macro is refused: the macro runs
 /// in its own template ([`MacroFn`]), where the block's body, which belongs to the caller's,
 /// cannot be called. (`{% call statement(…) %}` is the engine's own and works.)
 fn refuse_call_blocks_into_macros(project: &Project, text: &str, path: &Path) -> Result<()> {
-    for (i, _) in text.match_indices("call ") {
-        if !text[..i].trim_end_matches([' ', '-']).ends_with("{%") {
-            continue;
-        }
-        let callee: String = text[i + 5..]
-            .trim_start()
+    for at in tag_arguments(text, "call") {
+        let callee: String = text[at..]
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
             .collect();
@@ -809,7 +798,7 @@ fn refuse_call_blocks_into_macros(project: &Project, text: &str, path: &Path) ->
                 .iter()
                 .any(|p| callee.starts_with(&format!("{}.", p.name)) && macro_names(&p.macros).any(|m| m == bare));
         if ours {
-            let line = text[..i].matches('\n').count() + 1;
+            let line = text[..at].matches('\n').count() + 1;
             return Err(ProjectError::config(format!(
                 "{} line {line}: a {{% call {callee}(…) %}} block is not supported (only statement's is): pass the text to the macro as an argument",
                 path.display()
@@ -989,32 +978,30 @@ fn environment(
     env.add_global("modules", JValue::from_object(crate::modules::Modules));
     env.add_global("dbt", JValue::from_object(DbtNamespace));
     let frames: Frames = Arc::default();
-    let mut sets = vec![MacroSet {
-        namespace: project.name.clone(),
-        template: MACROS_TEMPLATE.to_string(),
-        text: Arc::new(format!("{CROSS_DB}{}", project.macros)),
-        served: Arc::new(format!("{CROSS_DB}{}", prefixed_definitions(&project.macros))),
-    }];
+    let mut sets = vec![Arc::new(MacroSet::new(
+        &project.name,
+        MACROS_TEMPLATE.to_string(),
+        &project.macros,
+        "",
+    ))];
     for p in &project.packages {
         // A package's macros call each other by their bare names (in one file, as dbt allows):
         // each name is bound, on the template's first line, to the package's framed macro.
         let binds: String = macro_names(&p.macros)
             .map(|m| format!("{{% set {m} = {}.{m} %}}", p.name))
             .collect();
-        sets.push(MacroSet {
-            namespace: p.name.clone(),
-            template: package_template(&p.name),
-            text: Arc::new(format!("{CROSS_DB}{}", p.macros)),
-            served: Arc::new(format!("{binds}\n{CROSS_DB}{}", prefixed_definitions(&p.macros))),
-        });
+        sets.push(Arc::new(MacroSet::new(
+            &p.name,
+            package_template(&p.name),
+            &p.macros,
+            &format!("{binds}\n"),
+        )));
     }
     for set in &sets {
         env.add_global(
             set.namespace.clone(),
             JValue::from_object(Namespace {
-                package: set.namespace.clone(),
-                template: set.template.clone(),
-                text: set.text.clone(),
+                set: set.clone(),
                 frames: frames.clone(),
             }),
         );
@@ -1026,14 +1013,13 @@ fn environment(
             JValue::from_object(MacroFn {
                 template: MACROS_TEMPLATE.to_string(),
                 name: name.to_string(),
-                frames: frames.clone(),
+                frames: Some(frames.clone()),
             }),
         );
     }
-    let sets = Arc::new(sets);
     {
         let sets = sets.clone();
-        env.set_loader(move |name| Ok(sets.iter().find(|s| s.template == name).map(|s| s.served.to_string())));
+        env.set_loader(move |name| Ok(sets.iter().find(|s| s.template == name).map(|s| s.served.clone())));
     }
     env.add_global(
         "adapter",
@@ -1243,10 +1229,9 @@ fn refuse_unknown_names(
     let in_macros = macros.text.lines().position(word);
     let at = match (source.lines().position(word), in_macros) {
         (Some(i), _) => format!("{} line {}", path.display(), i + 1),
-        (None, Some(i)) => match macros.files.iter().rev().find(|(start, _)| *start <= i) {
-            Some((start, file)) => format!("{} line {}", file.display(), i - start + 1),
-            None => format!("{} (in a macro)", path.display()),
-        },
+        (None, Some(i)) => {
+            crate::load::macro_file_line(macros.files, i).unwrap_or_else(|| format!("{} (in a macro)", path.display()))
+        }
         (None, None) => path.display().to_string(),
     };
     let why = match name.split_once('.') {

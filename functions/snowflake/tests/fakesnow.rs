@@ -890,6 +890,30 @@ async fn on_duckdb(
     (dir, duck, s)
 }
 
+/// Run `batch` through the Snowflake adapter and, from the same landing folder, on `duck`:
+/// both must succeed.
+async fn on_both(
+    st: &Staged,
+    duck: &landfall_duckdb::DuckWarehouse,
+    settings: &landfall_core::functions::NotifySettings<'_>,
+    batch: &str,
+) {
+    use landfall_core::pipeline::{self, RunOptions};
+    let input = serde_json::json!({"bucket": "landing", "batch": batch});
+    let storage = LocalFolder::new(&st.landing);
+    let on_duck = Deps {
+        warehouse: duck,
+        storage: &storage,
+        project: &st.project,
+    };
+    for deps in [st.deps(), on_duck] {
+        let s = pipeline::run(deps, settings, &input, &Quiet, &RunOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(s.status, "succeeded", "{batch}: {s:#?}");
+    }
+}
+
 async fn rows_as_text(wh: &dyn Warehouse, sql: &str) -> Vec<Vec<String>> {
     let t = wh.query(sql).await.unwrap();
     t.rows
@@ -1395,7 +1419,6 @@ async fn a_package_s_macros_and_tests_run_through_the_snowflake_adapter() {
 /// moment each ran).
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshots_keep_history_through_the_snowflake_adapter_as_on_duckdb() {
-    use landfall_core::pipeline::{self, RunOptions};
     let mut st = Staged::start("LANDFALL_SNAP").await;
     let project_dir = st.tmp.path().join("shop");
     shop::copy_shop_project(&project_dir);
@@ -1431,22 +1454,8 @@ async fn snapshots_keep_history_through_the_snowflake_adapter_as_on_duckdb() {
     let settings = interleave::notify_settings(&alerts);
     let dir = tempfile::tempdir().unwrap();
     let duck = landfall_duckdb::DuckWarehouse::open(dir.path().join("w.duckdb"), &Default::default()).unwrap();
-    let storage = LocalFolder::new(&st.landing);
     for batch in ["b1", "b2"] {
-        let input = serde_json::json!({"bucket": "landing", "batch": batch});
-        let s = pipeline::run(st.deps(), &settings, &input, &Quiet, &RunOptions::default())
-            .await
-            .unwrap();
-        assert_eq!(s.status, "succeeded", "{s:#?}");
-        let deps = Deps {
-            warehouse: &duck,
-            storage: &storage,
-            project: &st.project,
-        };
-        let d = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
-            .await
-            .unwrap();
-        assert_eq!(d.status, "succeeded", "{d:#?}");
+        on_both(&st, &duck, &settings, batch).await;
     }
     let checked =
         "select customer_id, name, vip, dbt_valid_to is null from build_history.customers_checked order by 1, 2";
@@ -1473,18 +1482,7 @@ async fn snapshots_keep_history_through_the_snowflake_adapter_as_on_duckdb() {
     );
 
     // A third batch without customers 4 and 5: invalidate_hard_deletes closes them.
-    let input = serde_json::json!({"bucket": "landing", "batch": "b3"});
-    let on_duck = Deps {
-        warehouse: &duck,
-        storage: &storage,
-        project: &st.project,
-    };
-    for deps in [st.deps(), on_duck] {
-        let s = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
-            .await
-            .unwrap();
-        assert_eq!(s.status, "succeeded", "{s:#?}");
-    }
+    on_both(&st, &duck, &settings, "b3").await;
     let kept = "select customer_id, dbt_valid_to is null from build_history.customers_kept order by 1";
     let on_snowflake = rows_as_text(&st.wh, kept).await;
     assert_eq!(
@@ -1517,18 +1515,7 @@ async fn snapshots_keep_history_through_the_snowflake_adapter_as_on_duckdb() {
     )
     .unwrap();
     st.project = Project::load(&project_dir).unwrap();
-    let input = serde_json::json!({"bucket": "landing", "batch": "b4"});
-    let on_duck = Deps {
-        warehouse: &duck,
-        storage: &storage,
-        project: &st.project,
-    };
-    for deps in [st.deps(), on_duck] {
-        let s = pipeline::run(deps, &settings, &input, &Quiet, &RunOptions::default())
-            .await
-            .unwrap();
-        assert_eq!(s.status, "succeeded", "{s:#?}");
-    }
+    on_both(&st, &duck, &settings, "b4").await;
     let checked =
         "select customer_id, name, tier, dbt_valid_to is null from build_history.customers_checked order by 1, 2, 3";
     let on_snowflake = rows_as_text(&st.wh, checked).await;
